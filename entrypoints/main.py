@@ -1,0 +1,15 @@
+"""``main``: the whole study (for now: the phantom cohort, both sites prepared)."""
+
+import sys
+
+from entrypoints._runner import run_entrypoint
+from glioma.config import MainConfig
+from glioma.pipeline import run_main
+
+
+def main(argv=None) -> int:
+    return run_entrypoint(MainConfig, run_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""``prepare``: a BraTS root, a manifest CSV or the phantom -> dataset files + splits."""
+
+import sys
+
+from entrypoints._runner import run_entrypoint
+from glioma.config import PrepareConfig
+from glioma.pipeline import run_prepare
+
+
+def main(argv=None) -> int:
+    return run_entrypoint(PrepareConfig, run_prepare, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

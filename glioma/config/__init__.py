@@ -1,0 +1,14 @@
+"""One config source: profiles (``quick``, ``paper``) plus overrides, typed per step."""
+
+from glioma.config.build import as_params, build_config
+from glioma.config.profiles import DEFAULT_PROFILE, PROFILES
+from glioma.config.steps import MainConfig, PrepareConfig
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "MainConfig",
+    "PrepareConfig",
+    "as_params",
+    "build_config",
+]

@@ -1,0 +1,77 @@
+"""Cut the study's 2-D lesion patch: the central axial lesion slice, a fixed physical field of
+view around the lesion centroid, resampled to ``size`` x ``size``, intensities in [-1, 1].
+
+Resampling in millimetres (not voxels) makes patches from sites with different voxel spacing
+cover the same anatomy. Inputs are skull-stripped with zero background, as BraTS is; voxels
+that are non-zero in any contrast count as brain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from glioma.data.lesion import central_axial_slice, in_plane_centroid
+from glioma.data.nifti import SubjectVolumes
+from glioma.errors import SubjectError
+
+BACKGROUND = -1.0
+# Robust range: these brain-voxel percentiles map to -1 and 1; outliers are clipped.
+LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+
+
+@dataclass(frozen=True)
+class PatchSpec:
+    size: int  # pixels per side
+    fov_mm: float  # side of the square field of view, in mm
+
+    @property
+    def pixel_mm(self) -> float:
+        return self.fov_mm / self.size
+
+
+@dataclass(frozen=True)
+class Patch:
+    pixels: np.ndarray  # (4, size, size) float32 in [-1, 1]
+    slice_index: int  # axial slice in RAS voxel coordinates
+    lesion_area_mm2: float  # lesion area on that slice
+    spacing_mm: tuple[float, float, float]
+
+
+def robust_range(volume: np.ndarray, brain: np.ndarray) -> tuple[float, float]:
+    """Percentile range of the brain voxels; refuses a flat channel."""
+    low, high = np.percentile(volume[brain], (LOW_PERCENTILE, HIGH_PERCENTILE))
+    if not high > low:
+        raise SubjectError(f"flat intensities inside the brain ({low:g}); cannot normalise")
+    return float(low), float(high)
+
+
+def normalise(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map [low, high] linearly onto [-1, 1] and clip."""
+    return np.clip(2.0 * (values - low) / (high - low) - 1.0, -1.0, 1.0)
+
+
+def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) -> Patch:
+    """The normalised 4-channel patch centred on the lesion's central axial slice."""
+    brain = (volumes.images != 0).any(axis=0)
+    if not brain.any():
+        raise SubjectError("no brain voxels: every contrast is zero everywhere")
+    z = central_axial_slice(lesion)
+    ci, cj = in_plane_centroid(lesion[:, :, z])
+    spacing = volumes.spacing
+    offsets_mm = (np.arange(spec.size) - (spec.size - 1) / 2.0) * spec.pixel_mm
+    rows, cols = np.meshgrid(
+        ci + offsets_mm / spacing[0], cj + offsets_mm / spacing[1], indexing="ij"
+    )
+    brain_slice = brain[:, :, z]
+    pixels = np.empty((4, spec.size, spec.size), dtype=np.float32)
+    for channel, volume in enumerate(volumes.images):
+        low, high = robust_range(volume, brain)
+        plane = np.where(brain_slice, normalise(volume[:, :, z], low, high), BACKGROUND)
+        pixels[channel] = ndimage.map_coordinates(
+            plane, [rows, cols], order=1, mode="constant", cval=BACKGROUND
+        )
+    area = float(lesion[:, :, z].sum() * spacing[0] * spacing[1])
+    return Patch(pixels, z, area, tuple(float(s) for s in spacing))

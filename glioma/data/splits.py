@@ -1,0 +1,67 @@
+"""Subject-level splits: a stratified test set and 5 stratified folds over the rest.
+
+The split is a function of the sorted subject ids, their grades and the seed only, so the same
+seed always gives the same split, whatever order the subjects were found in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from glioma.errors import DataError
+from glioma.fileio import write_json
+
+SPLITS = "splits.json"
+
+
+def make_splits(
+    subject_ids: list[str],
+    grades: list[str],
+    seed: int,
+    test_fraction: float = 0.2,
+    n_folds: int = 5,
+) -> dict[str, Any]:
+    """``{"seed", "test": [...], "folds": [[validation ids of fold k], ...]}``."""
+    order = np.argsort(subject_ids, kind="stable")
+    ids = np.asarray(subject_ids)[order]
+    labels = np.asarray(grades)[order]
+    if len(set(ids)) != len(ids):
+        raise DataError("splits: subject ids are not unique")
+    grade_counts = {g: int((labels == g).sum()) for g in sorted(set(labels))}
+    needed = n_folds + int(np.ceil(n_folds * test_fraction / (1 - test_fraction))) + 1
+    if len(grade_counts) < 2 or min(grade_counts.values()) < needed:
+        raise DataError(
+            f"splits: need at least {needed} subjects of each grade for a test set and "
+            f"{n_folds} folds, have {grade_counts}"
+        )
+    rest, test = train_test_split(ids, test_size=test_fraction, stratify=labels, random_state=seed)
+    rest = np.sort(rest)
+    rest_labels = labels[np.searchsorted(ids, rest)]
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    validation = [sorted(rest[val].tolist()) for _, val in folds.split(rest, rest_labels)]
+    return {"seed": seed, "test": sorted(test.tolist()), "folds": validation}
+
+
+def training_subjects(splits: dict[str, Any], fold: int | None = None) -> list[str]:
+    """Non-test subjects, less fold ``fold``'s validation subjects when a fold is given."""
+    pool = sorted({s for fold_ids in splits["folds"] for s in fold_ids})
+    held = set(splits["folds"][fold]) if fold is not None else set()
+    return [s for s in pool if s not in held]
+
+
+def write_splits(folder: str | Path, splits: dict[str, Any]) -> Path:
+    path = Path(folder) / SPLITS
+    write_json(path, splits)
+    return path
+
+
+def read_splits(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / SPLITS
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run prepare first")
+    return json.loads(path.read_text())
