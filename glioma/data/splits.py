@@ -32,7 +32,7 @@ def make_splits(
     labels = np.asarray(grades)[order]
     if len(set(ids)) != len(ids):
         raise DataError("splits: subject ids are not unique")
-    grade_counts = {g: int((labels == g).sum()) for g in sorted(set(labels))}
+    grade_counts = {str(g): int((labels == g).sum()) for g in sorted(set(labels))}
     needed = n_folds + int(np.ceil(n_folds * test_fraction / (1 - test_fraction))) + 1
     if len(grade_counts) < 2 or min(grade_counts.values()) < needed:
         raise DataError(

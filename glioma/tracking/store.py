@@ -7,6 +7,7 @@ started from different folders would write to different stores. Unless the user 
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from functools import cache
@@ -49,7 +50,15 @@ def _initialise_local_store(uri: str) -> None:
         return
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    SqlAlchemyStore(uri, str(project_root() / ARTIFACTS_DIR))
+    # MLflow logs "Creating initial MLflow database tables..." to stderr at INFO; a step that
+    # then fails must still print only its one-line error.
+    db_logger = logging.getLogger("mlflow.store.db.utils")
+    level = db_logger.level
+    db_logger.setLevel(logging.WARNING)
+    try:
+        SqlAlchemyStore(uri, str(project_root() / ARTIFACTS_DIR))
+    finally:
+        db_logger.setLevel(level)
 
 
 @cache

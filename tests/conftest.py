@@ -1,0 +1,135 @@
+"""Fixtures that write small but real NIfTI subjects into temporary folders."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.orientations import axcodes2ornt, ornt_transform
+
+MODALITIES = ("t1", "t1ce", "t2", "flair")
+SHAPE = (28, 30, 16)
+SPACING = (2.0, 2.0, 3.0)
+
+
+def ras_affine(shape=SHAPE, spacing=SPACING) -> np.ndarray:
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = -np.asarray(spacing) * (np.asarray(shape) - 1) / 2
+    return affine
+
+
+def synthetic_subject(seed: int, grade: str = "HGG", shape=SHAPE, labels=(1, 2, 4)):
+    """A brain ellipsoid with a spherical lesion: (4, X, Y, Z) images and BraTS labels, in RAS."""
+    rng = np.random.default_rng(seed)
+    x, y, z = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    centre = np.asarray(shape) / 2
+    brain = ((x - centre[0]) / 12) ** 2 + ((y - centre[1]) / 13) ** 2 + (
+        (z - centre[2]) / 7
+    ) ** 2 < 1
+    lc = centre + rng.integers(-3, 4, size=3) * np.array([1, 1, 0])
+    r2 = (x - lc[0]) ** 2 + (y - lc[1]) ** 2 + (z - lc[2]) ** 2
+    seg = np.zeros(shape, np.uint8)
+    if 2 in labels:
+        seg[r2 < 25] = 2
+    if 1 in labels:
+        seg[r2 < 12] = 1
+    if 4 in labels:
+        seg[(r2 < 12) & (r2 >= 4)] = 4
+    seg[~brain] = 0
+    base = np.array([600.0, 620.0, 400.0, 450.0]) * (1.3 if grade == "HGG" else 1.0)
+    images = base[:, None, None, None] * (1 + 0.1 * rng.standard_normal((4, *shape)))
+    images[:, seg > 0] *= 1.5
+    images[:, ~brain] = 0
+    return images.astype(np.float32), seg
+
+
+def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, axcodes=("R", "A", "S")) -> Path:
+    image = nib.Nifti1Image(data, affine)
+    if tuple(axcodes) != ("R", "A", "S"):
+        image = image.as_reoriented(ornt_transform(axcodes2ornt("RAS"), axcodes2ornt(axcodes)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(image, str(path))
+    return path
+
+
+def write_subject(
+    folder: Path,
+    subject_id: str,
+    images,
+    seg,
+    affine=None,
+    axcodes=("R", "A", "S"),
+    suffix=".nii.gz",
+) -> dict[str, Path]:
+    affine = ras_affine(seg.shape) if affine is None else affine
+    paths = {
+        m: write_nifti(folder / f"{subject_id}_{m}{suffix}", images[i], affine, axcodes)
+        for i, m in enumerate(MODALITIES)
+    }
+    paths["seg"] = write_nifti(folder / f"{subject_id}_seg{suffix}", seg, affine, axcodes)
+    return paths
+
+
+def make_brats_root(root: Path, n_per_grade: int = 8, suffix=".nii.gz") -> Path:
+    for g, grade in enumerate(("LGG", "HGG")):
+        for i in range(n_per_grade):
+            sid = f"Sub_{grade}_{i:03d}"
+            images, seg = synthetic_subject(
+                100 * g + i, grade, labels=(1, 2) if grade == "LGG" else (1, 2, 4)
+            )
+            write_subject(root / grade / sid, sid, images, seg, suffix=suffix)
+    return root
+
+
+def make_manifest(root: Path, n_per_grade: int = 8) -> Path:
+    rows = []
+    for g, grade in enumerate(("LGG", "HGG")):
+        for i in range(n_per_grade):
+            sid = f"Clin{grade}{i:03d}"
+            images, seg = synthetic_subject(500 + 100 * g + i, grade)
+            binary = (seg == 4) if (seg == 4).any() else seg > 0
+            paths = write_subject(
+                root / "scans" / sid, sid, images, binary.astype(np.uint8), axcodes=("P", "I", "R")
+            )
+            rows.append(
+                {
+                    "subject_id": sid,
+                    "grade": grade,
+                    **{k: str(p.relative_to(root)) for k, p in paths.items()},
+                }
+            )
+    manifest = root / "clinic.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["subject_id", "grade", *MODALITIES, "seg"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+@pytest.fixture
+def brats_root(tmp_path) -> Path:
+    return make_brats_root(tmp_path / "brats")
+
+
+@pytest.fixture
+def manifest_csv(tmp_path) -> Path:
+    return make_manifest(tmp_path / "clinic")
+
+
+@pytest.fixture
+def project_home(tmp_path, monkeypatch) -> Path:
+    """An empty project folder: the pinned MLflow store and data/ land here, not in the checkout."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("GLIOMA_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    import mlflow
+
+    yield home
+    while mlflow.active_run():
+        mlflow.end_run()

@@ -1,0 +1,122 @@
+"""The steps as users run them: Python, ``python -m``, the console script, ``mlflow run``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import make_brats_root
+
+from entrypoints.cli import main as cli_main
+from glioma.config import MainConfig, PrepareConfig, build_config
+from glioma.data.dataset import read_dataset
+from glioma.pipeline import run_main, run_prepare
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["TQDM_DISABLE"] = "1"
+    env.update(extra)
+    return env
+
+
+def _runs(uri: str) -> pd.DataFrame:
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_runs(search_all_experiments=True)
+
+
+def test_prepare_run_logs_dataset_preview_and_tags(project_home):
+    config = build_config(
+        PrepareConfig, {"phantom_scale": "0.01", "site": "phantom-b", "patch_size": "16"}
+    )
+    output = run_prepare(config)
+    assert (project_home / "mlflow.db").exists()
+    run = mlflow.get_run(output.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith(str(project_home / "mlruns"))
+    assert run.data.tags["step"] == "prepare" and run.data.tags["site"] == "phantom-b"
+    assert run.data.tags["data_hash"] == output.data_hash and run.data.tags["profile"] == "quick"
+    assert run.data.params["patch_size"] == "16" and run.data.params["phantom_scale"] == "0.01"
+    assert run.data.metrics["n_subjects"] == 16
+    artifacts = mlflow.artifacts.download_artifacts(run_id=output.run_id)
+    files = {p.relative_to(artifacts).as_posix() for p in Path(artifacts).rglob("*") if p.is_file()}
+    expected = {"images.npy", "subjects.csv", "meta.json", "splits.json", "exclusions.csv"}
+    assert {f"dataset/{f}" for f in expected} | {"preview.png"} <= files
+    assert read_dataset(Path(artifacts) / "dataset").data_hash == output.data_hash
+    assert run.inputs.dataset_inputs[0].dataset.name == "phantom-b-patches"
+
+
+def test_main_prepares_both_sites_as_nested_runs(project_home):
+    outputs = run_main(build_config(MainConfig, {"phantom_scale": "0.01"}))
+    runs = mlflow.search_runs(search_all_experiments=True)
+    main = runs[runs["tags.step"] == "main"]
+    children = runs[runs["tags.mlflow.parentRunId"] == main["run_id"].iloc[0]]
+    assert sorted(children["tags.site"]) == ["phantom-a", "phantom-b"]
+    assert set(runs["status"]) == {"FINISHED"} and len(outputs) == 2
+
+
+def test_console_script_and_python_m_agree_on_errors(tmp_path, capsys):
+    assert cli_main(["prepare", "--patch_size", "abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "glioma prepare: error: patch_size: expected a number, got 'abc'"
+    proc = subprocess.run(
+        [sys.executable, "-m", "entrypoints.prepare", "--fov-mm", "-3"],
+        cwd=REPO,
+        env=_env(GLIOMA_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "glioma prepare: error: fov_mm: must be 4..400 mm, got -3.0"
+    ]
+    assert cli_main(["unknown"]) == 2
+
+
+@pytest.mark.parametrize("outcome", ["FINISHED", "FAILED"])
+def test_mlflow_run_entry_point(tmp_path, outcome):
+    root = make_brats_root(tmp_path / "brats", n_per_grade=8)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    patch = "16" if outcome == "FINISHED" else "4"
+    cmd = [
+        "mlflow",
+        "run",
+        str(REPO),
+        "-e",
+        "prepare",
+        "--env-manager",
+        "local",
+        "-P",
+        f"source={root}",
+        "-P",
+        "site=brats",
+        "-P",
+        f"out_dir={tmp_path / 'out'}",
+        "-P",
+        f"patch_size={patch}",
+        "-P",
+        "workers=1",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        env=_env(MLFLOW_TRACKING_URI=uri, GLIOMA_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    runs = _runs(uri)
+    assert len(runs) == 1 and runs["status"].iloc[0] == outcome, proc.stderr[-2000:]
+    if outcome == "FINISHED":
+        assert proc.returncode == 0
+        assert runs["params.patch_size"].iloc[0] == "16" and runs["tags.step"].iloc[0] == "prepare"
+        assert read_dataset(tmp_path / "out").images.shape == (16, 4, 16, 16)
+    else:
+        assert proc.returncode != 0
+        assert "patch_size: must be 8..512, got 4" in proc.stderr and "Traceback" not in proc.stderr
