@@ -6,8 +6,15 @@ import sys
 
 from entrypoints import main as main_entry
 from entrypoints import prepare as prepare_entry
+from entrypoints import sample as sample_entry
+from entrypoints import train_ddpm as train_ddpm_entry
 
-STEPS = {"main": main_entry.main, "prepare": prepare_entry.main}
+STEPS = {
+    "main": main_entry.main,
+    "prepare": prepare_entry.main,
+    "train_ddpm": train_ddpm_entry.main,
+    "sample": sample_entry.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,13 +2,16 @@
 
 from glioma.config.build import as_params, build_config
 from glioma.config.profiles import DEFAULT_PROFILE, PROFILES
-from glioma.config.steps import MainConfig, PrepareConfig
+from glioma.config.steps import MainConfig, PrepareConfig, SampleConfig, TrainDDPMConfig, int_list
 
 __all__ = [
     "DEFAULT_PROFILE",
     "PROFILES",
     "MainConfig",
     "PrepareConfig",
+    "SampleConfig",
+    "TrainDDPMConfig",
+    "int_list",
     "as_params",
     "build_config",
 ]

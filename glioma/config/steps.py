@@ -8,10 +8,18 @@ from typing import ClassVar
 from glioma.config.profiles import PROFILES
 from glioma.errors import ConfigError
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    _check(
+        value in choices, f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class PrepareConfig:
     profile: str = "quick"
 
     def validate(self) -> None:
-        _check(self.profile in PROFILES, f"profile: unknown profile {self.profile!r}")
+        _choice("profile", self.profile, tuple(PROFILES))
         _check(bool(self.source.strip()), "source: empty; give 'phantom', a folder or a CSV")
         _check(8 <= self.patch_size <= 512, f"patch_size: must be 8..512, got {self.patch_size}")
         _check(4.0 <= self.fov_mm <= 400.0, f"fov_mm: must be 4..400 mm, got {self.fov_mm}")
@@ -50,6 +58,121 @@ class PrepareConfig:
             )
 
 
+def int_list(text: str, name: str) -> tuple[int, ...]:
+    """``"1,2,2"`` -> (1, 2, 2); a ConfigError naming ``name`` otherwise."""
+    try:
+        values = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated whole numbers, got {text!r}") from None
+    _check(bool(values) and min(values) > 0, f"{name}: expected positive numbers, got {text!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class TrainDDPMConfig:
+    """Train the DDPM of one site and grade (both grades when ``grade`` is empty)."""
+
+    step: ClassVar[str] = "train_ddpm"
+
+    site: str = "phantom-a"
+    grade: str = ""  # LGG, HGG, or empty for both
+    source: str = "phantom"  # what prepare reads when the site is not prepared yet
+    mi_weight: float = 0.0  # 0: the standard DDPM (variant std); > 0: variant mi
+    mi_pair: str = "x0"  # x0: MI(x0_hat, x0); eps: MI(eps_hat, eps)
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    ema_decay: float = 0.995
+    num_steps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    base_channels: int = 32
+    channel_mults: str = "1,2,2"
+    num_res_blocks: int = 1
+    attention_resolutions: str = "8"
+    val_fraction: float = 0.15
+    sample_every: int = 10  # epochs between logged sample grids (0: only at the end)
+    seed: int = 0
+    resume: bool = False  # continue from this configuration's last checkpoint
+    device: str = "auto"  # auto, cpu, cuda
+    profile: str = "quick"
+
+    @property
+    def variant(self) -> str:
+        return "mi" if self.mi_weight > 0 else "std"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        _check(
+            self.grade in ("", "LGG", "HGG"),
+            f"grade: expected LGG, HGG or empty, got {self.grade!r}",
+        )
+        _check(0.0 <= self.mi_weight < 1.0, f"mi_weight: must be in [0, 1), got {self.mi_weight}")
+        _choice("mi_pair", self.mi_pair, ("x0", "eps"))
+        _check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        _check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
+        _check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
+        _check(self.num_steps >= 2, f"num_steps: must be >= 2, got {self.num_steps}")
+        _check(
+            0.0 < self.beta_start < self.beta_end < 1.0,
+            f"beta_start, beta_end: 0 < start < end < 1, got {self.beta_start}, {self.beta_end}",
+        )
+        _check(self.base_channels >= 8, f"base_channels: must be >= 8, got {self.base_channels}")
+        int_list(self.channel_mults, "channel_mults")
+        if self.attention_resolutions:
+            int_list(self.attention_resolutions, "attention_resolutions")
+        _check(
+            0.0 < self.val_fraction < 0.5,
+            f"val_fraction: must be in (0, 0.5), got {self.val_fraction}",
+        )
+        _check(
+            self.device in ("auto", "cpu", "cuda"),
+            f"device: expected auto, cpu or cuda, got {self.device!r}",
+        )
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Draw synthetic images of one grade from a registered DDPM."""
+
+    step: ClassVar[str] = "sample"
+
+    model: str = (
+        ""  # models:/... URI or a train_ddpm run id; default: the site/grade/variant's @best
+    )
+    site: str = "phantom-a"
+    grade: str = "HGG"
+    variant: str = "std"
+    n: int = 0  # 0: as many as the DDPM's real training images
+    sampler: str = "ddim"
+    steps: int = 50  # DDIM steps (DDPM always uses all T)
+    eta: float = 0.0
+    batch_size: int = 64
+    seed: int = 0
+    out_dir: str = ""  # default: <project>/data/synthetic/<site>-<grade>-<variant>
+    device: str = "auto"
+    profile: str = "quick"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        _choice("grade", self.grade, ("LGG", "HGG"))
+        _choice("variant", self.variant, ("std", "mi"))
+        _check(
+            self.sampler in ("ddim", "ddpm"),
+            f"sampler: expected ddim or ddpm, got {self.sampler!r}",
+        )
+        _check(0 <= self.n <= 100_000, f"n: must be 0..100000, got {self.n}")
+        _check(self.steps >= 1, f"steps: must be >= 1, got {self.steps}")
+        _check(0.0 <= self.eta <= 1.0, f"eta: must be in [0, 1], got {self.eta}")
+        _check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        _check(
+            self.device in ("auto", "cpu", "cuda"),
+            f"device: expected auto, cpu or cuda, got {self.device!r}",
+        )
+
+
 @dataclass(frozen=True)
 class MainConfig:
     """The whole study. For now: generate the phantom and prepare both of its sites."""
@@ -62,7 +185,7 @@ class MainConfig:
     profile: str = "quick"
 
     def validate(self) -> None:
-        _check(self.profile in PROFILES, f"profile: unknown profile {self.profile!r}")
+        _choice("profile", self.profile, tuple(PROFILES))
         _check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
         _check(
             0.0 <= self.phantom_scale <= 4.0,

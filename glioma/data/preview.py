@@ -33,3 +33,25 @@ def preview_figure(images: np.ndarray, subjects: pd.DataFrame, per_grade: int = 
         row = subjects.iloc[i]
         axes[r, 0].set_ylabel(f"{row['grade']}\n{row['subject_id']}", fontsize=6)
     return fig
+
+
+def grid_figure(images: np.ndarray, title: str = "", columns: int = 8):
+    """Images (N, 4, H, W) as a grid: one row of the four contrasts per image block.
+
+    Each image is shown as its four channels side by side, ``columns`` images per row.
+    """
+    n = len(images)
+    rows = int(np.ceil(n / columns))
+    tiles = np.full((rows * images.shape[2], columns * 4 * images.shape[3]), -1.0, np.float32)
+    h, w = images.shape[2:]
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        # (H, 4W): T1 | T1ce | T2 | FLAIR, shown as in preview_figure (x right, y up)
+        strip = np.concatenate([np.flipud(channel.T) for channel in image], axis=1)
+        tiles[r * h : (r + 1) * h, c * 4 * w : (c + 1) * 4 * w] = strip
+    fig, ax = plt.subplots(figsize=(min(16, 1.2 * columns * 4 * w / h), 1.2 * rows + 0.5))
+    ax.imshow(tiles, cmap="gray", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title or f"{n} images; each: T1 | T1ce | T2 | FLAIR", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,15 @@
+"""``sample``: a registered DDPM -> synthetic dataset files."""
+
+import sys
+
+from entrypoints._runner import run_entrypoint
+from glioma.config import SampleConfig
+from glioma.pipeline.sample_step import run_sample
+
+
+def main(argv=None) -> int:
+    return run_entrypoint(SampleConfig, run_sample, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

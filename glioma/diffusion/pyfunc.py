@@ -1,0 +1,119 @@
+"""A trained DDPM as an MLflow pyfunc model: registry-ready, loadable anywhere.
+
+The model's one artifact is the checkpoint (``best.pt``: UNet config, schedule length and the
+selected EMA weights), read back with ``weights_only=True``. ``predict`` takes a one-row frame
+``{n, seed, sampler, steps, eta}`` and returns ``n`` images (n, 4, H, W) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+
+from glioma.diffusion.checkpoint import load_checkpoint
+from glioma.diffusion.samplers import ddim_sample, ddpm_sample
+from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.unet import UNet, UNetConfig
+
+CHECKPOINT_ARTIFACT = "checkpoint"
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+# Written down rather than inferred: inference loads the model in a subprocess (slow).
+PIP_REQUIREMENTS = [
+    f"torch>={torch.__version__.split('+')[0]}",
+    f"mlflow>={mlflow.__version__}",
+    "numpy",
+]
+
+
+def log_ddpm(checkpoint: Path, name: str = "ddpm"):
+    """Log a sampling checkpoint as a pyfunc model in the active run; returns its ModelInfo."""
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(MODEL_CODE),
+        artifacts={CHECKPOINT_ARTIFACT: str(checkpoint)},
+        pip_requirements=PIP_REQUIREMENTS,
+    )
+
+
+@dataclass
+class LoadedDDPM:
+    model: UNet
+    schedule: NoiseSchedule
+    config: UNetConfig
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu") -> LoadedDDPM:
+        state = load_checkpoint(path, map_location=device)
+        config = UNetConfig.from_dict(state["unet"])
+        model = UNet(config).to(device)
+        model.load_state_dict(state["weights"])
+        schedule = NoiseSchedule(state["num_steps"], state["beta_start"], state["beta_end"])
+        return cls(model.eval(), schedule, config)
+
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        sampler: str = "ddim",
+        steps: int = 50,
+        eta: float = 0.0,
+        batch_size: int = 64,
+        progress=None,
+    ) -> np.ndarray:
+        """``n`` images; the same seed gives the same images (per batch size)."""
+        device = next(self.model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        out = []
+        for start in range(0, n, batch_size):
+            shape = (
+                min(batch_size, n - start),
+                self.config.channels,
+                self.config.image_size,
+                self.config.image_size,
+            )
+            if sampler == "ddpm":
+                x = ddpm_sample(self.model, self.schedule, shape, generator, device, progress)
+            else:
+                x = ddim_sample(
+                    self.model, self.schedule, shape, steps, eta, generator, device, progress
+                )
+            out.append(x.float().cpu().numpy())
+        return (
+            np.concatenate(out)
+            if out
+            else np.zeros((0, 4, self.config.image_size, self.config.image_size), np.float32)
+        )
+
+
+def sampling_state(
+    weights: dict[str, torch.Tensor], unet: UNetConfig, schedule: NoiseSchedule
+) -> dict[str, Any]:
+    """What a sampler needs, nothing more: the checkpoint a registered DDPM carries."""
+    return {
+        "unet": unet.to_dict(),
+        "num_steps": schedule.num_steps,
+        "beta_start": schedule.beta_start,
+        "beta_end": schedule.beta_end,
+        "weights": {k: v.detach().cpu() for k, v in weights.items()},
+    }
+
+
+class DDPMPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.ddpm = LoadedDDPM.from_checkpoint(context.artifacts[CHECKPOINT_ARTIFACT], device)
+
+    def predict(self, context, model_input, params=None) -> np.ndarray:
+        row = model_input.iloc[0].to_dict() if hasattr(model_input, "iloc") else dict(model_input)
+        return self.ddpm.sample(
+            int(row.get("n", 1)),
+            int(row.get("seed", 0)),
+            str(row.get("sampler", "ddim")),
+            int(row.get("steps", 50)),
+            float(row.get("eta", 0.0)),
+        )

@@ -1,0 +1,158 @@
+"""The denoising network: a UNet that predicts the noise eps from (x_t, t).
+
+Sinusoidal time embedding -> MLP; residual blocks with GroupNorm and SiLU that add the time
+embedding; self-attention at the resolutions listed in ``attention_resolutions``; skip
+connections between encoder and decoder levels. 4 channels in, 4 out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    image_size: int = 32
+    channels: int = 4
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    num_res_blocks: int = 1
+    attention_resolutions: tuple[int, ...] = (8,)
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> UNetConfig:
+        values = dict(values)
+        for key in ("channel_mults", "attention_resolutions"):
+            values[key] = tuple(int(v) for v in values[key])
+        return cls(**values)
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """emb(t)_i = sin(t / 10000^(2i/d)), cos(...): the Transformer position code, for steps."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([args.sin(), args.cos()], dim=1)
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, channels), channels)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, time_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.conv1 = _norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.time = nn.Linear(time_dim, out_ch)
+        self.norm2, self.conv2 = _norm(out_ch), nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time(F.silu(temb))[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return h + self.skip(x)
+
+
+class SelfAttention(nn.Module):
+    """Single-head self-attention over the pixels of a low-resolution feature map."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = _norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
+        attended = F.scaled_dot_product_attention(q, k, v)
+        return x + self.out(attended.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class Level(nn.Module):
+    """The blocks of one resolution, with attention after each block where asked."""
+
+    def __init__(
+        self, channels: list[tuple[int, int]], time_dim: int, attention: bool, dropout: float
+    ):
+        super().__init__()
+        self.blocks = nn.ModuleList(ResBlock(i, o, time_dim, dropout) for i, o in channels)
+        self.attn = nn.ModuleList(
+            SelfAttention(o) if attention else nn.Identity() for _, o in channels
+        )
+
+
+class UNet(nn.Module):
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = config
+        base, time_dim = config.base_channels, 4 * config.base_channels
+        self.time_mlp = nn.Sequential(
+            nn.Linear(base, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim)
+        )
+        self.stem = nn.Conv2d(config.channels, base, 3, padding=1)
+        widths = [base * m for m in config.channel_mults]
+        self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
+        skips, ch, res = [base], base, config.image_size
+        for i, width in enumerate(widths):
+            pairs = [(ch if j == 0 else width, width) for j in range(config.num_res_blocks)]
+            self.down.append(
+                Level(pairs, time_dim, res in config.attention_resolutions, config.dropout)
+            )
+            ch = width
+            skips += [width] * config.num_res_blocks
+            last = i == len(widths) - 1
+            self.downsample.append(
+                nn.Identity() if last else nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+            )
+            if not last:
+                skips.append(ch)
+                res //= 2
+        self.mid = Level([(ch, ch), (ch, ch)], time_dim, True, config.dropout)
+        self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
+        for i, width in reversed(list(enumerate(widths))):
+            pairs = []
+            for _ in range(config.num_res_blocks + 1):
+                pairs.append((ch + skips.pop(), width))
+                ch = width
+            self.up.append(
+                Level(pairs, time_dim, res in config.attention_resolutions, config.dropout)
+            )
+            first = i == 0
+            self.upsample.append(nn.Identity() if first else nn.Conv2d(ch, ch, 3, padding=1))
+            if not first:
+                res *= 2
+        self.head = nn.Sequential(
+            _norm(ch), nn.SiLU(), nn.Conv2d(ch, config.channels, 3, padding=1)
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        temb = self.time_mlp(sinusoidal_embedding(t, self.config.base_channels))
+        h = self.stem(x)
+        skips = [h]
+        for level, down in zip(self.down, self.downsample):
+            for block, attn in zip(level.blocks, level.attn):
+                h = attn(block(h, temb))
+                skips.append(h)
+            if not isinstance(down, nn.Identity):
+                h = down(h)
+                skips.append(h)
+        for block, attn in zip(self.mid.blocks, self.mid.attn):
+            h = attn(block(h, temb))
+        for level, up in zip(self.up, self.upsample):
+            for block, attn in zip(level.blocks, level.attn):
+                h = attn(block(torch.cat([h, skips.pop()], dim=1), temb))
+            if not isinstance(up, nn.Identity):
+                h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return self.head(h)

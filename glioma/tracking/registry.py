@@ -1,0 +1,36 @@
+"""Registered model names and aliases (DESIGN.md), and registering a logged model."""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from glioma.errors import DataError
+
+
+def ddpm_model_name(site: str, grade: str, variant: str) -> str:
+    return f"glioma-ddpm-{site}-{grade}-{variant}"
+
+
+def register(model_uri: str, name: str, alias: str) -> str:
+    """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name).version
+    MlflowClient().set_registered_model_alias(name, alias, version)
+    return str(version)
+
+
+def resolve_alias(name: str, alias: str):
+    """The ModelVersion behind ``name@alias``, or None when there is none."""
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def require_alias(name: str, alias: str):
+    version = resolve_alias(name, alias)
+    if version is None:
+        raise DataError(f"models:/{name}@{alias}: no such registered model version")
+    return version
