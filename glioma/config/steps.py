@@ -77,6 +77,7 @@ class TrainDDPMConfig:
     site: str = "phantom-a"
     grade: str = ""  # LGG, HGG, or empty for both
     source: str = "phantom"  # what prepare reads when the site is not prepared yet
+    prepare_run: str = ""  # a finished prepare run to train on (default: reuse or run prepare)
     mi_weight: float = 0.0  # 0: the standard DDPM (variant std); > 0: variant mi
     mi_pair: str = "x0"  # x0: MI(x0_hat, x0); eps: MI(eps_hat, eps)
     epochs: int = 40

@@ -26,4 +26,5 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
-        raise DataError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = " ".join(str(exc).split())  # torch's messages span lines; ours is one line
+        raise DataError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {reason})") from None

@@ -51,6 +51,8 @@ def ddim_timesteps(num_steps: int, k: int) -> list[int]:
     """k evenly spaced steps from T-1 down to 0."""
     if not 1 <= k <= num_steps:
         raise ValueError(f"DDIM steps must be 1..{num_steps}, got {k}")
+    if k == 1:  # one step denoises from pure noise (T-1); linspace(0, T-1, 1) would give [0]
+        return [num_steps - 1]
     return sorted(
         {int(round(v)) for v in torch.linspace(0, num_steps - 1, k).tolist()}, reverse=True
     )

@@ -17,10 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
+from glioma.diffusion.distributed import local_share
 from glioma.diffusion.losses import diffusion_loss
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import UNet, UNetConfig
@@ -55,6 +58,7 @@ class DDPMTrainer:
         self.unet_config, self.schedule, self.settings = unet, schedule, settings
         self.device = torch.device(device)
         self.model = UNet(unet).to(self.device)
+        self.trained = DistributedDataParallel(self.model) if dist.is_initialized() else self.model
         decay = settings.ema_decay
         self.ema = AveragedModel(
             self.model, multi_avg_fn=get_ema_multi_avg_fn(decay) if decay > 0 else None
@@ -88,12 +92,12 @@ class DDPMTrainer:
         batches = order.split(self.settings.batch_size)
         for index in batches:
             x0 = images[index].to(self.device)
-            t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen).to(
-                self.device
-            )
-            noise = torch.randn(x0.shape, generator=gen).to(self.device)
+            t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen)
+            noise = torch.randn(x0.shape, generator=gen)
+            rows, weight = local_share(len(index))
+            x0, t, noise = x0[rows], t[rows].to(self.device), noise[rows].to(self.device)
             terms = diffusion_loss(
-                self.model,
+                self.trained,
                 self.schedule,
                 x0,
                 t,
@@ -102,7 +106,7 @@ class DDPMTrainer:
                 self.settings.mi_pair,
             )
             self.optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
+            (terms.total * weight).backward()
             if self.settings.grad_clip > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             self.optimizer.step()

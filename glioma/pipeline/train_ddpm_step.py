@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,16 +15,25 @@ import torch
 from tqdm.auto import tqdm
 
 from glioma.config import TrainDDPMConfig, as_params, int_list
-from glioma.data.dataset import Dataset
+from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.preview import grid_figure
+from glioma.data.splits import read_splits
 from glioma.devices import resolve_device
 from glioma.diffusion.checkpoint import save_checkpoint
+from glioma.diffusion.distributed import broadcast, init_distributed, is_main_process
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import DataError
-from glioma.pipeline.upstream import load_prepared, prepared_site
+from glioma.pipeline.prepare_step import DATASET_ARTIFACT
+from glioma.pipeline.upstream import (
+    artifact_folder,
+    checked_prepare_run,
+    load_prepared,
+    prepare_run_output,
+    prepared_site,
+)
 from glioma.tracking import project_root, step_run
 from glioma.tracking.registry import ddpm_model_name, register
 
@@ -121,21 +131,44 @@ def _log_grid(trainer: DDPMTrainer, name: str, seed: int) -> None:
     plt.close(figure)
 
 
+@dataclass
+class GradeTraining:
+    """Everything one grade's training needs, built the same way on every process."""
+
+    trainer: DDPMTrainer
+    train_ids: list[str]
+    val_ids: list[str]
+    train: torch.Tensor
+    val: torch.Tensor
+    last: Path  # this configuration's resumable checkpoint
+
+
+def grade_training(
+    config: TrainDDPMConfig, grade: str, dataset: Dataset, splits: dict
+) -> GradeTraining:
+    train_ids, val_ids = ddpm_subjects(dataset, splits, grade, config.val_fraction, config.seed)
+    trainer = _trainer(config, dataset.images.shape[-1], resolve_device(config.device))
+    last = checkpoint_path(config, grade, dataset.data_hash)
+    if config.resume:
+        trainer.resume_from(last)
+    return GradeTraining(
+        trainer, train_ids, val_ids, _images(dataset, train_ids), _images(dataset, val_ids), last
+    )
+
+
 def train_grade(
     config: TrainDDPMConfig, grade: str, dataset: Dataset, splits: dict, prepare_run: str
 ) -> DDPMOutput:
     """Train, checkpoint, log and register one grade's DDPM inside the active run."""
     run = mlflow.active_run()
-    train_ids, val_ids = ddpm_subjects(dataset, splits, grade, config.val_fraction, config.seed)
+    job = grade_training(config, grade, dataset, splits)
+    trainer = job.trainer
     mlflow.set_tags(
         {"parent_step_run": prepare_run, "data_hash": dataset.data_hash, "grade": grade}
     )
-    mlflow.log_dict({"train": train_ids, "validation": val_ids}, "training_subjects.json")
-    mlflow.log_params({"n_train_images": len(train_ids), "n_val_images": len(val_ids)})
-    device = resolve_device(config.device)
-    trainer = _trainer(config, dataset.images.shape[-1], device)
-    last = checkpoint_path(config, grade, dataset.data_hash)
-    if config.resume and trainer.resume_from(last):
+    mlflow.log_dict({"train": job.train_ids, "validation": job.val_ids}, "training_subjects.json")
+    mlflow.log_params({"n_train_images": len(job.train_ids), "n_val_images": len(job.val_ids)})
+    if trainer.epoch:
         mlflow.set_tag("resumed_from_epoch", trainer.epoch)
         for epoch, metrics in enumerate(trainer.history):
             mlflow.log_metrics(metrics, step=epoch)
@@ -145,24 +178,20 @@ def train_grade(
         mlflow.log_metrics(metrics, step=epoch)
         bar.update()
         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")
-        if (
-            config.sample_every
-            and (epoch + 1) % config.sample_every == 0
-            and epoch + 1 < config.epochs
-        ):
+        every = config.sample_every
+        if every and (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
             _log_grid(trainer, f"epoch_{epoch + 1:04d}", config.seed)
 
-    trainer.fit(_images(dataset, train_ids), _images(dataset, val_ids), last, on_epoch)
+    trainer.fit(job.train, job.val, job.last, on_epoch)
     bar.close()
     mlflow.log_metrics({"best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val})
-    mlflow.log_artifact(str(last), "checkpoints")
-    best = last.parent / "best.pt"
+    mlflow.log_artifact(str(job.last), "checkpoints")
+    best = job.last.parent / "best.pt"
     save_checkpoint(best, sampling_state(trainer.best_state, trainer.unet_config, trainer.schedule))
     trainer.sampling_model.load_state_dict(trainer.best_state)
     _log_grid(trainer, "best", config.seed)
     name = ddpm_model_name(config.site, grade, config.variant)
-    info = log_ddpm(best)
-    version = register(info.model_uri, name, "best")
+    version = register(log_ddpm(best).model_uri, name, "best")
     print(
         f"train_ddpm {config.site} {grade} {config.variant}: best epoch {trainer.best_epoch}, "
         f"val loss {trainer.best_val:.4f} -> models:/{name}@best (version {version})"
@@ -170,22 +199,39 @@ def train_grade(
     return DDPMOutput(run.info.run_id, grade, config.variant, name, version)
 
 
+def _follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> list[DDPMOutput]:
+    """A torchrun worker other than rank 0: same data, same batches, no MLflow, no files."""
+    folder = broadcast(None)
+    dataset, splits = read_dataset(folder), read_splits(folder)
+    for grade in grades:
+        job = grade_training(config, grade, dataset, splits)
+        job.trainer.fit(job.train, job.val)
+    return []
+
+
 def run_train_ddpm(config: TrainDDPMConfig) -> list[DDPMOutput]:
-    """Both grades (or ``config.grade``) of ``config.site``; prepares the site first if needed."""
+    """Both grades (or ``config.grade``) of ``config.site``; prepares the site first if needed.
+
+    Under ``torchrun`` every process trains (DistributedDataParallel); rank 0 alone logs.
+    """
     grades = [config.grade] if config.grade else ["LGG", "HGG"]
-    tags = {
-        "site": config.site,
-        "variant": config.variant,
-        "profile": config.profile,
-        "grade": config.grade or None,
-    }
+    if config.prepare_run:  # the given prepare run decides the site
+        site = checked_prepare_run(config.prepare_run).data.tags["site"]
+        config = dataclasses.replace(config, site=site)
+    if init_distributed(resolve_device(config.device)) and not is_main_process():
+        return _follow_main_process(config, grades)
+    tags = {"site": config.site, "variant": config.variant, "profile": config.profile}
     outputs = []
-    with step_run("train_ddpm", as_params(config), **tags):
-        prepared = prepared_site(config.site, config.source, config.profile, config.seed)
+    with step_run("train_ddpm", as_params(config), grade=config.grade or None, **tags):
+        if config.prepare_run:
+            prepared = prepare_run_output(config.prepare_run)
+        else:
+            prepared = prepared_site(config.site, config.source, config.profile, config.seed)
         dataset, splits = load_prepared(prepared)
+        broadcast(str(artifact_folder(prepared.run_id, DATASET_ARTIFACT)))
         if config.grade:
             return [train_grade(config, config.grade, dataset, splits, prepared.run_id)]
         for grade in grades:
-            with step_run("train_ddpm", as_params(config), **{**tags, "grade": grade}):
+            with step_run("train_ddpm", as_params(config), grade=grade, **tags):
                 outputs.append(train_grade(config, grade, dataset, splits, prepared.run_id))
     return outputs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -9,8 +11,9 @@ import mlflow
 from glioma.config import PrepareConfig, as_params, build_config
 from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.splits import read_splits
+from glioma.errors import DataError
 from glioma.pipeline.prepare_step import DATASET_ARTIFACT, PrepareOutput, run_prepare
-from glioma.tracking import project_root
+from glioma.tracking import configure_tracking, project_root
 from glioma.tracking.reuse import find_finished_run
 
 
@@ -35,12 +38,34 @@ def prepared_site(
     )
 
 
+def checked_prepare_run(run_id: str) -> mlflow.entities.Run:
+    """A given prepare run, checked: it must exist, be a prepare run and have FINISHED."""
+    configure_tracking()
+    try:
+        run = mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise DataError(f"prepare_run {run_id}: no such run") from None
+    if run.data.tags.get("step") != "prepare" or run.info.status != "FINISHED":
+        raise DataError(f"prepare_run {run_id}: not a FINISHED prepare run ({run.info.status})")
+    return run
+
+
+def prepare_run_output(run_id: str) -> PrepareOutput:
+    run = checked_prepare_run(run_id)
+    site = run.data.tags["site"]
+    return PrepareOutput(
+        run_id, site, artifact_folder(run_id, DATASET_ARTIFACT), run.data.tags["data_hash"]
+    )
+
+
 def artifact_folder(run_id: str, path: str) -> Path:
     """A local copy of a run's artifact folder, cached under ``data/cache/<run_id>/``."""
-    target = project_root() / "data" / "cache" / run_id
-    local = target / path
+    local = project_root() / "data" / "cache" / run_id / path
     if not local.exists():
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(target))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=local.parent) as tmp:
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+            os.replace(Path(tmp) / path, local)
     return local
 
 
