@@ -97,6 +97,7 @@ class TrainDDPMConfig:
     seed: int = 0
     resume: bool = False  # continue from this configuration's last checkpoint
     device: str = "auto"  # auto, cpu, cuda
+    bf16: bool = False  # bfloat16 autocast on CUDA
     profile: str = "quick"
 
     @property

@@ -40,6 +40,7 @@ class TrainSettings:
     ema_decay: float = 0.995  # 0 turns the moving average off (the raw weights are used)
     grad_clip: float = 1.0
     seed: int = 0
+    bf16: bool = False  # bfloat16 autocast of the forward pass, CUDA only
 
 
 def _generator(*key: int) -> torch.Generator:
@@ -72,6 +73,10 @@ class DDPMTrainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
 
+    def _autocast(self):
+        enabled = self.settings.bf16 and self.device.type == "cuda"
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
+
     @property
     def sampling_model(self) -> nn.Module:
         """The EMA weights when the average is on, the raw weights otherwise."""
@@ -96,15 +101,16 @@ class DDPMTrainer:
             noise = torch.randn(x0.shape, generator=gen)
             rows, weight = local_share(len(index))
             x0, t, noise = x0[rows], t[rows].to(self.device), noise[rows].to(self.device)
-            terms = diffusion_loss(
-                self.trained,
-                self.schedule,
-                x0,
-                t,
-                noise,
-                self.settings.mi_weight,
-                self.settings.mi_pair,
-            )
+            with self._autocast():
+                terms = diffusion_loss(
+                    self.trained,
+                    self.schedule,
+                    x0,
+                    t,
+                    noise,
+                    self.settings.mi_weight,
+                    self.settings.mi_pair,
+                )
             self.optimizer.zero_grad(set_to_none=True)
             (terms.total * weight).backward()
             if self.settings.grad_clip > 0:

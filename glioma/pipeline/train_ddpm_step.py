@@ -117,6 +117,7 @@ def _trainer(config: TrainDDPMConfig, image_size: int, device: torch.device) -> 
         mi_pair=config.mi_pair,
         ema_decay=config.ema_decay,
         seed=config.seed,
+        bf16=config.bf16,
     )
     return DDPMTrainer(
         unet, NoiseSchedule(config.num_steps, config.beta_start, config.beta_end), settings, device
