@@ -162,3 +162,43 @@ def test_sample_refuses_a_foreign_model(project_home):
     with pytest.raises(DataError) as err:
         run_sample(config)
     assert run.info.run_id in str(err.value)
+
+
+def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
+    uri = f"sqlite:///{project_home / 'mlflow.db'}"
+    extras = [
+        x
+        for k, v in {**TINY, "epochs": "1", "sample_every": "0"}.items()
+        for x in ("-P", f"{k}={v}")
+    ]
+    cmd = [
+        "mlflow",
+        "run",
+        str(REPO),
+        "-e",
+        "train_ddpm",
+        "--env-manager",
+        "local",
+        "-P",
+        "grade=LGG",
+        "-P",
+        "mi_weight=0.1",
+        "-P",
+        f"prepare_run={prepared.run_id}",
+        *extras,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        MLFLOW_TRACKING_URI=uri,
+        GLIOMA_HOME=str(project_home),
+        TQDM_DISABLE="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.run(
+        cmd, cwd=project_home, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    version = resolve_alias("glioma-ddpm-phantom-a-LGG-mi", "best")
+    run = mlflow.get_run(version.run_id)
+    assert run.info.status == "FINISHED" and run.data.params["mi_weight"] == "0.1"
+    assert run.data.tags["variant"] == "mi" and run.data.tags["step"] == "train_ddpm"

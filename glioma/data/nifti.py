@@ -40,13 +40,23 @@ def _squeeze_trailing(image: nib.Nifti1Image, path: Path) -> nib.Nifti1Image:
     raise SubjectError(f"{path}: {len(shape)}-D volume of shape {shape}; expected 3-D")
 
 
-def load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read(path: Path, raw: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Voxels and affine in RAS: nibabel's canonical reorientation applied to the array alone.
+
+    Same result as ``nib.as_closest_canonical`` (flips and axis swaps, a view), without
+    building a second image; ``raw`` keeps the stored integer type (masks) instead of float32.
+    """
+    image = _squeeze_trailing(nib.load(str(path)), path)
+    ornt = nib.io_orientation(image.affine)
+    data = np.asanyarray(image.dataobj) if raw else image.get_fdata(dtype=np.float32)
+    affine = image.affine @ nib.orientations.inv_ornt_aff(ornt, image.shape)
+    return nib.orientations.apply_orientation(data, ornt), affine
+
+
+def load_canonical(path: Path, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Voxels (scaled by scl_slope/inter) and affine of ``path`` in RAS orientation."""
     try:
-        image = nib.load(str(path))
-        image = _squeeze_trailing(image, path)
-        image = nib.as_closest_canonical(image)
-        data = image.get_fdata(dtype=np.float32)
+        data, affine = _read(path, raw)
     except SubjectError:
         raise
     except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
@@ -55,35 +65,33 @@ def load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
         ) from None
     if data.ndim != 3:
         raise SubjectError(f"{path}: {data.ndim}-D data; expected a 3-D volume")
-    if not np.isfinite(data).all():
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise SubjectError(f"{path}: {bad} NaN/inf voxel(s)")
-    return data, image.affine
+    return data, affine
 
 
 def load_subject(record: SubjectRecord) -> SubjectVolumes:
     """The four contrasts and the mask of ``record``; all must share shape and affine."""
-    channels, affines = [], []
-    for modality in MODALITIES:
+    first, reference = load_canonical(record.paths[MODALITIES[0]])
+    images = np.empty((len(MODALITIES), *first.shape), dtype=np.float32)
+    images[0] = first
+    for channel, modality in enumerate(MODALITIES[1:], start=1):
         data, affine = load_canonical(record.paths[modality])
-        channels.append(data)
-        affines.append(affine)
-    seg, seg_affine = load_canonical(record.paths["seg"])
-    reference_path = record.paths[MODALITIES[0]]
-    for name, data, affine in zip(
-        (*MODALITIES[1:], "seg"), (*channels[1:], seg), (*affines[1:], seg_affine)
-    ):
-        path = record.paths[name]
-        if data.shape != channels[0].shape:
-            raise SubjectError(
-                f"{path}: shape {data.shape} differs from {reference_path.name} {channels[0].shape}"
-            )
-        if not np.allclose(affine, affines[0], atol=AFFINE_TOLERANCE_MM):
-            raise SubjectError(
-                f"{path}: affine differs from {reference_path.name} (volumes not co-registered)"
-            )
-    if np.any(seg != np.round(seg)) or seg.min() < 0:
+        _check_aligned(record, modality, data.shape, affine, first.shape, reference)
+        images[channel] = data
+    seg, affine = load_canonical(record.paths["seg"], raw=True)
+    _check_aligned(record, "seg", seg.shape, affine, first.shape, reference)
+    if seg.dtype.kind == "f" and np.any(seg != np.round(seg)) or seg.min() < 0:
         raise SubjectError(
             f"{record.paths['seg']}: segmentation holds non-integer or negative labels"
         )
-    return SubjectVolumes(np.stack(channels), seg.astype(np.int16), affines[0])
+    return SubjectVolumes(images, np.ascontiguousarray(seg, dtype=np.int16), reference)
+
+
+def _check_aligned(record: SubjectRecord, name: str, shape, affine, ref_shape, ref_affine) -> None:
+    path, reference = record.paths[name], record.paths[MODALITIES[0]].name
+    if shape != ref_shape:
+        raise SubjectError(f"{path}: shape {shape} differs from {reference} {ref_shape}")
+    if not np.allclose(affine, ref_affine, atol=AFFINE_TOLERANCE_MM):
+        raise SubjectError(f"{path}: affine differs from {reference} (volumes not co-registered)")

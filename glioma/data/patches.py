@@ -18,6 +18,7 @@ from glioma.data.nifti import SubjectVolumes
 from glioma.errors import SubjectError
 
 BACKGROUND = -1.0
+MAX_RANGE_VOXELS = 200_000
 # Robust range: these brain-voxel percentiles map to -1 and 1; outliers are clipped.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
 
@@ -40,12 +41,23 @@ class Patch:
     spacing_mm: tuple[float, float, float]
 
 
-def robust_range(volume: np.ndarray, brain: np.ndarray) -> tuple[float, float]:
-    """Percentile range of the brain voxels; refuses a flat channel."""
-    low, high = np.percentile(volume[brain], (LOW_PERCENTILE, HIGH_PERCENTILE))
-    if not high > low:
-        raise SubjectError(f"flat intensities inside the brain ({low:g}); cannot normalise")
-    return float(low), float(high)
+def robust_ranges(images: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """(C, 2) percentile ranges of each channel's brain voxels; refuses a flat channel.
+
+    Percentiles of a systematic sample of at most MAX_RANGE_VOXELS brain voxels: the 0.5th
+    and 99.5th percentiles of ~10^5 values are stable to well under 1 % of the range.
+    """
+    index = np.flatnonzero(brain.ravel())
+    if len(index) > MAX_RANGE_VOXELS:
+        index = index[:: int(np.ceil(len(index) / MAX_RANGE_VOXELS))]
+    values = images.reshape(len(images), -1)[:, index]
+    ranges = np.percentile(values, (LOW_PERCENTILE, HIGH_PERCENTILE), axis=1).T
+    flat = np.flatnonzero(~(ranges[:, 1] > ranges[:, 0]))
+    if len(flat):
+        raise SubjectError(
+            f"flat intensities inside the brain in channel {int(flat[0])}; cannot normalise"
+        )
+    return ranges
 
 
 def normalise(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -67,8 +79,8 @@ def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) 
     )
     brain_slice = brain[:, :, z]
     pixels = np.empty((4, spec.size, spec.size), dtype=np.float32)
-    for channel, volume in enumerate(volumes.images):
-        low, high = robust_range(volume, brain)
+    for channel, (low, high) in enumerate(robust_ranges(volumes.images, brain)):
+        volume = volumes.images[channel]
         plane = np.where(brain_slice, normalise(volume[:, :, z], low, high), BACKGROUND)
         pixels[channel] = ndimage.map_coordinates(
             plane, [rows, cols], order=1, mode="constant", cval=BACKGROUND
