@@ -22,7 +22,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "num_res_blocks": 1,
             "attention_resolutions": "8",
         },
-        "sample": {"sampler": "ddim", "steps": 50},
+        "sample": {"sampler": "ddim", "steps": 25},
     },
     "paper": {
         # The study crops around the enhancing lesion and resizes to 96x96; at BraTS' 1 mm

@@ -149,7 +149,7 @@ class SampleConfig:
     variant: str = "std"
     n: int = 0  # 0: as many as the DDPM's real training images
     sampler: str = "ddim"
-    steps: int = 50  # DDIM steps (DDPM always uses all T)
+    steps: int = 25  # DDIM steps (DDPM always uses all T)
     eta: float = 0.0
     batch_size: int = 64
     seed: int = 0

@@ -52,7 +52,9 @@ class LoadedDDPM:
         config = UNetConfig.from_dict(state["unet"])
         model = UNet(config).to(device)
         model.load_state_dict(state["weights"])
-        schedule = NoiseSchedule(state["num_steps"], state["beta_start"], state["beta_end"])
+        schedule = NoiseSchedule(state["num_steps"], state["beta_start"], state["beta_end"]).to(
+            device
+        )
         return cls(model.eval(), schedule, config)
 
     def sample(

@@ -71,7 +71,7 @@ def ddim_sample(
 ) -> torch.Tensor:
     x = torch.randn(shape, generator=generator, device=device)
     taus = ddim_timesteps(schedule.num_steps, steps)
-    abar_all = schedule.alphas_cumprod
+    abar_all = schedule.alphas_cumprod.cpu()  # scalars per step: no device sync
     for i, step in enumerate(taus):
         t = torch.full((shape[0],), step, device=device, dtype=torch.long)
         eps_hat = model(x, t)

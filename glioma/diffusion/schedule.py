@@ -28,6 +28,14 @@ class NoiseSchedule:
             self.betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         )
 
+    TABLES = ("betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "posterior_variance")
+
+    def to(self, device: torch.device | str) -> NoiseSchedule:
+        """Keep the tables on the model's device, so sampling does not copy them every step."""
+        for name in self.TABLES:
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     @staticmethod
     def gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """values[t] shaped (B, 1, 1, 1) in ``like``'s dtype and device."""

@@ -56,8 +56,9 @@ class DDPMTrainer:
         self, unet: UNetConfig, schedule: NoiseSchedule, settings: TrainSettings, device="cpu"
     ):
         torch.manual_seed(settings.seed)
-        self.unet_config, self.schedule, self.settings = unet, schedule, settings
         self.device = torch.device(device)
+        self.unet_config, self.settings = unet, settings
+        self.schedule = schedule.to(self.device)
         self.model = UNet(unet).to(self.device)
         self.trained = DistributedDataParallel(self.model) if dist.is_initialized() else self.model
         decay = settings.ema_decay

@@ -136,10 +136,12 @@ class UNet(nn.Module):
         self.head = nn.Sequential(
             _norm(ch), nn.SiLU(), nn.Conv2d(ch, config.channels, 3, padding=1)
         )
+        # channels_last: about 2x faster convolutions on CPU (oneDNN), the fast layout on GPUs too.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         temb = self.time_mlp(sinusoidal_embedding(t, self.config.base_channels))
-        h = self.stem(x)
+        h = self.stem(x.contiguous(memory_format=torch.channels_last))
         skips = [h]
         for level, down in zip(self.down, self.downsample):
             for block, attn in zip(level.blocks, level.attn):
