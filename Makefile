@@ -29,3 +29,4 @@ ui: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_prepare.py
+	$(BIN)/python benchmarks/bench_ddpm.py

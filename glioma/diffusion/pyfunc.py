@@ -50,7 +50,7 @@ class LoadedDDPM:
     def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu") -> LoadedDDPM:
         state = load_checkpoint(path, map_location=device)
         config = UNetConfig.from_dict(state["unet"])
-        model = UNet(config).to(device)
+        model = UNet(config, channels_last=True).to(device)
         model.load_state_dict(state["weights"])
         schedule = NoiseSchedule(state["num_steps"], state["beta_start"], state["beta_end"]).to(
             device
