@@ -81,8 +81,8 @@ class TrainDDPMConfig:
     mi_weight: float = 0.0  # 0: the standard DDPM (variant std); > 0: variant mi
     mi_pair: str = "x0"  # x0: MI(x0_hat, x0); eps: MI(eps_hat, eps)
     epochs: int = 40
-    batch_size: int = 16
-    lr: float = 1e-3
+    batch_size: int = 8
+    lr: float = 2e-3
     weight_decay: float = 0.0
     ema_decay: float = 0.995
     num_steps: int = 1000

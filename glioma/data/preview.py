@@ -35,7 +35,7 @@ def preview_figure(images: np.ndarray, subjects: pd.DataFrame, per_grade: int = 
     return fig
 
 
-def grid_figure(images: np.ndarray, title: str = "", columns: int = 8):
+def grid_figure(images: np.ndarray, title: str = "", columns: int = 4):
     """Images (N, 4, H, W) as a grid: one row of the four contrasts per image block.
 
     Each image is shown as its four channels side by side, ``columns`` images per row.
