@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -72,6 +73,10 @@ def test_train_both_grades_register_and_sample(prepared):
         assert not (set(subjects["train"]) | set(subjects["validation"])) & set(splits["test"])
         names = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id, "samples")}
         assert {"samples/epoch_0001.png", "samples/best.png"} <= names
+
+    pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-HGG-mi@best")
+    drawn = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 3, "steps": 4}]))
+    assert drawn.shape == (2, 4, 16, 16) and np.abs(drawn).max() <= 1
 
     config = build_config(SampleConfig, {"grade": "LGG", "variant": "mi", "n": "5", "steps": "10"})
     first = run_sample(config)

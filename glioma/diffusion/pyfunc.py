@@ -13,6 +13,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 import torch
 
 from glioma.diffusion.checkpoint import load_checkpoint
@@ -110,7 +111,7 @@ class DDPMPyfunc(mlflow.pyfunc.PythonModel):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.ddpm = LoadedDDPM.from_checkpoint(context.artifacts[CHECKPOINT_ARTIFACT], device)
 
-    def predict(self, context, model_input, params=None) -> np.ndarray:
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
         row = model_input.iloc[0].to_dict() if hasattr(model_input, "iloc") else dict(model_input)
         return self.ddpm.sample(
             int(row.get("n", 1)),
