@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -49,6 +46,10 @@ from glioma.diffusion.training import DDPMTrainer, TrainSettings
 from glioma.diffusion.unet import UNet, UNetConfig
 from glioma.errors import ConfigError
 
+# isort: split
+# This script's folder, on sys.path when it runs as a script from any working directory.
+from machine import Interference, best_of, machine_line, versions_line, wall_s
+
 FLOP_TARGET = 0.30
 SPEEDUP_TARGET = 15.0
 DDIM_STEPS = 50
@@ -58,7 +59,6 @@ CPU_SAMPLE_BATCH = {32: 16, 96: 4}  # sampling batch on CPU, by patch size
 PAPER_CPU_BATCH = 4  # training batch at 96 px on CPU (the profile's 32 takes ~30 s a step)
 PAPER_CPU_STEPS = 2  # sampler steps per timed round at 96 px on CPU
 MIN_DDPM_TIMED = 50  # never extrapolate DDPM-1000 from fewer steps than this, budget or not
-BUSY_SHARE = 0.05  # above this share of the cpus taken by others, figures are pessimistic
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,6 @@ class TrainResult:
     median_step_s: float
     flops: float
 
-    @property
-    def images_per_s(self) -> float:
-        return self.batch / self.step_s
-
-    @property
-    def flop_per_s(self) -> float:
-        return self.flops / self.step_s
-
 
 @dataclass(frozen=True)
 class SampleResult:
@@ -107,10 +99,6 @@ class SampleResult:
     ddim_timed: int
     ddpm_s: float
     ddpm_timed: int
-
-    @property
-    def speedup(self) -> float:
-        return self.ddpm_s / self.ddim_s
 
 
 def unet_config(profile: str) -> UNetConfig:
@@ -149,35 +137,13 @@ def make_plan(profile: str, device: torch.device, repeats: int, ddpm_budget: flo
         f"DDPM-1000 extrapolated from the best of {repeats} interleaved rounds of "
         f"{PAPER_CPU_STEPS} steps each"
     )
-    return SizePlan(
-        profile,
-        unet,
-        lr,
-        PAPER_CPU_BATCH,
-        CPU_SAMPLE_BATCH[96],
-        1,
-        1,
-        repeats,
-        PAPER_CPU_STEPS,
-        repeats,
-        budget,
-        note,
-    )
+    cpu_batches, k = (PAPER_CPU_BATCH, CPU_SAMPLE_BATCH[96]), PAPER_CPU_STEPS
+    return SizePlan(profile, unet, lr, *cpu_batches, 1, 1, repeats, k, repeats, budget, note)
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work so that wall-clock time covers it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds ``fn`` takes, GPU work included."""
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
+def synchronizer(device: torch.device) -> Callable[[], None] | None:
+    """What waits for queued GPU work, so that wall-clock time covers it; nothing on CPU."""
+    return partial(torch.cuda.synchronize, device) if device.type == "cuda" else None
 
 
 def matmul_flop_per_s(device: torch.device, size: int, repeats: int) -> float:
@@ -190,7 +156,7 @@ def matmul_flop_per_s(device: torch.device, size: int, repeats: int) -> float:
             torch.mm(a, b)
 
     run()  # warm-up: thread pool, BLAS buffers, cuBLAS handle
-    best = min(timed(run, device) for _ in range(max(repeats, 5)))
+    best = best_of(max(repeats, 5), run, synchronizer(device))
     return inner * 2.0 * size**3 / best
 
 
@@ -205,11 +171,6 @@ def step_flops(unet: UNetConfig, batch: int, mi_weight: float) -> float:
     return float(counter.get_total_flops())
 
 
-def make_trainer(plan: SizePlan, mi_weight: float, device: torch.device) -> DDPMTrainer:
-    settings = TrainSettings(batch_size=plan.train_batch, lr=plan.lr, mi_weight=mi_weight)
-    return DDPMTrainer(plan.unet, NoiseSchedule(), settings, device=device)
-
-
 def fake_images(count: int, unet: UNetConfig) -> torch.Tensor:
     """Random patches in the data range [-1, 1]; the cost does not depend on their content."""
     shape = (count, unet.channels, unet.image_size, unet.image_size)
@@ -218,22 +179,18 @@ def fake_images(count: int, unet: UNetConfig) -> torch.Tensor:
 
 def bench_training(plan: SizePlan, mi_weight: float, device: torch.device) -> TrainResult:
     """Best-of-rounds time per step of the trainer's own loop; warm-up steps are dropped."""
-    trainer = make_trainer(plan, mi_weight, device)
+    settings = TrainSettings(batch_size=plan.train_batch, lr=plan.lr, mi_weight=mi_weight)
+    trainer = DDPMTrainer(plan.unet, NoiseSchedule(), settings, device=device)
     trainer.train_epoch(fake_images(plan.warmup_steps * plan.train_batch, plan.unet))
     images = fake_images(plan.steps_per_round * plan.train_batch, plan.unet)
+    sync = synchronizer(device)
     rounds = [
-        timed(lambda: trainer.train_epoch(images), device) / plan.steps_per_round
+        wall_s(lambda: trainer.train_epoch(images), sync) / plan.steps_per_round
         for _ in range(plan.rounds)
     ]
-    return TrainResult(
-        plan.profile,
-        plan.unet.image_size,
-        plan.train_batch,
-        mi_weight,
-        min(rounds),
-        statistics.median(rounds),
-        step_flops(plan.unet, plan.train_batch, mi_weight),
-    )
+    size, flops = plan.unet.image_size, step_flops(plan.unet, plan.train_batch, mi_weight)
+    best, median = min(rounds), statistics.median(rounds)
+    return TrainResult(plan.profile, size, plan.train_batch, mi_weight, best, median, flops)
 
 
 class _StopSampling(Exception):
@@ -253,12 +210,11 @@ def sampler_seconds(run: Sampler, steps: int, timed_steps: int, device: torch.de
         if timed_steps < steps and done >= timed_steps:
             raise _StopSampling
 
-    synchronize(device)
-    start = time.perf_counter()
-    with contextlib.suppress(_StopSampling):
-        run(progress)
-    synchronize(device)
-    return (time.perf_counter() - start) * steps / timed_steps
+    def chain() -> None:
+        with contextlib.suppress(_StopSampling):
+            run(progress)
+
+    return wall_s(chain, synchronizer(device)) * steps / timed_steps
 
 
 def ddpm_steps_to_time(plan: SizePlan, ddim_s: float) -> int:
@@ -307,25 +263,11 @@ def bench_sampling(plan: SizePlan, device: torch.device) -> SampleResult:
     return SampleResult(plan.profile, size, plan.sample_batch, *times)
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo where there is one (Linux), else platform's guess."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
-
-
 def print_header(device: torch.device) -> None:
     """Everything the figures depend on, so that runs on different machines can be compared."""
-    print(f"torch {torch.__version__}, python {platform.python_version()}")
-    print(f"device: {device}", end="")
-    if device.type == "cuda":
-        print(f" ({torch.cuda.get_device_name(device)})", end="")
-    print(f"; cpu: {cpu_name()}, {os.cpu_count()} logical cpus")
+    print(f"{machine_line()}\n{versions_line(torch)}")
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    print(f"device: {device}{gpu}")
     print(f"torch threads: {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})")
     print(
         f"float32 matmul precision: {torch.get_float32_matmul_precision()}; "
@@ -334,85 +276,54 @@ def print_header(device: torch.device) -> None:
     )
 
 
-def machine_busy_s() -> float:
-    """CPU seconds since boot that all processes were busy (Linux; 0 elsewhere)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_busy_s() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-@dataclass(frozen=True)
-class Interference:
-    """CPU that other processes (or the hypervisor) took during the run: on a shared machine
-    every figure here is pessimistic, and the report must say so."""
-
-    machine_start: float
-    own_start: float
-    wall_start: float
-
-    @classmethod
-    def start(cls) -> Interference:
-        return cls(machine_busy_s(), own_busy_s(), time.perf_counter())
-
-    def report(self) -> str:
-        wall = time.perf_counter() - self.wall_start
-        others = (machine_busy_s() - self.machine_start) - (own_busy_s() - self.own_start)
-        share = max(others, 0.0) / (wall * (os.cpu_count() or 1))
-        note = (
-            f"in {wall:.0f} s, other processes used {max(others, 0.0):.0f} CPU s "
-            f"({share:.0%} of the cpus)"
-        )
-        if share > BUSY_SHARE:
-            note += "; WARNING: shared machine, figures are pessimistic"
-        return note
-
-
 def ok(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def print_training_table(results: Sequence[TrainResult], matmul: float) -> None:
-    print("\nTraining (trainer loop: loss fwd+bwd, grad clip, AdamW, EMA)")
-    head = (
+def print_table(title: str, head: str, rows: Sequence[str]) -> None:
+    """A titled table: its head over a rule as wide, then one line a row."""
+    print(f"\n{title}\n{head}\n{'-' * len(head)}")
+    for row in rows:
+        print(row)
+
+
+def training_row(r: TrainResult, matmul: float) -> str:
+    flop_per_s = r.flops / r.step_s
+    share = flop_per_s / matmul
+    return (
+        f"{r.profile:<8}{r.size:>5}{r.batch:>6}{r.mi_weight:>6.1f}{r.step_s:>12.3f}"
+        f"{r.median_step_s:>9.3f}{r.batch / r.step_s:>9.2f}{r.flops / 1e9:>11.2f}"
+        f"{flop_per_s / 1e9:>9.2f}{share:>7.1%}  {ok(share >= FLOP_TARGET)}"
+    )
+
+
+def sampling_row(r: SampleResult) -> str:
+    ddim = _marked(r.ddim_s, r.ddim_timed, DDIM_STEPS)
+    ddpm = _marked(r.ddpm_s, r.ddpm_timed, DDPM_STEPS)
+    speedup = r.ddpm_s / r.ddim_s
+    return (
+        f"{r.profile:<8}{r.size:>5}{r.batch:>6}{ddim:>13}{r.batch / r.ddim_s:>9.3f}"
+        f"{ddpm:>15}{r.batch / r.ddpm_s:>9.4f}{speedup:>9.1f}x  {ok(speedup >= SPEEDUP_TARGET)}"
+    )
+
+
+def print_tables(
+    trains: Sequence[TrainResult], samples: Sequence[SampleResult], matmul: float
+) -> None:
+    """The two result tables, with each row's verdict on its target."""
+    print_table(
+        "Training (trainer loop: loss fwd+bwd, grad clip, AdamW, EMA)",
         f"{'profile':<8}{'size':>5}{'batch':>6}{'MI w':>6}{'best s/step':>12}{'median':>9}"
-        f"{'img/s':>9}{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs mm':>7}  target>=30%"
+        f"{'img/s':>9}{'GFLOP/step':>11}{'GFLOP/s':>9}{'vs mm':>7}  target>=30%",
+        [training_row(r, matmul) for r in trains],
     )
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        share = r.flop_per_s / matmul
-        print(
-            f"{r.profile:<8}{r.size:>5}{r.batch:>6}{r.mi_weight:>6.1f}{r.step_s:>12.3f}"
-            f"{r.median_step_s:>9.3f}{r.images_per_s:>9.2f}{r.flops / 1e9:>11.2f}"
-            f"{r.flop_per_s / 1e9:>9.2f}{share:>7.1%}  {ok(share >= FLOP_TARGET)}"
-        )
     print(f"matmul yardstick: {matmul / 1e9:.1f} GFLOP/s (float32, best of the run)")
-
-
-def print_sampling_table(results: Sequence[SampleResult]) -> None:
-    print("\nSampling (one batch; *: extrapolated from (n) timed steps of the real chain)")
-    head = (
+    print_table(
+        "Sampling (one batch; *: extrapolated from (n) timed steps of the real chain)",
         f"{'profile':<8}{'size':>5}{'batch':>6}{'DDIM-50 s':>13}{'img/s':>9}"
-        f"{'DDPM-1000 s':>15}{'img/s':>9}{'DDPM/DDIM':>10}  target>=15x"
+        f"{'DDPM-1000 s':>15}{'img/s':>9}{'DDPM/DDIM':>10}  target>=15x",
+        [sampling_row(r) for r in samples],
     )
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        ddim = _marked(r.ddim_s, r.ddim_timed, DDIM_STEPS)
-        ddpm = _marked(r.ddpm_s, r.ddpm_timed, DDPM_STEPS)
-        print(
-            f"{r.profile:<8}{r.size:>5}{r.batch:>6}{ddim:>13}{r.batch / r.ddim_s:>9.3f}"
-            f"{ddpm:>15}{r.batch / r.ddpm_s:>9.4f}{r.speedup:>9.1f}x  "
-            f"{ok(r.speedup >= SPEEDUP_TARGET)}"
-        )
 
 
 def _marked(seconds: float, timed_steps: int, steps: int) -> str:
@@ -425,12 +336,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profiles", default="quick,paper", help="comma-separated profiles")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds, best one counts")
     parser.add_argument("--quick-only", action="store_true", help="same as --profiles quick")
-    parser.add_argument(
-        "--ddpm-budget",
-        type=float,
-        default=150.0,
-        help="seconds: a longer DDPM-1000 chain is timed in part and extrapolated (0: never)",
-    )
+    budget = "seconds: a longer DDPM-1000 chain is timed in part and extrapolated (0: never)"
+    parser.add_argument("--ddpm-budget", type=float, default=150.0, help=budget)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--matmul-size", type=int, default=0, help="0: 2048 on CPU, 8192 GPU")
     args = parser.parse_args(argv)
@@ -485,8 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples.append(sample)
     # Measured again at the end: on a shared machine the load may have changed meanwhile.
     matmul = max(matmul, matmul_flop_per_s(device, size, args.repeats))
-    print_training_table(trains, matmul)
-    print_sampling_table(samples)
+    print_tables(trains, samples, matmul)
     print(f"\n{interference.report()}")
     return 0
 

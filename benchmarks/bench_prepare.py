@@ -21,11 +21,10 @@ import os
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -38,11 +37,13 @@ from glioma.data.prepare import prepare_site  # noqa: E402
 from glioma.data.records import MODALITIES, discover  # noqa: E402
 from glioma.parallel import process_pool  # noqa: E402
 
+# isort: split
+# This script's folder, on sys.path when it runs as a script from any working directory.
+from machine import Interference, best_of, machine_line, versions_line  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO / "data" / "bench" / "phantom"
 TARGET_RATIO = 1.5
-# Above this share of the cpus used by other processes, the timings are not trustworthy.
-BUSY_SHARE = 0.05
 KEYS = (*MODALITIES, "seg")
 
 
@@ -81,55 +82,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def machine_info(workers: int) -> str:
     """What the figures depend on, so that runs on different machines can be told apart."""
-    return (
-        f"machine: {platform.machine()} {platform.processor() or ''}".rstrip()
-        + f", os.cpu_count()={os.cpu_count()}, usable cpus={len(os.sched_getaffinity(0))}\n"
-        + f"python {platform.python_version()}, numpy {np.__version__}, "
-        + f"nibabel {nib.__version__}; workers={workers}"
-    )
-
-
-def machine_cpu_s() -> tuple[float, float]:
-    """CPU seconds since boot of all processes busy, and of the hypervisor's steal (Linux)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-def own_busy_s() -> float:
-    """CPU seconds of this process and of its finished children (the pool workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-@dataclass(frozen=True)
-class Interference:
-    """CPU that other processes or the hypervisor took while timing: a busy core slows every
-    figure here, the parallel ones most, so a run on a shared machine must say so."""
-
-    busy_start: float
-    steal_start: float
-    own_start: float
-    wall_start: float
-
-    @classmethod
-    def start(cls) -> Interference:
-        return cls(*machine_cpu_s(), own_busy_s(), time.perf_counter())
-
-    def report(self) -> str:
-        wall = time.perf_counter() - self.wall_start
-        busy, steal = machine_cpu_s()
-        others = (busy - self.busy_start) - (own_busy_s() - self.own_start)
-        lost = max(others, 0.0) + steal - self.steal_start
-        share = lost / (wall * (os.cpu_count() or 1))
-        note = (
-            f"in {wall:.1f} s of timing, other processes used {others:.1f} CPU s and the"
-            f" hypervisor stole {steal - self.steal_start:.1f} s ({share:.0%} of the cpus)"
-        )
-        if share > BUSY_SHARE:
-            note += "; WARNING: shared machine, figures are pessimistic"
-        return note
+    return f"{machine_line()}\n{versions_line(np, nib)}; workers={workers}"
 
 
 def subject_files(source: Path, site: str) -> list[tuple[Path, ...]]:
@@ -166,16 +119,6 @@ def run_prepare(source: Path, site: str, spec: PatchSpec, workers: int) -> None:
     """One full ``prepare_site`` into a throw-away folder (writing the dataset included)."""
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as out_dir:
         prepare_site(source, site, out_dir, spec, seed=0, workers=workers)
-
-
-def best_of(repeats: int, action: Callable[[], None]) -> float:
-    """Fastest wall time of ``repeats`` runs: the least disturbed by other load."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_site(source: Path, site: str, spec: PatchSpec, workers: int, repeats: int) -> SiteResult:
