@@ -120,3 +120,14 @@ def test_mlflow_run_entry_point(tmp_path, outcome):
     else:
         assert proc.returncode != 0
         assert "patch_size: must be 8..512, got 4" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_upstream_prepare_is_reused_when_finished(project_home, brats_root):
+    from glioma.pipeline.upstream import prepared_site
+
+    first = prepared_site("brats", str(brats_root), "quick", seed=0)
+    again = prepared_site("brats", str(brats_root), "quick", seed=0)
+    other_seed = prepared_site("brats", str(brats_root), "quick", seed=1)
+    assert again.run_id == first.run_id and again.data_hash == first.data_hash
+    assert other_seed.run_id != first.run_id
+    assert (again.out_dir / "images.npy").is_file()

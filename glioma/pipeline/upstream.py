@@ -30,12 +30,7 @@ def prepared_site(
     if run is None:
         return run_prepare(config)
     print(f"reusing prepare run {run.info.run_id} for {site}")
-    return PrepareOutput(
-        run.info.run_id,
-        site,
-        artifact_folder(run.info.run_id, DATASET_ARTIFACT),
-        run.data.tags["data_hash"],
-    )
+    return prepare_run_output(run.info.run_id)
 
 
 def checked_prepare_run(run_id: str) -> mlflow.entities.Run:
@@ -51,6 +46,7 @@ def checked_prepare_run(run_id: str) -> mlflow.entities.Run:
 
 
 def prepare_run_output(run_id: str) -> PrepareOutput:
+    """What a finished prepare run produced, with its dataset folder copied locally."""
     run = checked_prepare_run(run_id)
     site = run.data.tags["site"]
     return PrepareOutput(
