@@ -7,6 +7,7 @@ import sys
 from entrypoints import main as main_entry
 from entrypoints import prepare as prepare_entry
 from entrypoints import sample as sample_entry
+from entrypoints import score_gen as score_gen_entry
 from entrypoints import train_ddpm as train_ddpm_entry
 
 STEPS = {
@@ -14,6 +15,7 @@ STEPS = {
     "prepare": prepare_entry.main,
     "train_ddpm": train_ddpm_entry.main,
     "sample": sample_entry.main,
+    "score_gen": score_gen_entry.main,
 }
 
 

@@ -2,7 +2,14 @@
 
 from glioma.config.build import as_params, build_config
 from glioma.config.profiles import DEFAULT_PROFILE, PROFILES
-from glioma.config.steps import MainConfig, PrepareConfig, SampleConfig, TrainDDPMConfig, int_list
+from glioma.config.steps import (
+    MainConfig,
+    PrepareConfig,
+    SampleConfig,
+    ScoreGenConfig,
+    TrainDDPMConfig,
+    int_list,
+)
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -10,6 +17,7 @@ __all__ = [
     "MainConfig",
     "PrepareConfig",
     "SampleConfig",
+    "ScoreGenConfig",
     "TrainDDPMConfig",
     "int_list",
     "as_params",

@@ -24,6 +24,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "attention_resolutions": "8",
         },
         "sample": {"sampler": "ddim", "steps": 25},
+        # FID/IS/KID when the Inception weights are on this machine; otherwise said and skipped.
+        "score_gen": {"inception": "auto"},
     },
     "paper": {
         # The study crops around the enhancing lesion and resizes to 96x96; at BraTS' 1 mm
@@ -40,6 +42,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "attention_resolutions": "24,12",
         },
         "sample": {"sampler": "ddpm", "steps": 1000},
+        # The published figures: FID and IS are required, with the real FID Inception weights.
+        "score_gen": {"inception": "required"},
     },
 }
 

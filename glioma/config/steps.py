@@ -176,6 +176,61 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class ScoreGenConfig:
+    """Score one synthetic dataset against the real images its DDPM was trained on."""
+
+    step: ClassVar[str] = "score_gen"
+
+    sample_run: str = (
+        ""  # a finished sample run; default: reuse or run sample for site/grade/variant
+    )
+    site: str = "phantom-a"
+    grade: str = "HGG"
+    variant: str = "std"
+    inception: str = (
+        "auto"  # required: stop without the weights; auto: skip FID/IS/KID, say so; off
+    )
+    inception_weights: str = ""  # FID Inception weights file; default: torch's hub cache
+    encoder: str = "pca"  # 4 -> 3 channels: pca, per-modality, or modalities:T1ce,T2,FLAIR
+    is_splits: int = 10
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    classifier: str = ""  # FD_cls model URI; default: glioma-cls-<site>-baseline@fold0; off
+    memorisation_region: str = "full"  # full, or foreground (brain pixels of either image)
+    memorisation_threshold: float = 0.95
+    msssim_pairs: int = 2000  # pairs drawn for the mean pairwise MS-SSIM
+    pairs_shown: int = 8
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    profile: str = "quick"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        _choice("grade", self.grade, ("LGG", "HGG"))
+        _choice("variant", self.variant, ("std", "mi"))
+        _choice("inception", self.inception, ("required", "auto", "off"))
+        _choice("memorisation_region", self.memorisation_region, ("full", "foreground"))
+        _choice("device", self.device, DEVICES)
+        _check(
+            self.encoder in ("pca", "per-modality") or self.encoder.startswith("modalities:"),
+            f"encoder: expected pca, per-modality or modalities:A,B,C, got {self.encoder!r}",
+        )
+        _check(self.is_splits >= 1, f"is_splits: must be >= 1, got {self.is_splits}")
+        _check(self.kid_subsets >= 1, f"kid_subsets: must be >= 1, got {self.kid_subsets}")
+        _check(
+            self.kid_subset_size >= 2, f"kid_subset_size: must be >= 2, got {self.kid_subset_size}"
+        )
+        _check(
+            0.0 < self.memorisation_threshold < 1.0,
+            f"memorisation_threshold: must be in (0, 1), got {self.memorisation_threshold}",
+        )
+        _check(self.msssim_pairs >= 1, f"msssim_pairs: must be >= 1, got {self.msssim_pairs}")
+        _check(self.pairs_shown >= 1, f"pairs_shown: must be >= 1, got {self.pairs_shown}")
+        _check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
 class MainConfig:
     """The whole study. For now: generate the phantom and prepare both of its sites."""
 

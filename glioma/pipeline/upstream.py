@@ -8,12 +8,13 @@ from pathlib import Path
 
 import mlflow
 
-from glioma.config import PrepareConfig, as_params, build_config
+from glioma.config import PrepareConfig, SampleConfig, as_params, build_config
 from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
 from glioma.pipeline.prepare_step import DATASET_ARTIFACT, PrepareOutput, run_prepare
 from glioma.tracking import configure_tracking, project_root
+from glioma.tracking.registry import ddpm_model_name, resolve_alias
 from glioma.tracking.reuse import find_finished_run
 
 
@@ -33,16 +34,35 @@ def prepared_site(
     return prepare_run_output(run.info.run_id)
 
 
-def checked_prepare_run(run_id: str) -> mlflow.entities.Run:
-    """A given prepare run, checked: it must exist, be a prepare run and have FINISHED."""
+def checked_run(run_id: str, step: str) -> mlflow.entities.Run:
+    """A given run of ``step``, checked: it must exist, be a ``step`` run and have FINISHED."""
     configure_tracking()
     try:
         run = mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException:
-        raise DataError(f"prepare_run {run_id}: no such run") from None
-    if run.data.tags.get("step") != "prepare" or run.info.status != "FINISHED":
-        raise DataError(f"prepare_run {run_id}: not a FINISHED prepare run ({run.info.status})")
+        raise DataError(f"{step}_run {run_id}: no such run") from None
+    if run.data.tags.get("step") != step or run.info.status != "FINISHED":
+        raise DataError(f"{step}_run {run_id}: not a FINISHED {step} run ({run.info.status})")
     return run
+
+
+def checked_prepare_run(run_id: str) -> mlflow.entities.Run:
+    return checked_run(run_id, "prepare")
+
+
+def sampled_run(site: str, grade: str, variant: str, profile: str, seed: int) -> str:
+    """The finished ``sample`` run of the current ``@best`` DDPM; samples (or trains) if none."""
+    from glioma.pipeline.sample_step import run_sample
+
+    best = resolve_alias(ddpm_model_name(site, grade, variant), "best")
+    if best is not None:
+        tags = {"site": site, "grade": grade, "variant": variant, "ddpm_run": best.run_id}
+        run = find_finished_run("sample", {"profile": profile, "seed": seed, "model": ""}, tags)
+        if run is not None:
+            print(f"reusing sample run {run.info.run_id} for {site} {grade} {variant}")
+            return run.info.run_id
+    overrides = {"site": site, "grade": grade, "variant": variant, "profile": profile}
+    return run_sample(build_config(SampleConfig, {**overrides, "seed": seed})).run_id
 
 
 def prepare_run_output(run_id: str) -> PrepareOutput:

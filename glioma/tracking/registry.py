@@ -12,6 +12,10 @@ def ddpm_model_name(site: str, grade: str, variant: str) -> str:
     return f"glioma-ddpm-{site}-{grade}-{variant}"
 
 
+def cls_model_name(site: str, setup: str) -> str:
+    return f"glioma-cls-{site}-{setup}"
+
+
 def register(model_uri: str, name: str, alias: str) -> str:
     """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
     import mlflow

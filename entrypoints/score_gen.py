@@ -1,0 +1,15 @@
+"""``score_gen``: FID, IS, KID, FD_cls, FD_radiomic, diversity, memorisation of synthetic images."""
+
+import sys
+
+from entrypoints._runner import run_entrypoint
+from glioma.config import ScoreGenConfig
+from glioma.pipeline.score_gen_step import run_score_gen
+
+
+def main(argv=None) -> int:
+    return run_entrypoint(ScoreGenConfig, run_score_gen, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The std-vs-mi comparison table: one row per metric, one column per DDPM variant."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# Metrics worth comparing across variants, with the direction that is better.
+COMPARED = {
+    "fid": "lower",
+    "kid_mean": "lower",
+    "is_mean": "higher",
+    "fd_radiomic": "lower",
+    "fd_cls": "lower",
+    "msssim_synthetic_mean": "lower (more diverse)",
+    "memorisation_mean": "lower (less copying)",
+    "memorisation_fraction_above": "lower",
+    "mi_nearest_mean": "lower",
+    "n_synthetic": "",
+    "n_real_train": "",
+}
+
+
+def comparison_table(metrics_by_variant: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Rows: metrics present in any variant; columns: the variants, then ``better``."""
+    variants = sorted(metrics_by_variant, key=lambda v: (v != "std", v))
+    rows = []
+    for name, better in COMPARED.items():
+        values = {v: metrics_by_variant[v].get(name) for v in variants}
+        if any(value is not None for value in values.values()):
+            rows.append({"metric": name, **values, "better": better})
+    return pd.DataFrame(rows, columns=["metric", *variants, "better"])
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-style Markdown table (no extra dependency)."""
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + " --- |" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines) + "\n"
