@@ -30,3 +30,4 @@ ui: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_ddpm.py
+	$(BIN)/python benchmarks/bench_scoring.py

@@ -35,7 +35,12 @@ from glioma.scoring.distances import frechet_distance, kernel_inception_distance
 from glioma.scoring.diversity import mean_pairwise_msssim
 from glioma.scoring.encoders import encoded_views, parse_encoder
 from glioma.scoring.figures import correlation_histogram, nearest_pairs_figure
-from glioma.scoring.inception import FIDInception, MissingWeightsError, inception_features
+from glioma.scoring.inception import (
+    FIDInception,
+    MissingWeightsError,
+    find_weights,
+    inception_features,
+)
 from glioma.scoring.inception_score import inception_score
 from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
 from glioma.scoring.radiomics import radiomic_features, standardise
@@ -279,6 +284,8 @@ def run_score_gen(config: ScoreGenConfig) -> ScoreOutput:
     parse_encoder(config.encoder)  # a bad contrast name stops here, before any work
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
     with step_run("score_gen", as_params(config), profile=config.profile, **tags) as run:
+        if config.inception == "required":
+            find_weights(config.inception_weights)  # fail before sampling or training anything
         inputs = score_inputs(config)
         mlflow.set_tags(
             {

@@ -55,7 +55,7 @@ def mean_pairwise_msssim(
         b = tensor[second[start : start + batch_size]]
         values.append(
             multiscale_structural_similarity_index_measure(
-                a, b, data_range=2.0, betas=betas, reduction="none"
+                a, b, data_range=2.0, betas=betas, reduction="none", normalize="relu"
             )
         )
     scores = torch.cat(values).double().numpy()

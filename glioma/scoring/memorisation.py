@@ -60,15 +60,23 @@ def _outside(images: torch.Tensor) -> torch.Tensor:
     return _flat(pixel.expand_as(images).float())
 
 
-def _centred_norms(rows: torch.Tensor) -> torch.Tensor:
+def _standardised(images: torch.Tensor) -> torch.Tensor:
+    """Rows (x - mean(x)) / ||x - mean(x)||."""
+    z = _flat(images) - _flat(images).mean(dim=1, keepdim=True)
+    return z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _inverse_centred_norms(training: np.ndarray, chunk: int, device: torch.device) -> torch.Tensor:
+    """1 / ||y - mean(y)|| of every training image, computed once, chunk by chunk."""
+    norms = [
+        _standardised_norm(_flat(_images(training[t : t + chunk], device)))
+        for t in range(0, len(training), chunk)
+    ]
+    return 1.0 / torch.cat(norms).clamp_min(1e-12)
+
+
+def _standardised_norm(rows: torch.Tensor) -> torch.Tensor:
     return (rows - rows.mean(dim=1, keepdim=True)).norm(dim=1)
-
-
-def _full_block(syn: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
-    syn, train = _flat(syn), _flat(train)
-    z = syn - syn.mean(dim=1, keepdim=True)
-    z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return (z @ train.T) / _centred_norms(train).clamp_min(1e-12)
 
 
 def _foreground_block(syn: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -91,8 +99,8 @@ def nearest_training_correlation(
     synthetic: np.ndarray,
     training: np.ndarray,
     region: str = "full",
-    synthetic_chunk: int = 1024,
-    training_chunk: int = 4096,
+    synthetic_chunk: int = 2048,
+    training_chunk: int = 2048,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> NearestTraining:
@@ -101,18 +109,24 @@ def nearest_training_correlation(
         raise ValueError(f"region: expected one of {REGIONS}, got {region!r}")
     if synthetic.shape[1:] != training.shape[1:]:
         raise ValueError(f"shapes differ: {synthetic.shape[1:]} vs {training.shape[1:]}")
-    block = _full_block if region == "full" else _foreground_block
     device = torch.device(device)
     best = np.full(len(synthetic), -np.inf, dtype=np.float32)
     where = np.zeros(len(synthetic), dtype=np.int64)
     starts = range(0, len(synthetic), synthetic_chunk)
     with exact_float32(), torch.no_grad():
+        if region == "full":
+            inverse_norms = _inverse_centred_norms(training, training_chunk, device)
         for s in tqdm(starts, desc=f"nearest training ({region})", disable=not progress):
             syn = _images(synthetic[s : s + synthetic_chunk], device)
+            z = _standardised(syn) if region == "full" else None
             top = torch.full((len(syn),), -torch.inf, device=device)
             arg = torch.zeros(len(syn), dtype=torch.long, device=device)
             for t in range(0, len(training), training_chunk):
-                r = block(syn, _images(training[t : t + training_chunk], device))
+                train = _images(training[t : t + training_chunk], device)
+                if z is not None:  # r = <z_x, y> / ||y - mean(y)||
+                    r = (z @ _flat(train).T) * inverse_norms[t : t + len(train)]
+                else:
+                    r = _foreground_block(syn, train)
                 value, index = r.max(dim=1)
                 better = value > top
                 top = torch.where(better, value, top)

@@ -1,0 +1,193 @@
+"""score_gen as users run it: a tiny DDPM's samples scored on a tiny prepared phantom.
+
+The FID Inception network here has random weights (saved to a temporary file): it tests the
+plumbing; those numbers are never reported as FID or IS.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from entrypoints.score_gen import main as score_gen_main
+from glioma.classify.network import GliomaResNet
+from glioma.config import PrepareConfig, SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
+from glioma.data.dataset import read_dataset, write_dataset
+from glioma.pipeline import run_prepare
+from glioma.pipeline.sample_step import run_sample
+from glioma.pipeline.score_gen_step import run_score_gen
+from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
+from glioma.tracking.registry import register
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_DDPM = {
+    "epochs": "2",
+    "batch_size": "8",
+    "base_channels": "8",
+    "channel_mults": "1,2",
+    "attention_resolutions": "",
+    "num_steps": "50",
+    "sample_every": "0",
+    "grade": "HGG",
+}
+FAST_SCORES = {"kid_subsets": "5", "msssim_pairs": "50", "pairs_shown": "3"}
+
+
+@pytest.fixture
+def sampled(project_home):
+    """A prepared tiny phantom-a, a tiny std DDPM for HGG and 12 of its samples."""
+    prepared = run_prepare(
+        build_config(PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"})
+    )
+    run_train_ddpm(build_config(TrainDDPMConfig, {**TINY_DDPM, "prepare_run": prepared.run_id}))
+    sample = run_sample(build_config(SampleConfig, {"n": "12", "steps": "5"}))
+    return prepared, sample
+
+
+@pytest.fixture
+def random_inception(tmp_path) -> Path:
+    """A file in the FID Inception's format with random weights: a test fixture only."""
+    torch.manual_seed(0)
+    path = tmp_path / "random_inception.pth"
+    torch.save(fid_inception_architecture().state_dict(), path)
+    return path
+
+
+def register_classifier(prepared) -> str:
+    """A 4-channel ResNet-18 after a few steps on the phantom, as glioma-cls-...-baseline@fold0."""
+    dataset = read_dataset(prepared.out_dir)
+    images = torch.from_numpy(dataset.images)
+    labels = torch.tensor(dataset.subjects["label"].to_numpy(), dtype=torch.float32)
+    torch.manual_seed(0)
+    model = GliomaResNet("resnet18")
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(3):
+        optimiser.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(model(images), labels).backward()
+        optimiser.step()
+    with mlflow.start_run():
+        info = mlflow.pytorch.log_model(
+            model.eval(), name="model", serialization_format="pickle", pip_requirements=["torch"]
+        )
+    register(info.model_uri, "glioma-cls-phantom-a-baseline", "fold0")
+    return "models:/glioma-cls-phantom-a-baseline@fold0"
+
+
+def artifact_text(run_id: str, path: str) -> str:
+    return Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{path}")).read_text()
+
+
+def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception, capsys):
+    prepared, sample = sampled
+    classifier = register_classifier(prepared)
+    config = build_config(
+        ScoreGenConfig, {**FAST_SCORES, "inception_weights": str(random_inception)}
+    )
+    output = run_score_gen(config)  # no sample_run: reuses the finished sample run
+    assert "reusing sample run" in capsys.readouterr().out
+    run = mlflow.get_run(output.run_id)
+    tags, metrics = run.data.tags, run.data.metrics
+    assert run.info.status == "FINISHED" and tags["step"] == "score_gen"
+    assert tags["parent_step_run"] == tags["sample_run"] == sample.run_id
+    assert tags["ddpm_run"] == sample.ddpm_run and tags["prepare_run"] == prepared.run_id
+    assert tags["inception_metrics"] == "computed" and tags["fd_cls"] == classifier
+    assert metrics["n_synthetic"] == 12 and metrics["fid_n_synthetic"] == 12
+    assert metrics["fid_n_real"] == metrics["n_real_train"] > 0
+    assert tags["fid_singular_covariance"] == "true"  # tens of images in 2048 dimensions
+    for name in ("fid", "kid_mean", "is_mean", "is_real_mean", "fd_radiomic", "fd_cls"):
+        assert np.isfinite(metrics[name]), name
+    assert metrics["is_mean"] >= 1.0 and metrics["fd_radiomic"] > 0 and metrics["fd_cls"] > 0
+    assert 0 < metrics["msssim_synthetic_mean"] <= 1 and metrics["msssim_scales"] == 2
+    assert -1 <= metrics["memorisation_mean"] <= 1 and metrics["memorisation_fraction_above"] == 0
+    assert "memorisation_held_out_mean" in metrics and metrics["mi_nearest_mean"] >= 0
+    nearest = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{output.run_id}/nearest_training.csv")
+    )
+    assert len(nearest) == 12
+    assert nearest["pearson_r"].mean() == pytest.approx(metrics["memorisation_mean"], abs=1e-6)
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(output.run_id)}
+    assert {"nearest_pairs.png", "memorisation_histogram.png", "scores.json"} <= names
+    assert "comparison_std_vs_mi.md" not in names  # no mi variant scored yet
+
+
+def test_std_vs_mi_comparison_table(sampled):
+    prepared, _ = sampled
+    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "mi_weight": "0.1"}
+    run_train_ddpm(build_config(TrainDDPMConfig, overrides))
+    quick = {**FAST_SCORES, "inception": "off", "classifier": "off"}
+    run_score_gen(build_config(ScoreGenConfig, quick))
+    mi = run_sample(build_config(SampleConfig, {"n": "12", "steps": "5", "variant": "mi"}))
+    output = run_score_gen(build_config(ScoreGenConfig, {**quick, "sample_run": mi.run_id}))
+    table = artifact_text(output.run_id, "comparison_std_vs_mi.md")
+    assert table.splitlines()[0] == "| metric | std | mi | better |"
+    assert "| memorisation_mean |" in table and "| fd_radiomic |" in table
+    tags = mlflow.get_run(output.run_id).data.tags
+    assert tags["variant"] == "mi" and tags["inception_metrics"] == "off"
+    assert tags["fd_cls"] == "skipped: off"
+
+
+def test_copies_of_training_images_score_as_memorised(sampled):
+    """A 'synthetic' set that copies training images: r = 1 for every image, MI high."""
+    prepared, sample = sampled
+    training = mlflow.artifacts.load_dict(f"runs:/{sample.ddpm_run}/training_subjects.json")
+    real = read_dataset(prepared.out_dir)
+    copies = real.subjects["subject_id"].isin(training["train"]).to_numpy()
+    folder = prepared.out_dir.parent / "copies"
+    write_dataset(folder, real.images[copies], real.subjects[copies], {"synthetic": True})
+    with mlflow.start_run() as fake:
+        mlflow.set_tags({"step": "sample", "ddpm_run": sample.ddpm_run, "site": "phantom-a"})
+        mlflow.set_tags({"grade": "HGG", "variant": "std"})
+        mlflow.log_artifacts(str(folder), "dataset")
+    overrides = {**FAST_SCORES, "sample_run": fake.info.run_id, "inception": "off"}
+    for region in ("full", "foreground"):
+        config = build_config(ScoreGenConfig, {**overrides, "memorisation_region": region})
+        metrics = run_score_gen(config).metrics
+        assert metrics["memorisation_mean"] == pytest.approx(1.0, abs=1e-5)
+        assert metrics["memorisation_fraction_above"] == 1.0
+        assert metrics["memorisation_held_out_mean"] < 0.999
+        assert metrics["mi_nearest_mean"] > metrics["mi_nearest_held_out_mean"]
+        assert metrics["fd_radiomic"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_missing_inception_weights_stop_the_step_with_one_line(project_home, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(project_home / "empty-hub"))
+    assert score_gen_main(["--inception", "required"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and WEIGHTS_URL in err and "empty-hub" in err
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert [r.info.status for r in runs] == ["FAILED"]  # failed fast: nothing was trained
+    assert score_gen_main(["--encoder", "modalities:T1,T2,PD"]) == 2
+    assert "unknown contrast 'PD'" in capsys.readouterr().err
+
+
+def test_mlflow_run_score_gen(sampled, project_home):
+    _, sample = sampled
+    cmd = [
+        *("mlflow", "run", str(REPO), "-e", "score_gen", "--env-manager", "local"),
+        *("-P", f"sample_run={sample.run_id}", "-P", "classifier=off"),
+        *("-P", "kid_subsets=5", "-P", "msssim_pairs=20"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{project_home / 'mlflow.db'}",
+        GLIOMA_HOME=str(project_home),
+        TORCH_HOME=str(project_home / "no-weights"),
+        TQDM_DISABLE="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.run(cmd, cwd=project_home, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FID, KID and IS not computed" in proc.stderr and WEIGHTS_URL in proc.stderr
+    runs = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.step = 'score_gen'", output_format="list"
+    )
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags["inception_metrics"].startswith("skipped: FID Inception weights")
+    assert runs[0].data.params["kid_subsets"] == "5"
