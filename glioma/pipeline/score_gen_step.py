@@ -311,6 +311,30 @@ def run_score_gen(config: ScoreGenConfig) -> ScoreOutput:
         mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("n_")})
         mlflow.log_dict(metrics, "scores.json")
         log_comparison(config, inputs, metrics)
-        shown = {k: round(v, 4) for k, v in metrics.items() if not k.endswith(("_std", "_n_real"))}
-        print(f"score_gen {inputs.site} {inputs.grade} {inputs.variant}: {shown}")
+        print(summary_text(inputs, metrics))
         return ScoreOutput(run.info.run_id, metrics)
+
+
+def summary_text(inputs: ScoreInputs, metrics: dict[str, float]) -> str:
+    """The console summary: each headline figure beside its real-image reference."""
+    lines = [
+        f"score_gen {inputs.site} {inputs.grade} {inputs.variant}: "
+        f"{int(metrics['n_synthetic'])} synthetic vs {int(metrics['n_real_train'])} training "
+        f"images ({int(metrics['n_held_out'])} held-out real as reference)"
+    ]
+    pairs = {
+        "fid": None,
+        "kid_mean": None,
+        "is_mean": "is_real_mean",
+        "fd_radiomic": "fd_radiomic_held_out",
+        "fd_cls": None,
+        "msssim_synthetic_mean": "msssim_real_mean",
+        "memorisation_mean": "memorisation_held_out_mean",
+        "memorisation_fraction_above": "memorisation_held_out_fraction_above",
+        "mi_nearest_mean": "mi_nearest_held_out_mean",
+    }
+    for name, reference in pairs.items():
+        if name in metrics:
+            real = f"   (real: {metrics[reference]:.4g})" if reference in metrics else ""
+            lines.append(f"  {name:<30} {metrics[name]:10.4g}{real}")
+    return "\n".join(lines)
