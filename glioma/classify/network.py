@@ -1,18 +1,47 @@
 """A torchvision ResNet that takes the 4 MRI contrasts and gives one logit for HGG.
 
-``features`` exposes the penultimate (global-pooled) activations: the feature space of
-FD_cls, the Fréchet distance measured by a trained glioma classifier instead of Inception.
+ImageNet initialisation rule: with the torchvision ImageNet weights on this machine (torch's
+hub cache, or a given file) the network starts from them; the first convolution's filters for
+T1, T1ce and T2 are the RGB filters and FLAIR's is their mean, and the 1000-way head is replaced
+by one logit. Without them it starts from random weights; ``init`` says which happened.
+``features`` exposes the global-pooled activations: the feature space of FD_cls.
 """
 
 from __future__ import annotations
+
+import pickle
+from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from glioma.errors import ConfigError
+from glioma.errors import ConfigError, DataError
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def imagenet_weight_files(arch: str) -> list[str]:
+    """File names torchvision gives the ImageNet weights of ``arch`` (all published versions)."""
+    enum = torchvision.models.get_model_weights(arch)
+    return [w.url.rsplit("/", 1)[-1] for w in enum]
+
+
+def find_imagenet_weights(arch: str, path: str = "") -> Path | None:
+    """``path`` if given (it must exist), else the newest version in torch's hub cache, or None."""
+    if path:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise DataError(f"imagenet_weights {file}: no such file")
+        return file
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    found = [cache / name for name in reversed(imagenet_weight_files(arch))]
+    return next((f for f in found if f.is_file()), None)
+
+
+def four_channel_stem(rgb: torch.Tensor) -> torch.Tensor:
+    """(64, 3, k, k) ImageNet filters -> (64, 4, k, k): T1, T1ce, T2 = R, G, B; FLAIR = mean."""
+    return torch.cat([rgb, rgb.mean(dim=1, keepdim=True)], dim=1)
 
 
 class GliomaResNet(nn.Module):
@@ -28,6 +57,20 @@ class GliomaResNet(nn.Module):
         self.arch = arch
         self.net = net
 
+    def load_imagenet(self, file: Path) -> None:
+        """Start from ImageNet weights: 4-channel stem by the rule above, new 1-logit head."""
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+            raise DataError(f"imagenet_weights {file}: not a torch state dict") from None
+        if state.get("conv1.weight") is None or state["conv1.weight"].shape[1] != 3:
+            raise DataError(f"imagenet_weights {file}: no 3-channel conv1.weight; not a ResNet")
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state["conv1.weight"] = four_channel_stem(state["conv1.weight"])
+        missing, unexpected = self.net.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - {"fc.weight", "fc.bias"}:
+            raise DataError(f"imagenet_weights {file}: does not fit {self.arch}")
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Global-pooled activations before the final linear layer: (B, 512 or 2048)."""
         net = self.net
@@ -37,3 +80,18 @@ class GliomaResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.features(x)).squeeze(1)
+
+
+def build_classifier(arch: str, imagenet_weights: str = "") -> tuple[GliomaResNet, str]:
+    """The classifier and how it was initialised: ``imagenet:<file>`` or ``random``.
+
+    ``imagenet_weights``: "" looks in torch's hub cache, "none" forces random init, else a file.
+    """
+    model = GliomaResNet(arch)
+    if imagenet_weights == "none":
+        return model, "random"
+    file = find_imagenet_weights(arch, imagenet_weights)
+    if file is None:
+        return model, "random"
+    model.load_imagenet(file)
+    return model, f"imagenet:{file.name}"

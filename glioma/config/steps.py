@@ -78,6 +78,7 @@ class TrainDDPMConfig:
     grade: str = ""  # LGG, HGG, or empty for both
     source: str = "phantom"  # what prepare reads when the site is not prepared yet
     prepare_run: str = ""  # a finished prepare run to train on (default: reuse or run prepare)
+    fold: int = -1  # -1: all non-test subjects (alias best); k: also without fold k (alias foldk)
     mi_weight: float = 0.0  # 0: the standard DDPM (variant std); > 0: variant mi
     mi_pair: str = "x0"  # x0: MI(x0_hat, x0); eps: MI(eps_hat, eps)
     epochs: int = 40
@@ -111,6 +112,7 @@ class TrainDDPMConfig:
             f"grade: expected LGG, HGG or empty, got {self.grade!r}",
         )
         _check(0.0 <= self.mi_weight < 1.0, f"mi_weight: must be in [0, 1), got {self.mi_weight}")
+        _check(-1 <= self.fold <= 4, f"fold: must be -1 (none) or 0..4, got {self.fold}")
         _choice("mi_pair", self.mi_pair, ("x0", "eps"))
         _check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")

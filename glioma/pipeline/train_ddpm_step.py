@@ -35,7 +35,7 @@ from glioma.pipeline.upstream import (
     prepared_site,
 )
 from glioma.tracking import project_root, step_run
-from glioma.tracking.registry import ddpm_model_name, register
+from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register
 
 GRID_IMAGES = 16
 
@@ -49,9 +49,15 @@ class DDPMOutput:
     version: str
 
 
-def ddpm_subjects(dataset: Dataset, splits: dict, grade: str, val_fraction: float, seed: int):
-    """(training ids, validation ids) of one grade: non-test subjects only, split by seed."""
-    test = set(splits["test"])
+def ddpm_subjects(
+    dataset: Dataset, splits: dict, grade: str, val_fraction: float, seed: int, fold: int = -1
+):
+    """(training ids, validation ids) of one grade: non-test subjects only, split by seed.
+
+    With ``fold`` = k the classifier's fold-k validation subjects are left out too, so that the
+    fold-k classifier can train on this DDPM's images and still be validated on unseen subjects.
+    """
+    test = set(splits["test"]) | (set(splits["folds"][fold]) if fold >= 0 else set())
     pool = sorted(
         s
         for s, g in zip(dataset.subjects["subject_id"], dataset.subjects["grade"])
@@ -147,7 +153,9 @@ class GradeTraining:
 def grade_training(
     config: TrainDDPMConfig, grade: str, dataset: Dataset, splits: dict
 ) -> GradeTraining:
-    train_ids, val_ids = ddpm_subjects(dataset, splits, grade, config.val_fraction, config.seed)
+    train_ids, val_ids = ddpm_subjects(
+        dataset, splits, grade, config.val_fraction, config.seed, config.fold
+    )
     trainer = _trainer(config, dataset.images.shape[-1], resolve_device(config.device))
     last = checkpoint_path(config, grade, dataset.data_hash)
     if config.resume:
@@ -192,10 +200,11 @@ def train_grade(
     trainer.sampling_model.load_state_dict(trainer.best_state)
     _log_grid(trainer, "best", config.seed)
     name = ddpm_model_name(config.site, grade, config.variant)
-    version = register(log_ddpm(best).model_uri, name, "best")
+    alias = ddpm_alias(config.fold)
+    version = register(log_ddpm(best).model_uri, name, alias)
     print(
         f"train_ddpm {config.site} {grade} {config.variant}: best epoch {trainer.best_epoch}, "
-        f"val loss {trainer.best_val:.4f} -> models:/{name}@best (version {version})"
+        f"val loss {trainer.best_val:.4f} -> models:/{name}@{alias} (version {version})"
     )
     return DDPMOutput(run.info.run_id, grade, config.variant, name, version)
 
@@ -222,6 +231,8 @@ def run_train_ddpm(config: TrainDDPMConfig) -> list[DDPMOutput]:
     if init_distributed(resolve_device(config.device)) and not is_main_process():
         return _follow_main_process(config, grades)
     tags = {"site": config.site, "variant": config.variant, "profile": config.profile}
+    if config.fold >= 0:
+        tags["fold"] = config.fold
     outputs = []
     with step_run("train_ddpm", as_params(config), grade=config.grade or None, **tags):
         if config.prepare_run:

@@ -12,8 +12,17 @@ def ddpm_model_name(site: str, grade: str, variant: str) -> str:
     return f"glioma-ddpm-{site}-{grade}-{variant}"
 
 
+def ddpm_alias(fold: int) -> str:
+    """``best``: trained on every non-test subject; ``fold<k>``: also without fold k's subjects."""
+    return "best" if fold < 0 else f"fold{fold}"
+
+
 def cls_model_name(site: str, setup: str) -> str:
     return f"glioma-cls-{site}-{setup}"
+
+
+def ensemble_model_name(site: str, setup: str) -> str:
+    return f"glioma-ensemble-{site}-{setup}"
 
 
 def register(model_uri: str, name: str, alias: str) -> str:

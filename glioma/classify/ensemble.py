@@ -1,0 +1,124 @@
+"""The served model: an MLflow pyfunc that averages the five fold classifiers.
+
+Its artifacts are the fold models' alias URIs (``models:/glioma-cls-<site>-<setup>@foldK``):
+MLflow resolves and copies them when the ensemble is logged, so the registered ensemble is
+self-contained and does not change when an alias later moves; the resolved versions are in its
+metadata. ``combine``: ``mean_prob`` averages the folds' HGG probabilities; ``mean_weights``
+averages their weights into one network (same architecture; BatchNorm statistics averaged too).
+
+Input: a float batch (N, 4, H, W). A wrong shape, channel count, non-numeric or non-finite value
+raises an MlflowException with INVALID_PARAMETER_VALUE, which ``mlflow models serve`` answers
+with HTTP 400 and the message, and goes on serving.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+COMBINE = ("mean_prob", "mean_weights")
+MODEL_CODE = Path(__file__).with_name("ensemble_model.py")
+PIP_REQUIREMENTS = [
+    f"torch>={torch.__version__.split('+')[0]}",
+    "torchvision",
+    f"mlflow>={mlflow.__version__}",
+    "numpy",
+    "pandas",
+]
+
+
+def input_signature(image_size: int, outputs: Schema | None = None) -> ModelSignature:
+    """float32 (-1, 4, H, W) tensors in; the fold logits or the ensemble frame out."""
+    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, 4, image_size, image_size))])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def ensemble_signature(image_size: int) -> ModelSignature:
+    outputs = Schema([ColSpec("double", "prob_hgg"), ColSpec("string", "label")])
+    return input_signature(image_size, outputs)
+
+
+def bad_input(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def checked_batch(model_input, image_size: int) -> np.ndarray:
+    """The input as float32 (N, 4, H, W), or an MlflowException saying what is wrong."""
+    if isinstance(model_input, pd.DataFrame):
+        model_input = model_input.to_numpy()
+    try:
+        batch = np.asarray(model_input, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise bad_input(
+            "input must be numbers: a batch of 4-channel patches (N, 4, H, W)"
+        ) from None
+    expected = (4, image_size, image_size)
+    if batch.ndim != 4 or batch.shape[1:] != expected:
+        raise bad_input(
+            f"input shape {tuple(batch.shape)}: expected (N, 4, {image_size}, {image_size}) "
+            "float patches, channels T1, T1ce, T2, FLAIR"
+        )
+    bad = ~np.isfinite(batch)
+    if bad.any():
+        first = int(np.flatnonzero(bad.reshape(len(batch), -1).any(axis=1))[0])
+        raise bad_input(f"input holds NaN or infinite values (first in image {first})")
+    return batch
+
+
+def averaged_model(models: list[torch.nn.Module]) -> torch.nn.Module:
+    """One network whose floating-point weights and buffers are the folds' means."""
+    merged = models[0]
+    states = [m.state_dict() for m in models]
+    mean = {
+        k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
+    merged.load_state_dict(mean)
+    return merged.eval()
+
+
+class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        config = context.model_config or {}
+        self.image_size = int(config["image_size"])
+        self.combine = config.get("combine", "mean_prob")
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        folds = sorted(k for k in context.artifacts if k.startswith("fold"))
+        models = [
+            mlflow.pytorch.load_model(context.artifacts[k], map_location=self.device).eval()
+            for k in folds
+        ]
+        self.models = [averaged_model(models)] if self.combine == "mean_weights" else models
+
+    @torch.no_grad()
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(self.device)
+        return np.mean([torch.sigmoid(m(x)).double().cpu().numpy() for m in self.models], axis=0)
+
+    def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
+        probabilities = self.probabilities(checked_batch(model_input, self.image_size))
+        labels = np.where(probabilities >= 0.5, "HGG", "LGG")
+        return pd.DataFrame({"prob_hgg": probabilities, "label": labels})
+
+
+def log_ensemble(
+    fold_uris: dict[str, str], image_size: int, combine: str, metadata: dict, name: str = "ensemble"
+):
+    """Log the ensemble in the active run (artifacts: the fold alias URIs); returns ModelInfo."""
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(MODEL_CODE),
+        artifacts=fold_uris,
+        model_config={"image_size": image_size, "combine": combine},
+        signature=ensemble_signature(image_size),
+        metadata=metadata,
+        pip_requirements=PIP_REQUIREMENTS,
+    )

@@ -1,0 +1,1 @@
+"""Metrics with confidence intervals, paired tests and their figures."""
