@@ -8,6 +8,7 @@ from entrypoints import main as main_entry
 from entrypoints import prepare as prepare_entry
 from entrypoints import sample as sample_entry
 from entrypoints import score_gen as score_gen_entry
+from entrypoints import train_cls as train_cls_entry
 from entrypoints import train_ddpm as train_ddpm_entry
 
 STEPS = {
@@ -16,6 +17,7 @@ STEPS = {
     "train_ddpm": train_ddpm_entry.main,
     "sample": sample_entry.main,
     "score_gen": score_gen_entry.main,
+    "train_cls": train_cls_entry.main,
 }
 
 

@@ -110,15 +110,20 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
 
 
 def log_ensemble(
-    fold_uris: dict[str, str], image_size: int, combine: str, metadata: dict, name: str = "ensemble"
+    fold_uris: dict[str, str], combine: str, metadata: dict, example: np.ndarray, name="ensemble"
 ):
-    """Log the ensemble in the active run (artifacts: the fold alias URIs); returns ModelInfo."""
+    """Log the ensemble in the active run (artifacts: the fold alias URIs); returns ModelInfo.
+
+    ``example``: a few real patches (N, 4, H, W), stored as the model's input example.
+    """
+    image_size = int(example.shape[-1])
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(MODEL_CODE),
         artifacts=fold_uris,
         model_config={"image_size": image_size, "combine": combine},
         signature=ensemble_signature(image_size),
+        input_example=np.ascontiguousarray(example, dtype=np.float32),
         metadata=metadata,
         pip_requirements=PIP_REQUIREMENTS,
     )

@@ -7,6 +7,7 @@ from glioma.config.steps import (
     PrepareConfig,
     SampleConfig,
     ScoreGenConfig,
+    TrainClsConfig,
     TrainDDPMConfig,
     int_list,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PrepareConfig",
     "SampleConfig",
     "ScoreGenConfig",
+    "TrainClsConfig",
     "TrainDDPMConfig",
     "int_list",
     "as_params",

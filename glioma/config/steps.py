@@ -232,6 +232,49 @@ class ScoreGenConfig:
         _check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
 
 
+SETUPS = ("baseline", "augment", "ddpm", "ddpm_mi")
+
+
+@dataclass(frozen=True)
+class TrainClsConfig:
+    """Five fold classifiers of one site and setup, their ensemble, and its test evaluation."""
+
+    step: ClassVar[str] = "train_cls"
+
+    site: str = "phantom-a"
+    setup: str = "baseline"  # baseline, augment, ddpm (+ std DDPM images), ddpm_mi (+ mi)
+    source: str = "phantom"  # what prepare reads when the site is not prepared yet
+    prepare_run: str = ""  # a finished prepare run (default: reuse or run prepare)
+    arch: str = "resnet18"
+    imagenet_weights: str = ""  # "": torch's hub cache if there, else random; "none"; a file
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 0.01  # peak of the one-cycle schedule
+    weight_decay: float = 1e-4
+    synthetic_ratio: float = 1.0  # synthetic images per real training image, per grade
+    mi_weight: float = 0.1  # the mi DDPMs' weight (setup ddpm_mi)
+    combine: str = "mean_prob"  # ensemble: mean_prob, or mean_weights
+    seed: int = 0
+    device: str = "auto"
+    profile: str = "quick"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        _choice("setup", self.setup, SETUPS)
+        _choice("combine", self.combine, ("mean_prob", "mean_weights"))
+        _choice("device", self.device, DEVICES)
+        _choice("arch", self.arch, ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"))
+        _check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
+        _check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay: must be >= 0, got {self.weight_decay}")
+        _check(
+            0.0 < self.synthetic_ratio <= 10.0,
+            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
+        )
+        _check(0.0 < self.mi_weight < 1.0, f"mi_weight: must be in (0, 1), got {self.mi_weight}")
+
+
 @dataclass(frozen=True)
 class MainConfig:
     """The whole study. For now: generate the phantom and prepare both of its sites."""
