@@ -45,3 +45,33 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     _write_with(path, "wb", lambda f: np.save(f, array, allow_pickle=False))
+
+
+def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)``; a one-line DataError for a missing or foreign file."""
+    import pickle
+    import struct
+    import zipfile
+
+    import torch
+
+    from glioma.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        struct.error,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as exc:
+        reason = " ".join(str(exc).split())[:300]  # torch's messages span lines; ours is one
+        raise DataError(
+            f"{path}: not a readable torch file ({type(exc).__name__}: {reason})"
+        ) from None

@@ -9,7 +9,6 @@ by one logit. Without them it starts from random weights; ``init`` says which ha
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ import torchvision
 from torch import nn
 
 from glioma.errors import ConfigError, DataError
+from glioma.fileio import load_torch_file
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -60,10 +60,14 @@ class GliomaResNet(nn.Module):
     def load_imagenet(self, file: Path) -> None:
         """Start from ImageNet weights: 4-channel stem by the rule above, new 1-logit head."""
         try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+            state = load_torch_file(file)
+        except DataError:
             raise DataError(f"imagenet_weights {file}: not a torch state dict") from None
-        if state.get("conv1.weight") is None or state["conv1.weight"].shape[1] != 3:
+        if (
+            not isinstance(state, dict)
+            or state.get("conv1.weight") is None
+            or state["conv1.weight"].shape[1] != 3
+        ):
             raise DataError(f"imagenet_weights {file}: no 3-channel conv1.weight; not a ResNet")
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         state["conv1.weight"] = four_channel_stem(state["conv1.weight"])

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from glioma.errors import DataError
-from glioma.fileio import atomic_path
+from glioma.fileio import atomic_path, load_torch_file
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -23,8 +21,4 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
-        reason = " ".join(str(exc).split())  # torch's messages span lines; ours is one line
-        raise DataError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {reason})") from None
+    return load_torch_file(path, map_location)

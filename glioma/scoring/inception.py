@@ -9,7 +9,6 @@ weights: without the file it raises ``MissingWeightsError`` naming the file, URL
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from pytorch_fid import inception as fid_inception
 from torch import nn
 from tqdm.auto import tqdm
 
-from glioma.errors import GliomaError
+from glioma.errors import DataError, GliomaError
+from glioma.fileio import load_torch_file
 
 WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
 WEIGHTS_FILE = WEIGHTS_URL.rsplit("/", 1)[-1]  # pt_inception-2015-12-05-6726825d.pth
@@ -77,8 +77,8 @@ class FIDInception(nn.Module):
         weights = find_weights(path)
         net = fid_inception_architecture()
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError):
+            state = load_torch_file(weights)
+        except DataError:
             raise MissingWeightsError(
                 f"{weights}: not the FID Inception weights (unreadable as a torch state dict)"
             ) from None
