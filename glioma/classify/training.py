@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from glioma.classify.losses import focal_loss
+from glioma.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,12 @@ class FoldResult:
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled index batches; a last batch of one joins the one before (BatchNorm needs 2)."""
     order = torch.randperm(n, generator=generator)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 @torch.no_grad()
@@ -69,6 +74,8 @@ def train_fold(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> FoldResult:
     """Fit ``model`` on ``train`` (images, labels); keep the epoch with the lowest val loss."""
+    if len(train[0]) < 2:
+        raise DataError(f"train_cls: {len(train[0])} training image(s); need at least 2")
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model = model.to(device)
@@ -118,4 +125,4 @@ def train_fold(
 
 
 def labels_tensor(labels: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+    return torch.tensor(np.asarray(labels, dtype=np.float32))

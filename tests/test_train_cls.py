@@ -1,0 +1,231 @@
+"""train_cls as users run it: fold models, aliases, the champion ensemble, the leakage guard and
+the real ``mlflow models serve`` on loopback. Tiny phantom, tiny DDPMs, few epochs."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from glioma.config import PROFILES, PrepareConfig, TrainClsConfig, TrainDDPMConfig, build_config
+from glioma.data.dataset import read_dataset
+from glioma.data.splits import read_splits
+from glioma.errors import DataError
+from glioma.pipeline import run_prepare
+from glioma.pipeline.fold_synthetic import refuse_leaks
+from glioma.pipeline.train_cls_step import run_train_cls
+from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.tracking.registry import resolve_alias
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_DDPM = {
+    "epochs": 2,
+    "batch_size": 8,
+    "base_channels": 8,
+    "channel_mults": "1,2",
+    "num_res_blocks": 1,
+    "attention_resolutions": "",
+    "num_steps": 50,
+    "sample_every": 0,
+}
+FAST_CLS = {"epochs": "2", "imagenet_weights": "none", "batch_size": "8"}
+
+
+@pytest.fixture
+def prepared(project_home):
+    config = build_config(
+        PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
+    )
+    return run_prepare(config)
+
+
+@pytest.fixture
+def tiny_ddpm_profile(monkeypatch):
+    """The quick profile with a tiny UNet and a 5-step sampler, for the DDPMs train_cls makes."""
+    monkeypatch.setitem(PROFILES["quick"], "train_ddpm", TINY_DDPM)
+    monkeypatch.setitem(PROFILES["quick"], "sample", {"sampler": "ddim", "steps": 5})
+
+
+def fold_probabilities(name: str, folds: int, images: np.ndarray) -> np.ndarray:
+    probs = []
+    for k in range(folds):
+        model = mlflow.pytorch.load_model(f"models:/{name}@fold{k}")
+        with torch.no_grad():
+            probs.append(torch.sigmoid(model(torch.from_numpy(images))).numpy())
+    return np.mean(probs, axis=0)
+
+
+def test_baseline_folds_aliases_and_champion_ensemble(prepared):
+    output = run_train_cls(
+        build_config(TrainClsConfig, {**FAST_CLS, "prepare_run": prepared.run_id})
+    )
+    splits = read_splits(prepared.out_dir)
+    client = mlflow.MlflowClient()
+    for k in range(5):
+        version = client.get_model_version_by_alias(output.model_name, f"fold{k}")
+        assert str(version.version) == output.fold_versions[str(k)]
+        fold_run = mlflow.get_run(version.run_id)
+        assert fold_run.data.tags["fold"] == str(k) and fold_run.data.params["init"] == "random"
+        assert fold_run.data.tags["mlflow.parentRunId"] == output.run_id
+        assert int(fold_run.data.params["n_val"]) == len(splits["folds"][k])
+        assert "val_loss" in fold_run.data.metrics and "test_roc_auc" in fold_run.data.metrics
+    champion = client.get_model_version_by_alias(output.ensemble_name, "champion")
+    assert str(champion.version) == output.ensemble_version
+    uri = f"models:/{output.ensemble_name}@champion"
+    info = mlflow.models.get_model_info(uri)
+    assert info.metadata["fold_versions"] == output.fold_versions
+    dataset = read_dataset(prepared.out_dir)
+    test = dataset.subjects["subject_id"].isin(splits["test"]).to_numpy()
+    ensemble = mlflow.pyfunc.load_model(uri).predict(dataset.images[test])
+    expected = fold_probabilities(output.model_name, 5, dataset.images[test])
+    np.testing.assert_allclose(ensemble["prob_hgg"], expected, rtol=1e-5)
+    run = mlflow.get_run(output.run_id)
+    assert run.data.metrics["n_test"] == test.sum() and "test_balanced_accuracy" in run.data.metrics
+    assert "folds_val_accuracy_mean" in run.data.metrics
+    names = {a.path for a in client.list_artifacts(output.run_id)}
+    assert "confusion_test.png" in names
+
+
+def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_profile):
+    config = build_config(
+        TrainClsConfig, {**FAST_CLS, "prepare_run": prepared.run_id, "setup": "ddpm_mi"}
+    )
+    output = run_train_cls(config)
+    splits = read_splits(prepared.out_dir)
+    for grade in ("LGG", "HGG"):
+        for k in range(5):  # each fold's DDPM never saw the fold's or the test subjects
+            version = resolve_alias(f"glioma-ddpm-phantom-a-{grade}-mi", f"fold{k}")
+            refuse_leaks(version.run_id, splits, k)
+    fold_run = mlflow.get_run(
+        mlflow.MlflowClient().get_model_version_by_alias(output.model_name, "fold0").run_id
+    )
+    params = fold_run.data.params
+    assert int(params["n_train_synthetic"]) == int(params["n_train_real"])  # ratio 1
+    assert fold_run.data.tags["ddpm_run_0"] != fold_run.data.tags["ddpm_run_1"]
+    before = len(
+        mlflow.search_runs(search_all_experiments=True, filter_string="tags.step = 'train_ddpm'")
+    )
+    run_train_cls(config)  # the same study again: DDPMs and samples are reused
+    after = len(
+        mlflow.search_runs(search_all_experiments=True, filter_string="tags.step = 'train_ddpm'")
+    )
+    assert before == after == 10
+
+
+def test_leakage_guard_names_the_subjects(prepared):
+    splits = read_splits(prepared.out_dir)
+    overrides = {k: str(v) for k, v in TINY_DDPM.items()}
+    whole = run_train_ddpm(
+        build_config(TrainDDPMConfig, {**overrides, "prepare_run": prepared.run_id, "grade": "HGG"})
+    )[0]
+    dataset = read_dataset(prepared.out_dir)
+    hgg = set(dataset.subjects.loc[dataset.subjects["grade"] == "HGG", "subject_id"])
+    seen_in_fold = sorted(hgg & set(splits["folds"][0]))
+    with pytest.raises(DataError) as caught:
+        refuse_leaks(whole.run_id, splits, 0)
+    message = str(caught.value)
+    assert whole.run_id in message and "fold 0" in message
+    assert all(subject in message for subject in seen_in_fold)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(port: int, body: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_until_serving(port: int, server: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert server.poll() is None, server.stderr.read()[-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    raise TimeoutError("mlflow models serve did not answer /ping")
+
+
+def test_mlflow_run_train_cls_then_serve_over_http(prepared, project_home):
+    """`mlflow run -e train_cls`, then `mlflow models serve` from a fresh shell in the project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        GLIOMA_HOME=str(project_home),
+        TQDM_DISABLE="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    train = [
+        *("mlflow", "run", str(REPO), "-e", "train_cls", "--env-manager", "local"),
+        *("-P", f"prepare_run={prepared.run_id}", "-P", "imagenet_weights=none"),
+        *("-P", "epochs=1", "-P", "batch_size=8"),
+    ]
+    tracked = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{project_home / 'mlflow.db'}"}
+    proc = subprocess.run(train, cwd=project_home, env=tracked, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    port = free_port()
+    serve = [
+        *("mlflow", "models", "serve", "-m", "models:/glioma-ensemble-phantom-a-baseline@champion"),
+        *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)),
+    ]
+    # A fresh shell: no MLFLOW_* variables; MLflow's default store is ./mlflow.db + ./mlruns.
+    server = subprocess.Popen(
+        serve, cwd=project_home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_serving(port, server)
+        images = read_dataset(prepared.out_dir).images[:5]
+        status, answer = post(port, json.dumps({"inputs": images.tolist()}))
+        assert status == 200, answer
+        predictions = answer["predictions"]
+        expected = mlflow.pyfunc.load_model(
+            "models:/glioma-ensemble-phantom-a-baseline@champion"
+        ).predict(images)
+        np.testing.assert_allclose(
+            [p["prob_hgg"] for p in predictions], expected["prob_hgg"], rtol=1e-5
+        )
+        assert [p["label"] for p in predictions] == list(expected["label"])
+        nan = images.copy()
+        nan[2, 1, 3, 3] = np.nan
+        shape = "does not match expected shape"
+        bad = {
+            "channels": (json.dumps({"inputs": images[:, :3].tolist()}), shape),
+            "size": (json.dumps({"inputs": images[:, :, :8].tolist()}), shape),
+            "nan": (
+                json.dumps({"inputs": nan.tolist()}),
+                "NaN or infinite values (first in image 2)",
+            ),
+            "text": (json.dumps({"inputs": [[["a"]]]}), "could not convert string to float"),
+            "not json": ("{inputs: oops", "valid JSON"),
+        }
+        for name, (body, reason) in bad.items():
+            status, answer = post(port, body)
+            assert 400 <= status < 500 and reason in answer["message"], (name, answer)
+        status, _ = post(port, json.dumps({"inputs": images[:1].tolist()}))
+        assert status == 200  # still serving after the bad requests
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
