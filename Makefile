@@ -31,3 +31,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_ddpm.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/bench_cls.py

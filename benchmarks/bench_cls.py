@@ -1,0 +1,174 @@
+"""Benchmark the classifier: training images/s per epoch, and the served ensemble.
+
+The issue asks for, in one run on one machine:
+
+- training images/s per epoch at each profile's size (ResNet-18 at 32 px for ``quick``,
+  ResNet-152 at 96 px for ``paper``), with and without the ``augment`` transforms;
+- inference images/s of the served ensemble (``mlflow models serve``, HTTP, batch of 64)
+  next to a plain torch forward of the same five models on the same batch (target: serving
+  overhead <= 2x).
+
+The fold models have random weights: speed does not depend on them. They are logged and
+registered in a temporary MLflow store, and the real ``mlflow models serve`` serves them.
+
+    .venv/bin/python benchmarks/bench_cls.py [--profiles quick,paper] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+from glioma.classify.augment import classic_augmentation  # noqa: E402
+from glioma.classify.network import GliomaResNet  # noqa: E402
+from glioma.classify.training import ClsSettings, train_fold  # noqa: E402
+from glioma.config.profiles import PROFILES  # noqa: E402
+
+# isort: split
+from machine import Interference, best_of, machine_line, versions_line  # noqa: E402
+
+BATCH = 64
+TARGET = 2.0
+TRAIN_IMAGES = {32: 256, 96: 64}  # images per timed epoch, by patch size
+
+
+def profile_size(profile: str) -> tuple[str, int]:
+    return PROFILES[profile]["train_cls"]["arch"], int(PROFILES[profile]["prepare"]["patch_size"])
+
+
+def train_images_per_s(arch: str, size: int, augment: bool, repeats: int) -> float:
+    n = TRAIN_IMAGES[size]
+    x = torch.rand(n, 4, size, size) * 2 - 1
+    y = (torch.rand(n) > 0.5).float()
+    settings = ClsSettings(epochs=1, batch_size=32)
+    transform = classic_augmentation() if augment else None
+
+    def epoch():
+        train_fold(GliomaResNet(arch), (x, y), (x[:32], y[:32]), settings, transform)
+
+    return n / best_of(repeats, epoch)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(uri: str, home: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+    command = ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-p", str(port)]
+    server = subprocess.Popen(
+        command, cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+            return server, port
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("mlflow models serve did not start")
+
+
+def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.nn.Module]]:
+    """Five random fold models and their ensemble, registered as train_cls registers them."""
+    from glioma.config import TrainClsConfig, build_config
+    from glioma.pipeline.train_cls_step import build_ensemble, log_fold_model
+    from glioma.tracking import configure_tracking
+    from glioma.tracking.registry import cls_model_name, register
+
+    configure_tracking()
+    config = build_config(TrainClsConfig, {"site": site, "arch": arch})
+    models, versions = [], {}
+    with mlflow.start_run():
+        for k in range(5):
+            torch.manual_seed(k)
+            models.append(GliomaResNet(arch).eval())
+            info = log_fold_model(models[-1], size)
+            versions[str(k)] = register(
+                info.model_uri, cls_model_name(site, "baseline"), f"fold{k}"
+            )
+        example = np.zeros((2, 4, size, size), np.float32)
+        uri, _ = build_ensemble(config, versions, example)
+    return uri, models
+
+
+def serving_vs_torch(arch: str, size: int, repeats: int, home: Path) -> tuple[float, float]:
+    batch = np.random.default_rng(0).random((BATCH, 4, size, size), dtype=np.float32) * 2 - 1
+    body = json.dumps({"inputs": batch.tolist()}).encode()
+    uri, models = register_ensemble(arch, size, f"bench-{arch}-{size}")
+    x = torch.from_numpy(batch)
+
+    def plain():
+        with torch.no_grad():
+            return np.mean([torch.sigmoid(m(x)).numpy() for m in models], axis=0)
+
+    torch_s = best_of(repeats, plain)
+    server, port = serve(uri, home)
+    try:
+        request = lambda: urllib.request.urlopen(  # noqa: E731
+            urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                body,
+                {"Content-Type": "application/json"},
+            ),
+            timeout=600,
+        ).read()
+        request()  # warm-up
+        served_s = best_of(repeats, request)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    return torch_s, served_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", default="quick,paper")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    print(machine_line())
+    print(versions_line(torch, torchvision, mlflow), f"threads {torch.get_num_threads()}")
+    home = Path(tempfile.mkdtemp(prefix="bench-cls-"))
+    os.environ["GLIOMA_HOME"] = str(home)  # a throw-away MLflow store for the served models
+    interference = Interference.start()
+    for profile in args.profiles.split(","):
+        arch, size = profile_size(profile)
+        plain_rate = train_images_per_s(arch, size, False, args.repeats)
+        augment_rate = train_images_per_s(arch, size, True, args.repeats)
+        print(f"\n{profile}: {arch} at {size} px, batch 32")
+        print(f"  training {plain_rate:8.1f} img/s   with augment {augment_rate:8.1f} img/s")
+        torch_s, served_s = serving_vs_torch(arch, size, args.repeats, home)
+        ratio = served_s / torch_s
+        verdict = "target met" if ratio <= TARGET else "TARGET MISSED"
+        print(
+            f"  5-model ensemble, batch {BATCH}: torch {BATCH / torch_s:8.1f} img/s "
+            f"({torch_s:.3f} s)   served {BATCH / served_s:8.1f} img/s ({served_s:.3f} s)"
+            f"   overhead {ratio:.2f}x  {verdict}"
+        )
+    print("\n" + interference.report() + " (the model server counts as another process)")
+    shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
