@@ -133,3 +133,15 @@ def project_home(tmp_path, monkeypatch) -> Path:
     yield home
     while mlflow.active_run():
         mlflow.end_run()
+
+
+@pytest.fixture
+def tiny_prepared(project_home):
+    """phantom-a at the smallest scale (8 subjects per grade), 16 px patches, prepared."""
+    from glioma.config import PrepareConfig, build_config
+    from glioma.pipeline import run_prepare
+
+    config = build_config(
+        PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
+    )
+    return run_prepare(config)

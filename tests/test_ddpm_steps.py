@@ -13,11 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from glioma.config import PrepareConfig, SampleConfig, TrainDDPMConfig, build_config
+from glioma.config import SampleConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline import run_prepare
 from glioma.pipeline.sample_step import run_sample
 from glioma.pipeline.train_ddpm_step import checkpoint_path, run_train_ddpm
 from glioma.tracking.registry import resolve_alias
@@ -36,11 +35,8 @@ TINY = {
 
 
 @pytest.fixture
-def prepared(project_home):
-    config = build_config(
-        PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
-    )
-    return run_prepare(config)
+def prepared(tiny_prepared):
+    return tiny_prepared
 
 
 def _tiny(prepared, **extra) -> TrainDDPMConfig:

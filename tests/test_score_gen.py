@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from step_helpers import TINY_DDPM
 
 from entrypoints.score_gen import main as score_gen_main
 from glioma.classify.network import GliomaResNet
-from glioma.config import PrepareConfig, SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
+from glioma.config import SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
-from glioma.pipeline import run_prepare
 from glioma.pipeline.sample_step import run_sample
 from glioma.pipeline.score_gen_step import run_score_gen
 from glioma.pipeline.train_ddpm_step import run_train_ddpm
@@ -27,26 +27,15 @@ from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking.registry import register
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DDPM = {
-    "epochs": "2",
-    "batch_size": "8",
-    "base_channels": "8",
-    "channel_mults": "1,2",
-    "attention_resolutions": "",
-    "num_steps": "50",
-    "sample_every": "0",
-    "grade": "HGG",
-}
 FAST_SCORES = {"kid_subsets": "5", "msssim_pairs": "50", "pairs_shown": "3"}
 
 
 @pytest.fixture
-def sampled(project_home):
+def sampled(tiny_prepared):
     """A prepared tiny phantom-a, a tiny std DDPM for HGG and 12 of its samples."""
-    prepared = run_prepare(
-        build_config(PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"})
-    )
-    run_train_ddpm(build_config(TrainDDPMConfig, {**TINY_DDPM, "prepare_run": prepared.run_id}))
+    prepared = tiny_prepared
+    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "grade": "HGG"}
+    run_train_ddpm(build_config(TrainDDPMConfig, overrides))
     sample = run_sample(build_config(SampleConfig, {"n": "12", "steps": "5"}))
     return prepared, sample
 
@@ -119,7 +108,7 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
 
 def test_std_vs_mi_comparison_table(sampled):
     prepared, _ = sampled
-    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "mi_weight": "0.1"}
+    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "mi_weight": "0.1", "grade": "HGG"}
     run_train_ddpm(build_config(TrainDDPMConfig, overrides))
     quick = {**FAST_SCORES, "inception": "off", "classifier": "off"}
     run_score_gen(build_config(ScoreGenConfig, quick))

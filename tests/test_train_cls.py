@@ -16,43 +16,30 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from step_helpers import TINY_DDPM
 
-from glioma.config import PROFILES, PrepareConfig, TrainClsConfig, TrainDDPMConfig, build_config
+from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline import run_prepare
 from glioma.pipeline.fold_synthetic import refuse_leaks
 from glioma.pipeline.train_cls_step import run_train_cls
 from glioma.pipeline.train_ddpm_step import run_train_ddpm
 from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_DDPM = {
-    "epochs": 2,
-    "batch_size": 8,
-    "base_channels": 8,
-    "channel_mults": "1,2",
-    "num_res_blocks": 1,
-    "attention_resolutions": "",
-    "num_steps": 50,
-    "sample_every": 0,
-}
 FAST_CLS = {"epochs": "2", "imagenet_weights": "none", "batch_size": "8"}
 
 
 @pytest.fixture
-def prepared(project_home):
-    config = build_config(
-        PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
-    )
-    return run_prepare(config)
+def prepared(tiny_prepared):
+    return tiny_prepared
 
 
 @pytest.fixture
 def tiny_ddpm_profile(monkeypatch):
     """The quick profile with a tiny UNet and a 5-step sampler, for the DDPMs train_cls makes."""
-    monkeypatch.setitem(PROFILES["quick"], "train_ddpm", TINY_DDPM)
+    monkeypatch.setitem(PROFILES["quick"], "train_ddpm", dict(TINY_DDPM))
     monkeypatch.setitem(PROFILES["quick"], "sample", {"sampler": "ddim", "steps": 5})
 
 
@@ -124,9 +111,8 @@ def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_prof
 
 def test_leakage_guard_names_the_subjects(prepared):
     splits = read_splits(prepared.out_dir)
-    overrides = {k: str(v) for k, v in TINY_DDPM.items()}
     whole = run_train_ddpm(
-        build_config(TrainDDPMConfig, {**overrides, "prepare_run": prepared.run_id, "grade": "HGG"})
+        build_config(TrainDDPMConfig, {**TINY_DDPM, "prepare_run": prepared.run_id, "grade": "HGG"})
     )[0]
     dataset = read_dataset(prepared.out_dir)
     hgg = set(dataset.subjects.loc[dataset.subjects["grade"] == "HGG", "subject_id"])
