@@ -2,6 +2,7 @@
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -9,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from torchvision.ops import sigmoid_focal_loss
 
 from glioma.classify.augment import classic_augmentation
-from glioma.classify.ensemble import EnsemblePyfunc, averaged_model, checked_batch
+from glioma.classify.ensemble import EnsemblePyfunc, averaged_model, checked_batch, npy_base64
 from glioma.classify.losses import focal_loss
 from glioma.classify.network import GliomaResNet, build_classifier, imagenet_weight_files
 from glioma.errors import DataError
@@ -117,6 +118,16 @@ def test_weight_averaging_averages_parameters():
     wa, wb = a.net.fc.weight.detach().clone(), b.net.fc.weight.detach().clone()
     merged = averaged_model([a, b])
     torch.testing.assert_close(merged.net.fc.weight.detach(), (wa + wb) / 2)
+
+
+def test_npy_base64_rows_decode_to_one_batch():
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 4, 16, 16)).astype(np.float32)
+    frame = pd.DataFrame({"npy_base64": [npy_base64(images[:2]), npy_base64(images[2])]})
+    np.testing.assert_array_equal(checked_batch(frame, 16), images)
+    with pytest.raises(MlflowException, match="npy_base64 row 1: not a base64-encoded .npy"):
+        checked_batch(pd.DataFrame({"npy_base64": [npy_base64(images), "%%%"]}), 16)
+    with pytest.raises(MlflowException, match="input shape"):
+        checked_batch(pd.DataFrame({"npy_base64": [npy_base64(images[:, :3])]}), 16)
 
 
 @pytest.mark.parametrize(

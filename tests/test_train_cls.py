@@ -18,6 +18,7 @@ import pytest
 import torch
 from step_helpers import TINY_DDPM
 
+from glioma.classify.ensemble import npy_base64
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
@@ -124,6 +125,13 @@ def test_leakage_guard_names_the_subjects(prepared):
     assert all(subject in message for subject in seen_in_fold)
 
 
+def compact(cells: list[str]) -> str:
+    """The bulk encoding: one base64 .npy array per row of a one-column frame."""
+    return json.dumps(
+        {"dataframe_split": {"columns": ["npy_base64"], "data": [[c] for c in cells]}}
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,22 +204,25 @@ def test_mlflow_run_train_cls_then_serve_over_http(prepared, project_home):
         assert [p["label"] for p in predictions] == list(expected["label"])
         nan = images.copy()
         nan[2, 1, 3, 3] = np.nan
-        shape = "does not match expected shape"
+        nan_reason = "NaN or infinite values (first in image 2)"
         bad = {
-            "channels": (json.dumps({"inputs": images[:, :3].tolist()}), shape),
-            "size": (json.dumps({"inputs": images[:, :, :8].tolist()}), shape),
-            "nan": (
-                json.dumps({"inputs": nan.tolist()}),
-                "NaN or infinite values (first in image 2)",
-            ),
-            "text": (json.dumps({"inputs": [[["a"]]]}), "could not convert string to float"),
+            "channels": (json.dumps({"inputs": images[:, :3].tolist()}), "shape (5, 3, 16, 16)"),
+            "size": (json.dumps({"inputs": images[:, :, :8].tolist()}), "shape (5, 4, 8, 16)"),
+            "nan": (json.dumps({"inputs": nan.tolist()}), nan_reason),
+            "text": (json.dumps({"inputs": [[["a"]]]}), "must be numbers"),
             "not json": ("{inputs: oops", "valid JSON"),
+            "bad npy": (compact(["bm90IG5weQ=="]), "npy_base64 row 0: not a base64-encoded .npy"),
         }
         for name, (body, reason) in bad.items():
             status, answer = post(port, body)
             assert 400 <= status < 500 and reason in answer["message"], (name, answer)
         status, _ = post(port, json.dumps({"inputs": images[:1].tolist()}))
         assert status == 200  # still serving after the bad requests
+        status, answer = post(port, compact([npy_base64(images[:2]), npy_base64(images[2])]))
+        assert status == 200, answer
+        np.testing.assert_allclose(
+            [p["prob_hgg"] for p in answer["predictions"]], expected["prob_hgg"][:3], rtol=1e-5
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

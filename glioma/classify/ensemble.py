@@ -6,13 +6,21 @@ self-contained and does not change when an alias later moves; the resolved versi
 metadata. ``combine``: ``mean_prob`` averages the folds' HGG probabilities; ``mean_weights``
 averages their weights into one network (same architecture; BatchNorm statistics averaged too).
 
-Input: a float batch (N, 4, H, W). A wrong shape, channel count, non-numeric or non-finite value
-raises an MlflowException with INVALID_PARAMETER_VALUE, which ``mlflow models serve`` answers
-with HTTP 400 and the message, and goes on serving.
+Input, two encodings: ``{"inputs": <N x 4 x H x W numbers>}`` (JSON lists), or for bulk clients
+``{"dataframe_split": {"columns": ["npy_base64"], "data": [["<base64 of a .npy file>"], ...]}}``
+where each cell holds a float array of shape (4, H, W) or (n, 4, H, W): MLflow's JSON handling
+of nested lists costs about 1 us per number, base64 almost nothing. So the ensemble declares no
+input schema (its output schema is declared); it checks every input itself: a wrong shape,
+channel count, non-numeric or non-finite value raises an MlflowException with
+INVALID_PARAMETER_VALUE, which ``mlflow models serve`` answers with HTTP 400 and the message,
+and goes on serving.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from pathlib import Path
 
 import mlflow
@@ -25,6 +33,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 COMBINE = ("mean_prob", "mean_weights")
+NPY_COLUMN = "npy_base64"
 MODEL_CODE = Path(__file__).with_name("ensemble_model.py")
 PIP_REQUIREMENTS = [
     f"torch>={torch.__version__.split('+')[0]}",
@@ -35,15 +44,42 @@ PIP_REQUIREMENTS = [
 ]
 
 
-def input_signature(image_size: int, outputs: Schema | None = None) -> ModelSignature:
-    """float32 (-1, 4, H, W) tensors in; the fold logits or the ensemble frame out."""
-    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, 4, image_size, image_size))])
-    return ModelSignature(inputs=inputs, outputs=outputs)
+def fold_signature(image_size: int) -> ModelSignature:
+    """A fold model: float32 (-1, 4, H, W) tensors in, (-1,) HGG logits out."""
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 4, image_size, image_size))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))]),
+    )
 
 
-def ensemble_signature(image_size: int) -> ModelSignature:
-    outputs = Schema([ColSpec("double", "prob_hgg"), ColSpec("string", "label")])
-    return input_signature(image_size, outputs)
+def ensemble_signature() -> ModelSignature:
+    """Outputs only: the inputs come in two encodings and are checked by ``checked_batch``."""
+    return ModelSignature(
+        inputs=None, outputs=Schema([ColSpec("double", "prob_hgg"), ColSpec("string", "label")])
+    )
+
+
+def npy_base64(images: np.ndarray) -> str:
+    """The compact encoding of a float array for the ``npy_base64`` column."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(images, dtype=np.float32), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _decode_npy_column(cells) -> np.ndarray:
+    arrays = []
+    for i, cell in enumerate(cells):
+        try:
+            array = np.load(
+                io.BytesIO(base64.b64decode(str(cell), validate=True)), allow_pickle=False
+            )
+        except (ValueError, OSError, binascii.Error):
+            raise bad_input(f"npy_base64 row {i}: not a base64-encoded .npy array") from None
+        arrays.append(array[None] if array.ndim == 3 else array)
+    try:
+        return np.concatenate(arrays) if arrays else np.zeros((0,), np.float32)
+    except ValueError:
+        raise bad_input("npy_base64 rows: arrays of different shapes") from None
 
 
 def bad_input(message: str) -> MlflowException:
@@ -53,7 +89,10 @@ def bad_input(message: str) -> MlflowException:
 def checked_batch(model_input, image_size: int) -> np.ndarray:
     """The input as float32 (N, 4, H, W), or an MlflowException saying what is wrong."""
     if isinstance(model_input, pd.DataFrame):
-        model_input = model_input.to_numpy()
+        if list(model_input.columns) == [NPY_COLUMN]:
+            model_input = _decode_npy_column(model_input[NPY_COLUMN])
+        else:
+            model_input = model_input.to_numpy()
     try:
         batch = np.asarray(model_input, dtype=np.float32)
     except (TypeError, ValueError):
@@ -122,7 +161,7 @@ def log_ensemble(
         python_model=str(MODEL_CODE),
         artifacts=fold_uris,
         model_config={"image_size": image_size, "combine": combine},
-        signature=ensemble_signature(image_size),
+        signature=ensemble_signature(),
         input_example=np.ascontiguousarray(example, dtype=np.float32),
         metadata=metadata,
         pip_requirements=PIP_REQUIREMENTS,

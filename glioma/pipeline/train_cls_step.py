@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from glioma.classify.augment import classic_augmentation
-from glioma.classify.ensemble import PIP_REQUIREMENTS, input_signature, log_ensemble
+from glioma.classify.ensemble import PIP_REQUIREMENTS, fold_signature, log_ensemble
 from glioma.classify.network import build_classifier
 from glioma.classify.training import ClsSettings, labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsConfig, as_params
@@ -168,7 +168,7 @@ def log_fold_model(model: torch.nn.Module, image_size: int):
             model,
             name="model",
             serialization_format="pickle",
-            signature=input_signature(image_size),
+            signature=fold_signature(image_size),
             pip_requirements=PIP_REQUIREMENTS,
         )
     finally:
