@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from entrypoints import cross_eval as cross_eval_entry
 from entrypoints import main as main_entry
 from entrypoints import prepare as prepare_entry
 from entrypoints import sample as sample_entry
@@ -18,6 +19,7 @@ STEPS = {
     "sample": sample_entry.main,
     "score_gen": score_gen_entry.main,
     "train_cls": train_cls_entry.main,
+    "cross_eval": cross_eval_entry.main,
 }
 
 

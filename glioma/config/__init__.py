@@ -3,6 +3,7 @@
 from glioma.config.build import as_params, build_config
 from glioma.config.profiles import DEFAULT_PROFILE, PROFILES
 from glioma.config.steps import (
+    CrossEvalConfig,
     MainConfig,
     PrepareConfig,
     SampleConfig,
@@ -10,9 +11,11 @@ from glioma.config.steps import (
     TrainClsConfig,
     TrainDDPMConfig,
     int_list,
+    setup_list,
 )
 
 __all__ = [
+    "CrossEvalConfig",
     "DEFAULT_PROFILE",
     "PROFILES",
     "MainConfig",
@@ -22,6 +25,7 @@ __all__ = [
     "TrainClsConfig",
     "TrainDDPMConfig",
     "int_list",
+    "setup_list",
     "as_params",
     "build_config",
 ]

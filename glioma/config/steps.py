@@ -275,6 +275,41 @@ class TrainClsConfig:
         _check(0.0 < self.mi_weight < 1.0, f"mi_weight: must be in (0, 1), got {self.mi_weight}")
 
 
+def setup_list(text: str) -> tuple[str, ...]:
+    """``"baseline,ddpm"`` -> ("baseline", "ddpm"), each checked; ConfigError otherwise."""
+    setups = tuple(s for s in str(text).replace(" ", "").split(",") if s)
+    _check(bool(setups), "setups: empty; name at least one of " + ", ".join(SETUPS))
+    for setup in setups:
+        _choice("setups", setup, SETUPS)
+    return setups
+
+
+@dataclass(frozen=True)
+class CrossEvalConfig:
+    """Evaluate the champion ensembles of a source site on every subject of a target site."""
+
+    step: ClassVar[str] = "cross_eval"
+
+    source: str = "phantom-a"  # the site the ensembles were trained on
+    target: str = "phantom-b"  # the site they are tested on, all of its subjects
+    setups: str = "baseline,augment,ddpm,ddpm_mi"  # a missing champion is trained first
+    source_data: str = "phantom"  # what prepare reads for the source site, if needed
+    target_data: str = "phantom"  # what prepare reads for the target site, if needed
+    n_boot: int = 1000  # bootstrap resamples of subjects for the 95 % intervals
+    seed: int = 0
+    profile: str = "quick"
+
+    @property
+    def direction(self) -> str:
+        return f"{self.source}-to-{self.target}"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        setup_list(self.setups)
+        _check(self.source != self.target, f"target: must differ from source {self.source!r}")
+        _check(self.n_boot >= 100, f"n_boot: must be >= 100, got {self.n_boot}")
+
+
 @dataclass(frozen=True)
 class MainConfig:
     """The whole study. For now: generate the phantom and prepare both of its sites."""

@@ -1,0 +1,39 @@
+"""The study's Figure 2: setups x transfer directions heatmaps of a metric, with CIs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def study_heatmaps(results: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy", "f1")):
+    """One panel per metric: rows = setups, columns = directions; cells 'value [low, high]'.
+
+    ``results`` has columns setup, direction, <metric>, <metric>_ci_low, <metric>_ci_high.
+    """
+    setups = list(dict.fromkeys(results["setup"]))
+    directions = list(dict.fromkeys(results["direction"]))
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.2 * len(metrics), 0.7 * len(setups) + 1.6), squeeze=False
+    )
+    for ax, metric in zip(axes[0], metrics):
+        grid = np.full((len(setups), len(directions)), np.nan)
+        for row in results.itertuples(index=False):
+            grid[setups.index(row.setup), directions.index(row.direction)] = getattr(row, metric)
+        ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for row in results.itertuples(index=False):
+            i, j = setups.index(row.setup), directions.index(row.direction)
+            low, high = getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high")
+            value = getattr(row, metric)
+            colour = "black" if value > 0.6 else "white"
+            ax.text(j, i, f"{value:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center",
+                    fontsize=8, color=colour)  # fmt: skip
+        ax.set_xticks(range(len(directions)), directions, fontsize=8)
+        ax.set_yticks(range(len(setups)), setups, fontsize=8)
+        ax.set_title(metric, fontsize=10)
+    fig.tight_layout()
+    return fig
