@@ -1,4 +1,4 @@
-"""``main``: the whole study (for now: the phantom cohort, both sites prepared)."""
+"""``main``: the whole study, both sites, four setups, both directions, reusing finished steps."""
 
 import sys
 

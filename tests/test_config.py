@@ -38,5 +38,8 @@ def test_bad_values_get_one_clear_line(overrides, phrase):
 
 def test_params_record_every_field():
     params = as_params(build_config(MainConfig, {"profile": "paper"}))
-    assert set(params) == {"seed", "workers", "phantom_scale", "profile"}
+    assert set(params) == {
+        *("site_a", "data_a", "site_b", "data_b", "setups", "mi_weight", "n_boot"),
+        *("seed", "workers", "phantom_scale", "profile"),
+    }
     assert [param_text(v) for v in (True, 64.0, 0.25, 3)] == ["true", "64", "0.25", "3"]

@@ -11,9 +11,9 @@ import pytest
 from conftest import make_brats_root
 
 from entrypoints.cli import main as cli_main
-from glioma.config import MainConfig, PrepareConfig, build_config
+from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
-from glioma.pipeline import run_main, run_prepare
+from glioma.pipeline import run_prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,15 +50,6 @@ def test_prepare_run_logs_dataset_preview_and_tags(project_home):
     assert {f"dataset/{f}" for f in expected} | {"preview.png"} <= files
     assert read_dataset(Path(artifacts) / "dataset").data_hash == output.data_hash
     assert run.inputs.dataset_inputs[0].dataset.name == "phantom-b-patches"
-
-
-def test_main_prepares_both_sites_as_nested_runs(project_home):
-    outputs = run_main(build_config(MainConfig, {"phantom_scale": "0.01"}))
-    runs = mlflow.search_runs(search_all_experiments=True)
-    main = runs[runs["tags.step"] == "main"]
-    children = runs[runs["tags.mlflow.parentRunId"] == main["run_id"].iloc[0]]
-    assert sorted(children["tags.site"]) == ["phantom-a", "phantom-b"]
-    assert set(runs["status"]) == {"FINISHED"} and len(outputs) == 2
 
 
 def test_console_script_and_python_m_agree_on_errors(tmp_path, capsys):

@@ -312,10 +312,17 @@ class CrossEvalConfig:
 
 @dataclass(frozen=True)
 class MainConfig:
-    """The whole study. For now: generate the phantom and prepare both of its sites."""
+    """The whole study: both sites prepared, four setups trained per site, both directions."""
 
     step: ClassVar[str] = "main"
 
+    site_a: str = "phantom-a"
+    data_a: str = "phantom"  # "phantom", a BraTS 2019 root, or a manifest CSV
+    site_b: str = "phantom-b"
+    data_b: str = "phantom"
+    setups: str = "baseline,augment,ddpm,ddpm_mi"
+    mi_weight: float = 0.1  # the mi DDPMs' weight
+    n_boot: int = 1000
     seed: int = 0
     workers: int = 2
     phantom_scale: float = 0.0  # 0: the profile's value (quick 0.25, paper 1.0)
@@ -323,6 +330,10 @@ class MainConfig:
 
     def validate(self) -> None:
         _choice("profile", self.profile, tuple(PROFILES))
+        setup_list(self.setups)
+        _check(self.site_a != self.site_b, f"site_b: must differ from site_a {self.site_a!r}")
+        _check(0.0 < self.mi_weight < 1.0, f"mi_weight: must be in (0, 1), got {self.mi_weight}")
+        _check(self.n_boot >= 100, f"n_boot: must be >= 100, got {self.n_boot}")
         _check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
         _check(
             0.0 <= self.phantom_scale <= 4.0,

@@ -42,6 +42,12 @@ class CrossEvalOutput:
     majority_accuracy: float
 
 
+def champion_versions(source: str, setups: tuple[str, ...]) -> str:
+    """``setup:version,...`` of the champions now: what a cross_eval result depends on."""
+    versions = [(s, resolve_alias(ensemble_model_name(source, s), "champion")) for s in setups]
+    return ",".join(f"{s}:{v.version if v else '-'}" for s, v in versions)
+
+
 def champion_uri(config: CrossEvalConfig, setup: str) -> tuple[str, str]:
     """The source's ``@champion`` ensemble of ``setup`` (trained first if missing), its run."""
     name = ensemble_model_name(config.source, setup)
@@ -139,6 +145,7 @@ def run_cross_eval(config: CrossEvalConfig) -> CrossEvalOutput:
             baseline = predicted if setup == "baseline" else baseline
             rows.append(row)
         results = pd.DataFrame(rows)
+        mlflow.set_tag("champion_versions", champion_versions(config.source, setups))
         mlflow.log_text(results.to_csv(index=False), "direction_results.csv")
         mlflow.log_text(markdown_table(results_table(results)), "direction_results.md")
         majority = majority_accuracy(labels)

@@ -19,12 +19,19 @@ from glioma.tracking.reuse import find_finished_run
 
 
 def prepared_site(
-    site: str, source: str, profile: str, seed: int, workers: int = 2
+    site: str, source: str, profile: str, seed: int, workers: int = 2, **overrides
 ) -> PrepareOutput:
     """The finished ``prepare`` run of ``site`` with these settings; runs prepare if none."""
     config = build_config(
         PrepareConfig,
-        {"site": site, "source": source, "profile": profile, "seed": seed, "workers": workers},
+        {
+            "site": site,
+            "source": source,
+            "profile": profile,
+            "seed": seed,
+            "workers": workers,
+            **overrides,
+        },
     )
     params = {k: v for k, v in as_params(config).items() if k != "workers"}
     run = find_finished_run("prepare", params, {"site": site})
@@ -89,3 +96,12 @@ def load_prepared(output: PrepareOutput) -> tuple[Dataset, dict]:
     """The dataset and splits as the prepare run logged them (not the mutable out_dir)."""
     folder = artifact_folder(output.run_id, DATASET_ARTIFACT)
     return read_dataset(folder), read_splits(folder)
+
+
+VOLATILE = ("device", "workers", "resume")  # settings that do not change a step's result
+
+
+def finished_run_for(config, tags: dict | None = None) -> mlflow.entities.Run | None:
+    """A FINISHED run of ``config``'s step with the same settings (and code version)."""
+    params = {k: v for k, v in as_params(config).items() if k not in VOLATILE}
+    return find_finished_run(config.step, params, tags)
