@@ -24,7 +24,7 @@ def study_heatmaps(results: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy"
         grid = np.full((len(setups), len(directions)), np.nan)
         for row in results.itertuples(index=False):
             grid[setups.index(row.setup), directions.index(row.direction)] = getattr(row, metric)
-        ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")  # 0.5: chance
         for row in results.itertuples(index=False):
             i, j = setups.index(row.setup), directions.index(row.direction)
             low, high = getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high")
