@@ -10,6 +10,7 @@ pixels only); each component is then mapped linearly to [0, 1] by the real image
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,7 @@ def parse_encoder(spec: str) -> tuple[str, tuple[int, ...]]:
     )
 
 
-def encoded_views(spec: str, real: np.ndarray) -> dict[str, callable]:
+def encoded_views(spec: str, real: np.ndarray) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """name -> function (N, 4, H, W) in [-1, 1] -> (N, 3, H, W) in [0, 1].
 
     One view for ``pca`` and ``modalities:...``; one per contrast for ``per-modality``. Any
