@@ -41,6 +41,11 @@ class Dataset:
     def data_hash(self) -> str:
         return str(self.meta["data_hash"])
 
+    def select(self, ids) -> tuple[np.ndarray, list[str]]:
+        """(images, subject ids) of the rows whose subject is in ``ids``, in dataset order."""
+        keep = self.subjects["subject_id"].isin(list(ids)).to_numpy()
+        return self.images[keep], self.subjects["subject_id"][keep].tolist()
+
 
 def data_hash(images: np.ndarray, subjects: pd.DataFrame) -> str:
     """Content hash of the pixels and the subject table: the identity of a dataset."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -31,7 +33,11 @@ from glioma.pipeline.upstream import (
     sampled_run,
 )
 from glioma.scoring.classifier_features import classifier_features, load_classifier
-from glioma.scoring.distances import frechet_distance, kernel_inception_distance
+from glioma.scoring.distances import (
+    FrechetResult,
+    frechet_distance,
+    kernel_inception_distance,
+)
 from glioma.scoring.diversity import mean_pairwise_msssim
 from glioma.scoring.encoders import encoded_views, parse_encoder
 from glioma.scoring.figures import correlation_histogram, nearest_pairs_figure
@@ -43,7 +49,7 @@ from glioma.scoring.inception import (
 )
 from glioma.scoring.inception_score import inception_score
 from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
-from glioma.scoring.radiomics import radiomic_features, standardise
+from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance
 from glioma.scoring.report import comparison_table, markdown_table
 from glioma.tracking import step_run
 from glioma.tracking.registry import cls_model_name, resolve_alias
@@ -74,11 +80,6 @@ class ScoreOutput:
     metrics: dict[str, float]
 
 
-def _subject_images(dataset: Dataset, ids: list[str]) -> np.ndarray:
-    rows = dataset.subjects.index[dataset.subjects["subject_id"].isin(ids)].to_numpy()
-    return dataset.images[rows]
-
-
 def score_inputs(config: ScoreGenConfig) -> ScoreInputs:
     """The synthetic set, and the real training / held-out images behind its DDPM."""
     sample_id = config.sample_run or sampled_run(
@@ -95,6 +96,8 @@ def score_inputs(config: ScoreGenConfig) -> ScoreInputs:
     if leaked:  # the science rule, checked again where the data meet
         raise DataError(f"DDPM run {ddpm_id} trained on test subject(s) {', '.join(leaked)}")
     synthetic = read_dataset(artifact_folder(sample_id, DATASET_ARTIFACT))
+    training, training_ids = real.select(subjects["train"])
+    held_out, held_out_ids = real.select(subjects["validation"])
     tags = sample.data.tags
     return ScoreInputs(
         sample_id,
@@ -104,18 +107,18 @@ def score_inputs(config: ScoreGenConfig) -> ScoreInputs:
         tags.get("grade", config.grade),
         tags.get("variant", config.variant),
         synthetic,
-        _subject_images(real, subjects["train"]),
-        [s for s in real.subjects["subject_id"] if s in set(subjects["train"])],
-        _subject_images(real, subjects["validation"]),
-        [s for s in real.subjects["subject_id"] if s in set(subjects["validation"])],
+        training,
+        training_ids,
+        held_out,
+        held_out_ids,
     )
 
 
-def _frechet(prefix: str, real: np.ndarray, synthetic: np.ndarray) -> dict[str, float]:
+def _frechet(prefix: str, distance: Callable[[], FrechetResult]) -> dict[str, float]:
     """FD plus its sample counts; a singular-covariance warning goes to the console and a tag."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = frechet_distance(real, synthetic)
+        result = distance()
     for warning in caught:
         if not issubclass(warning.category, UserWarning):
             continue  # e.g. scipy's deprecation notices from inside pytorch-fid
@@ -153,7 +156,7 @@ def inception_metrics(config: ScoreGenConfig, inputs: ScoreInputs) -> dict[str, 
         syn_pool, syn_logits = inception_features(
             model, encode(inputs.synthetic.images), config.batch_size, device, f"inception {view}"
         )
-        metrics.update(_frechet(f"fid{suffix}", real_pool, syn_pool))
+        metrics.update(_frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
         kid = kernel_inception_distance(
             real_pool, syn_pool, config.kid_subsets, config.kid_subset_size, config.seed
         )
@@ -180,18 +183,13 @@ def classifier_uri(config: ScoreGenConfig, site: str) -> str:
 def offline_distances(config: ScoreGenConfig, inputs: ScoreInputs) -> dict[str, float]:
     """FD_radiomic always; FD_cls when a trained classifier is registered or given."""
     real = radiomic_features(inputs.training)
-    metrics = _frechet(
-        "fd_radiomic",
-        standardise(real, real),
-        standardise(radiomic_features(inputs.synthetic.images), real),
-    )
+    synthetic = radiomic_features(inputs.synthetic.images)
+    metrics = _frechet("fd_radiomic", partial(radiomic_frechet_distance, real, synthetic))
     if len(inputs.held_out) >= 2:
-        held_out = standardise(radiomic_features(inputs.held_out), real)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a reference figure; its counts are logged
-            metrics["fd_radiomic_held_out"] = frechet_distance(
-                standardise(real, real), held_out
-            ).value
+            held_out = radiomic_features(inputs.held_out)
+            metrics["fd_radiomic_held_out"] = radiomic_frechet_distance(real, held_out).value
     uri = classifier_uri(config, inputs.site)
     if not uri:
         reason = "off" if config.classifier == "off" else "no classifier registered yet"
@@ -204,7 +202,7 @@ def offline_distances(config: ScoreGenConfig, inputs: ScoreInputs) -> dict[str, 
         name: classifier_features(model, images, config.batch_size, device)
         for name, images in (("real", inputs.training), ("syn", inputs.synthetic.images))
     }
-    metrics.update(_frechet("fd_cls", features["real"], features["syn"]))
+    metrics.update(_frechet("fd_cls", partial(frechet_distance, features["real"], features["syn"])))
     return metrics
 
 

@@ -83,8 +83,7 @@ def refuse_test_subjects(subject_ids: list[str], splits: dict) -> None:
 
 
 def _images(dataset: Dataset, ids: list[str]) -> torch.Tensor:
-    index = dataset.subjects.index[dataset.subjects["subject_id"].isin(ids)].to_numpy()
-    return torch.from_numpy(dataset.images[index])
+    return torch.from_numpy(dataset.select(ids)[0])
 
 
 def checkpoint_path(config: TrainDDPMConfig, grade: str, data_hash: str) -> Path:

@@ -86,10 +86,6 @@ def standardise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (features - reference.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
-def radiomic_frechet_distance(real: np.ndarray, synthetic: np.ndarray) -> FrechetResult:
-    """FD_radiomic between two image sets (N, 4, H, W)."""
-    real_features = radiomic_features(real)
-    synthetic_features = radiomic_features(synthetic)
-    return frechet_distance(
-        standardise(real_features, real_features), standardise(synthetic_features, real_features)
-    )
+def radiomic_frechet_distance(real: np.ndarray, other: np.ndarray) -> FrechetResult:
+    """FD_radiomic of two ``radiomic_features`` sets, in the real set's z-scores."""
+    return frechet_distance(standardise(real, real), standardise(other, real))
