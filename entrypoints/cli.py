@@ -11,6 +11,7 @@ from entrypoints import sample as sample_entry
 from entrypoints import score_gen as score_gen_entry
 from entrypoints import train_cls as train_cls_entry
 from entrypoints import train_ddpm as train_ddpm_entry
+from entrypoints import tune as tune_entry
 
 STEPS = {
     "main": main_entry.main,
@@ -20,6 +21,7 @@ STEPS = {
     "score_gen": score_gen_entry.main,
     "train_cls": train_cls_entry.main,
     "cross_eval": cross_eval_entry.main,
+    "tune": tune_entry.main,
 }
 
 

@@ -30,6 +30,7 @@ TINY = {
     "attention_resolutions": "8",
     "num_steps": "50",
     "sample_every": "1",
+    "checkpoint_every_s": "0",
     "lr": "2e-3",
 }
 

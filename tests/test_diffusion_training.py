@@ -305,3 +305,18 @@ def test_ddpm_subjects_needs_two_non_test_subjects():
     splits = {"test": [f"L{i}" for i in range(5)], "folds": []}
     with pytest.raises(DataError, match="LGG"):
         ddpm_subjects(dataset, splits, "LGG", 0.25, seed=0)
+
+
+def test_checkpoint_interval_saves_the_last_epoch_and_only_what_is_due(tmp_path, monkeypatch):
+    import glioma.diffusion.training as training
+
+    saved_epochs: list[int] = []
+    monkeypatch.setattr(
+        training, "save_checkpoint", lambda path, state: saved_epochs.append(state["epoch"])
+    )
+    train, val = resume_data()
+    resume_trainer(3).fit(train, val, tmp_path / "last.pt", checkpoint_every_s=3600)
+    assert saved_epochs == [3], "a long interval still writes the final epoch, and only it"
+    saved_epochs.clear()
+    resume_trainer(3).fit(train, val, tmp_path / "last.pt", checkpoint_every_s=0)
+    assert saved_epochs == [1, 2, 3]

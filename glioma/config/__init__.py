@@ -10,6 +10,7 @@ from glioma.config.steps import (
     ScoreGenConfig,
     TrainClsConfig,
     TrainDDPMConfig,
+    TuneConfig,
     int_list,
     setup_list,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ScoreGenConfig",
     "TrainClsConfig",
     "TrainDDPMConfig",
+    "TuneConfig",
     "int_list",
     "setup_list",
     "as_params",

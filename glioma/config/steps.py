@@ -95,6 +95,8 @@ class TrainDDPMConfig:
     attention_resolutions: str = "8"
     val_fraction: float = 0.15
     sample_every: int = 10  # epochs between logged sample grids (0: only at the end)
+    checkpoint_every_s: float = 60.0  # least seconds between resumable checkpoints (0: each epoch)
+    register: bool = True  # false: log the model on the run only (tune trials), move no alias
     seed: int = 0
     resume: bool = False  # continue from this configuration's last checkpoint
     device: str = "auto"  # auto, cpu, cuda
@@ -338,4 +340,41 @@ class MainConfig:
         _check(
             0.0 <= self.phantom_scale <= 4.0,
             f"phantom_scale: must be in [0, 4], got {self.phantom_scale}",
+        )
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """An Optuna study over the DDPM's mi_weight and lr: distance and memorisation, minimised."""
+
+    step: ClassVar[str] = "tune"
+
+    site: str = "phantom-a"
+    grade: str = "HGG"  # the grade whose DDPM is tuned
+    source: str = "phantom"  # what prepare reads when the site is not prepared yet
+    n_trials: int = 8  # trials this process adds to the study
+    mi_weight_max: float = 0.5  # mi_weight is searched in [0, mi_weight_max]
+    lr_min: float = 5e-4  # lr is searched log-uniformly in [lr_min, lr_max]
+    lr_max: float = 5e-3
+    objective: str = "auto"  # fid, fd_radiomic, or auto: fid when the Inception weights exist
+    inception_weights: str = ""  # FID Inception weights file; default: torch's hub cache
+    storage: str = ""  # Optuna storage: "" = sqlite:///<project>/optuna.db, or any RDB URL
+    study_name: str = ""  # "" = glioma-<site>-<grade>-<profile>
+    seed: int = 0
+    device: str = "auto"
+    profile: str = "quick"
+
+    def validate(self) -> None:
+        _choice("profile", self.profile, tuple(PROFILES))
+        _choice("grade", self.grade, ("LGG", "HGG"))
+        _choice("objective", self.objective, ("auto", "fid", "fd_radiomic"))
+        _choice("device", self.device, DEVICES)
+        _check(1 <= self.n_trials <= 10_000, f"n_trials: must be 1..10000, got {self.n_trials}")
+        _check(
+            0.0 < self.mi_weight_max < 1.0,
+            f"mi_weight_max: must be in (0, 1), got {self.mi_weight_max}",
+        )
+        _check(
+            0.0 < self.lr_min < self.lr_max < 1.0,
+            f"lr_min, lr_max: 0 < lr_min < lr_max < 1, got {self.lr_min}, {self.lr_max}",
         )

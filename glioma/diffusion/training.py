@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -167,8 +168,15 @@ class DDPMTrainer:
         val: torch.Tensor,
         checkpoint: Path | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        checkpoint_every_s: float = 0.0,
     ) -> None:
-        """Train from ``self.epoch`` to ``settings.epochs``, checkpointing after each epoch."""
+        """Train from ``self.epoch`` to ``settings.epochs``.
+
+        The resumable checkpoint is written after an epoch when ``checkpoint_every_s`` seconds
+        have passed since the last one (0: after every epoch) and always after the last epoch:
+        a short epoch would otherwise spend more time pickling than training.
+        """
+        last_saved = time.monotonic()
         while self.epoch < self.settings.epochs:
             metrics = {**self.train_epoch(train), **self.validate(val)}
             if metrics["val_loss"] < self.best_val:
@@ -177,8 +185,10 @@ class DDPMTrainer:
             metrics["best_val_loss"] = self.best_val
             self.history.append(metrics)
             self.epoch += 1
-            if checkpoint is not None:
+            due = time.monotonic() - last_saved >= checkpoint_every_s
+            if checkpoint is not None and (due or self.epoch == self.settings.epochs):
                 save_checkpoint(checkpoint, self.state_dict())
+                last_saved = time.monotonic()
             if on_epoch:
                 on_epoch(self.epoch - 1, metrics)
 

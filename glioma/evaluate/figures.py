@@ -1,4 +1,4 @@
-"""The study's Figure 2: setups x transfer directions heatmaps of a metric, with CIs."""
+"""Figures of results: the study's Figure 2 heatmaps, and the tuning study's Pareto front."""
 
 from __future__ import annotations
 
@@ -35,5 +35,27 @@ def study_heatmaps(results: pd.DataFrame, metrics: tuple[str, ...] = ("accuracy"
         ax.set_xticks(range(len(directions)), directions, fontsize=8)
         ax.set_yticks(range(len(setups)), setups, fontsize=8)
         ax.set_title(metric, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_figure(trials: pd.DataFrame, x: str, y: str):
+    """Every finished trial as a point (both objectives minimised); the Pareto front joined.
+
+    ``trials`` has columns trial, <x>, <y>, pareto (bool), mi_weight, lr.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    points = ax.scatter(trials[x], trials[y], c=trials["mi_weight"], cmap="viridis", s=36)
+    fig.colorbar(points, ax=ax, label="mi_weight")
+    front = trials[trials["pareto"]].sort_values(x)
+    ax.step(front[x], front[y], where="post", color="crimson", lw=1.2, label="Pareto front")
+    ax.scatter(front[x], front[y], facecolors="none", edgecolors="crimson", s=90)
+    for row in trials.itertuples(index=False):
+        label = f"{row.trial} (lr {row.lr:.1e})"
+        ax.annotate(label, (getattr(row, x), getattr(row, y)), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel(f"{x} (lower is better)")
+    ax.set_ylabel(f"{y} (lower is better)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -88,9 +88,8 @@ def _images(dataset: Dataset, ids: list[str]) -> torch.Tensor:
 
 def checkpoint_path(config: TrainDDPMConfig, grade: str, data_hash: str) -> Path:
     """Where this exact training (settings + data) keeps ``last.pt``: the key of ``--resume``."""
-    settings = {
-        k: v for k, v in as_params(config).items() if k not in ("resume", "device", "grade")
-    }
+    unkeyed = ("resume", "device", "grade", "checkpoint_every_s")
+    settings = {k: v for k, v in as_params(config).items() if k not in unkeyed}
     key = hashlib.sha256(
         json.dumps([settings, grade, data_hash], sort_keys=True).encode()
     ).hexdigest()[:16]
@@ -190,7 +189,7 @@ def train_grade(
         if every and (epoch + 1) % every == 0 and epoch + 1 < config.epochs:
             _log_grid(trainer, f"epoch_{epoch + 1:04d}", config.seed)
 
-    trainer.fit(job.train, job.val, job.last, on_epoch)
+    trainer.fit(job.train, job.val, job.last, on_epoch, config.checkpoint_every_s)
     bar.close()
     mlflow.log_metrics({"best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val})
     mlflow.log_artifact(str(job.last), "checkpoints")
@@ -198,12 +197,16 @@ def train_grade(
     save_checkpoint(best, sampling_state(trainer.best_state, trainer.unet_config, trainer.schedule))
     trainer.sampling_model.load_state_dict(trainer.best_state)
     _log_grid(trainer, "best", config.seed)
-    name = ddpm_model_name(config.site, grade, config.variant)
-    alias = ddpm_alias(config.fold)
-    version = register(log_ddpm(best).model_uri, name, alias)
+    name, logged = ddpm_model_name(config.site, grade, config.variant), log_ddpm(best)
+    if config.register:
+        alias = ddpm_alias(config.fold)
+        version = register(logged.model_uri, name, alias)
+        where = f"models:/{name}@{alias} (version {version})"
+    else:
+        version, where = "", f"runs:/{run.info.run_id}/ddpm (not registered)"
     print(
         f"train_ddpm {config.site} {grade} {config.variant}: best epoch {trainer.best_epoch}, "
-        f"val loss {trainer.best_val:.4f} -> models:/{name}@{alias} (version {version})"
+        f"val loss {trainer.best_val:.4f} -> {where}"
     )
     return DDPMOutput(run.info.run_id, grade, config.variant, name, version)
 

@@ -1,0 +1,198 @@
+"""``tune``: an Optuna study over the DDPM's mi_weight and learning rate, with two objectives.
+
+Each trial is an MLflow run nested under the tune run (logged here, not by an Optuna callback,
+so trials stay in the study's experiment); inside it the trial trains one DDPM (not registered,
+so no trial ever moves ``@best``), samples it and scores it, each as its own nested step run.
+Both objectives are minimised: how far the synthetic images are from the real ones (FID with
+the Inception weights, else the offline FD_radiomic) and how closely they copy training images
+(mean nearest-training correlation). The study lives in Optuna storage (a SQLite file by
+default, any RDB URL with ``--storage``), so processes on several machines can add trials to
+one study; every tune run logs the study's Pareto front as it stands when the run ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import mlflow
+import optuna
+import pandas as pd
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from glioma.config import (
+    SampleConfig,
+    ScoreGenConfig,
+    TrainDDPMConfig,
+    TuneConfig,
+    as_params,
+    build_config,
+)
+from glioma.errors import ConfigError
+from glioma.evaluate.figures import pareto_figure
+from glioma.pipeline.sample_step import run_sample
+from glioma.pipeline.score_gen_step import run_score_gen
+from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.pipeline.upstream import prepared_site
+from glioma.scoring.inception import MissingWeightsError, find_weights
+from glioma.scoring.report import markdown_table
+from glioma.tracking import project_root, step_run
+
+MEMORISATION = "memorisation_mean"
+RUN_ID_ATTR = "mlflow_run_id"  # the trial attribute that points at the trial's MLflow run
+
+
+@dataclass(frozen=True)
+class TuneOutput:
+    run_id: str
+    study_name: str
+    trials: pd.DataFrame  # every finished trial of the study; column ``pareto`` marks the front
+
+
+def default_storage() -> str:
+    return f"sqlite:///{project_root() / 'optuna.db'}"
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL without its password: safe to log and print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise ConfigError(f"storage: not a database URL: {url!r}") from None
+
+
+def distance_metric(config: TuneConfig) -> str:
+    """The distance objective: FID when the Inception weights are here (or demanded)."""
+    if config.objective != "auto":
+        return config.objective
+    try:
+        find_weights(config.inception_weights)
+        return "fid"
+    except MissingWeightsError as exc:
+        print(f"tune: {exc}\ntune: distance objective: fd_radiomic (offline) instead of fid")
+        return "fd_radiomic"
+
+
+def open_study(config: TuneConfig, distance: str) -> optuna.Study:
+    """Create or join the study; refuse one that was optimising another distance."""
+    storage = config.storage or default_storage()
+    name = config.study_name or f"glioma-{config.site}-{config.grade}-{config.profile}"
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            directions=["minimize", "minimize"],
+            load_if_exists=True,
+        )
+    except (ImportError, ValueError, ArgumentError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"storage: cannot open {shown_storage(storage)} ({reason})") from None
+    known = study.user_attrs.get("distance_metric", distance)
+    if known != distance:
+        raise ConfigError(
+            f"objective: study {name!r} minimises {known}, not {distance}; "
+            f"pass --objective {known} or another --study_name"
+        )
+    study.set_user_attr("distance_metric", distance)
+    # Seeded by the trials already there, so workers that join later draw other points.
+    startup = max(2, min(10, config.n_trials // 2))
+    sampler = optuna.samplers.TPESampler(
+        seed=config.seed + len(study.trials), n_startup_trials=startup
+    )
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+
+
+def run_trial(
+    trial: optuna.Trial, config: TuneConfig, prepare_run: str, distance: str
+) -> tuple[float, float]:
+    """train_ddpm -> sample -> score_gen for one suggested (mi_weight, lr), in a nested run."""
+    mi_weight = trial.suggest_float("mi_weight", 0.0, config.mi_weight_max)
+    lr = trial.suggest_float("lr", config.lr_min, config.lr_max, log=True)
+    common = {"profile": config.profile, "seed": config.seed, "device": config.device}
+    params = {"trial": trial.number, "mi_weight": mi_weight, "lr": lr} | common
+    tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
+    with step_run("tune_trial", params, **tags) as run:
+        trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
+        mlflow.set_tags(
+            {
+                "optuna_study": trial.study.study_name,
+                "optuna_trial": str(trial.number),
+                "mlflow.runName": f"trial-{trial.number}-{config.site}-{config.grade}",
+            }
+        )
+        ddpm_overrides = {"prepare_run": prepare_run, "grade": config.grade, "lr": lr}
+        ddpm_overrides |= {"mi_weight": mi_weight, "register": False} | common
+        ddpm = run_train_ddpm(build_config(TrainDDPMConfig, ddpm_overrides))[0]
+        out_dir = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
+        sample_overrides = {"model": ddpm.run_id, "site": config.site, "grade": config.grade}
+        sample_overrides |= {"variant": ddpm.variant, "out_dir": str(out_dir)} | common
+        sample = run_sample(build_config(SampleConfig, sample_overrides))
+        score_overrides = {"sample_run": sample.run_id, "site": config.site}
+        score_overrides |= {"grade": config.grade, "variant": ddpm.variant}
+        score_overrides |= {"inception": "required" if distance == "fid" else "off"}
+        score_overrides |= {"inception_weights": config.inception_weights} | common
+        score = run_score_gen(build_config(ScoreGenConfig, score_overrides))
+        values = (score.metrics[distance], score.metrics[MEMORISATION])
+        mlflow.set_tags(
+            {"ddpm_run": ddpm.run_id, "sample_run": sample.run_id, "score_run": score.run_id}
+        )
+        names = (f"objective_{distance}", f"objective_{MEMORISATION}")
+        mlflow.log_metrics(dict(zip(names, values)))
+        return values
+
+
+def trials_table(study: optuna.Study, distance: str) -> pd.DataFrame:
+    """Every completed trial of the study, the Pareto-optimal ones marked."""
+    front = {t.number for t in study.best_trials}
+    rows = [
+        {
+            "trial": t.number,
+            "mi_weight": t.params["mi_weight"],
+            "lr": t.params["lr"],
+            distance: t.values[0],
+            MEMORISATION: t.values[1],
+            "pareto": t.number in front,
+            RUN_ID_ATTR: t.user_attrs.get(RUN_ID_ATTR, ""),
+        }
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    ]
+    return pd.DataFrame(rows).sort_values([distance, MEMORISATION], ignore_index=True)
+
+
+def log_front(table: pd.DataFrame, distance: str) -> None:
+    front = table[table["pareto"]]
+    mlflow.log_text(table.to_csv(index=False), "tune_trials.csv")
+    mlflow.log_text(front.to_csv(index=False), "pareto_front.csv")
+    mlflow.log_text(markdown_table(front), "pareto_front.md")
+    figure = pareto_figure(table, distance, MEMORISATION)
+    mlflow.log_figure(figure, "pareto_front.png")
+    plt.close(figure)
+    mlflow.log_metrics({"n_trials_complete": len(table), "pareto_size": len(front)})
+
+
+def run_tune(config: TuneConfig) -> TuneOutput:
+    """Add ``n_trials`` trials to the study and log its Pareto front on the tune run."""
+    distance = distance_metric(config)
+    if distance == "fid":
+        find_weights(config.inception_weights)  # fail before any training
+    study = open_study(config, distance)
+    params = as_params(config) | {"storage": shown_storage(config.storage or default_storage())}
+    tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
+    with step_run("tune", params, **tags) as run:
+        mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
+        prepared = prepared_site(config.site, config.source, config.profile, config.seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study.optimize(
+            lambda trial: run_trial(trial, config, prepared.run_id, distance),
+            n_trials=config.n_trials,
+        )
+        table = trials_table(study, distance)
+        log_front(table, distance)
+        shown = table[table["pareto"]].drop(columns=[RUN_ID_ATTR])
+        print(
+            f"tune: study {study.study_name}, {len(table)} finished trial(s); Pareto front "
+            f"({distance}, {MEMORISATION}; both lower is better):\n{markdown_table(shown)}"
+            f"figure: {mlflow.get_artifact_uri()}/pareto_front.png"
+        )
+        return TuneOutput(run.info.run_id, study.study_name, table)

@@ -1,0 +1,91 @@
+"""``tune``: Optuna trials as nested MLflow runs, shared storage, the Pareto front logged."""
+
+import mlflow
+import optuna
+import pandas as pd
+import pytest
+from step_helpers import TINY_DDPM
+
+from glioma.config import PROFILES, TuneConfig, build_config
+from glioma.errors import ConfigError
+from glioma.pipeline.tune_step import RUN_ID_ATTR, run_tune
+from glioma.scoring.inception import MissingWeightsError
+from glioma.tracking.store import configure_tracking
+
+TINY_PROFILE = {
+    "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
+    "train_ddpm": dict(TINY_DDPM),
+    "sample": {"sampler": "ddim", "steps": 5},
+    "score_gen": {"kid_subsets": 5, "msssim_pairs": 20, "classifier": "off"},
+    "tune": {"n_trials": 2},
+}
+
+
+@pytest.fixture
+def tiny_profile(monkeypatch, tmp_path):
+    monkeypatch.setitem(PROFILES, "quick", TINY_PROFILE)
+    # No FID Inception weights on this machine, whatever torch's hub cache holds elsewhere.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+
+
+def _trial_runs(tune_run_id: str) -> list[mlflow.entities.Run]:
+    return mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.mlflow.parentRunId = '{tune_run_id}' and tags.step = 'tune_trial'",
+        output_format="list",
+    )
+
+
+def test_two_trials_are_nested_runs_and_the_front_is_logged(project_home, tiny_profile):
+    first = run_tune(build_config(TuneConfig, {"objective": "auto"}))
+    trials = _trial_runs(first.run_id)
+    assert len(trials) == 2
+    storage = f"sqlite:///{project_home / 'optuna.db'}"  # the default storage
+    study = optuna.load_study(study_name=first.study_name, storage=storage)
+    assert study.user_attrs["distance_metric"] == "fd_radiomic"  # no Inception weights here
+    by_run = {t.user_attrs[RUN_ID_ATTR]: t for t in study.trials}
+    assert set(by_run) == {r.info.run_id for r in trials}
+    for run in trials:
+        trial = by_run[run.info.run_id]
+        assert float(run.data.params["lr"]) == pytest.approx(trial.params["lr"])
+        assert float(run.data.params["mi_weight"]) == pytest.approx(trial.params["mi_weight"])
+        score = mlflow.get_run(run.data.tags["score_run"]).data.metrics
+        assert trial.values == [score["fd_radiomic"], score["memorisation_mean"]]
+        assert run.data.metrics["objective_fd_radiomic"] == pytest.approx(trial.values[0])
+        ddpm = mlflow.get_run(run.data.tags["ddpm_run"])
+        assert ddpm.data.tags["mlflow.parentRunId"] == run.info.run_id
+    assert mlflow.MlflowClient().search_registered_models() == [], "trials never register"
+
+    artifacts = mlflow.artifacts.download_artifacts(f"runs:/{first.run_id}/")
+    table = pd.read_csv(f"{artifacts}/tune_trials.csv")
+    assert len(table) == 2 and table["pareto"].any()
+    front = {t.number for t in study.best_trials}
+    assert set(table.loc[table["pareto"], "trial"]) == front
+    assert (project_home / "mlruns").exists()
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id)}
+    assert {"pareto_front.png", "pareto_front.csv", "pareto_front.md"} <= names
+
+    # A second process joins the same study through the same storage and adds a trial.
+    second = run_tune(build_config(TuneConfig, {"n_trials": "1", "storage": storage}))
+    assert second.study_name == first.study_name and len(second.trials) == 3
+    assert len(optuna.load_study(study_name=first.study_name, storage=storage).trials) == 3
+    assert second.trials["lr"].nunique() == 3, "a joining worker does not redraw old points"
+
+    # Asking the same study for another distance is refused before anything trains.
+    weights = project_home / "inception.pth"
+    weights.write_bytes(b"only its presence is checked before the study opens")
+    other = {"objective": "fid", "inception_weights": str(weights), "storage": storage}
+    with pytest.raises(ConfigError, match="minimises fd_radiomic"):
+        run_tune(build_config(TuneConfig, other))
+
+
+def test_fid_objective_without_weights_stops_before_training(project_home, tiny_profile):
+    with pytest.raises(MissingWeightsError, match="pt_inception"):
+        run_tune(build_config(TuneConfig, {"objective": "fid"}))
+    configure_tracking()  # this project's store, not the one an earlier test left set
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+
+def test_bad_storage_url_is_one_clear_message(project_home, tiny_profile):
+    with pytest.raises(ConfigError, match="storage"):
+        run_tune(build_config(TuneConfig, {"storage": "nosuchdb://x"}))
