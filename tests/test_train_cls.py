@@ -4,10 +4,8 @@ the real ``mlflow models serve`` on loopback. Tiny phantom, tiny DDPMs, few epoc
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +14,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from step_helpers import TINY_DDPM
+from step_helpers import TINY_DDPM, free_port, wait_for_http
 
 from glioma.classify.ensemble import npy_base64
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
@@ -132,12 +130,6 @@ def compact(cells: list[str]) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(port: int, body: str) -> tuple[int, dict]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations",
@@ -149,18 +141,6 @@ def post(port: int, body: str) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def wait_until_serving(port: int, server: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert server.poll() is None, server.stderr.read()[-3000:]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(1)
-    raise TimeoutError("mlflow models serve did not answer /ping")
 
 
 def test_mlflow_run_train_cls_then_serve_over_http(prepared, project_home):
@@ -190,7 +170,7 @@ def test_mlflow_run_train_cls_then_serve_over_http(prepared, project_home):
         text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_until_serving(port, server)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server)
         images = read_dataset(prepared.out_dir).images[:5]
         status, answer = post(port, json.dumps({"inputs": images.tolist()}))
         assert status == 200, answer
