@@ -86,6 +86,8 @@ def test_fid_objective_without_weights_stops_before_training(project_home, tiny_
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
-def test_bad_storage_url_is_one_clear_message(project_home, tiny_profile):
-    with pytest.raises(ConfigError, match="storage"):
-        run_tune(build_config(TuneConfig, {"storage": "nosuchdb://x"}))
+@pytest.mark.parametrize("url", ["nosuchdb://x", "postgresql://tuner:s3cret@127.0.0.1:9/optuna"])
+def test_bad_or_unreachable_storage_is_one_clear_message(project_home, tiny_profile, url):
+    with pytest.raises(ConfigError, match="storage: cannot open") as error:
+        run_tune(build_config(TuneConfig, {"storage": url}))
+    assert "s3cret" not in str(error.value), "the password is never shown"

@@ -19,7 +19,7 @@ import mlflow
 import optuna
 import pandas as pd
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from glioma.config import (
     SampleConfig,
@@ -85,7 +85,7 @@ def open_study(config: TuneConfig, distance: str) -> optuna.Study:
             directions=["minimize", "minimize"],
             load_if_exists=True,
         )
-    except (ImportError, ValueError, ArgumentError) as exc:
+    except (ImportError, ValueError, SQLAlchemyError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"storage: cannot open {shown_storage(storage)} ({reason})") from None
     known = study.user_attrs.get("distance_metric", distance)
@@ -182,10 +182,10 @@ def run_tune(config: TuneConfig) -> TuneOutput:
     with step_run("tune", params, **tags) as run:
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
         prepared = prepared_site(config.site, config.source, config.profile, config.seed)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
             lambda trial: run_trial(trial, config, prepared.run_id, distance),
             n_trials=config.n_trials,
+            show_progress_bar=True,
         )
         table = trials_table(study, distance)
         log_front(table, distance)
