@@ -15,6 +15,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from glioma.diffusion.checkpoint import load_checkpoint
 from glioma.diffusion.samplers import ddim_sample, ddpm_sample
@@ -31,6 +33,22 @@ PIP_REQUIREMENTS = [
 ]
 
 
+# What ``predict`` takes and returns, declared (MLflow cannot infer it from a model-from-code
+# file and would say so on every log).
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("long", "n"),
+            ColSpec("long", "seed", required=False),
+            ColSpec("string", "sampler", required=False),
+            ColSpec("long", "steps", required=False),
+            ColSpec("double", "eta", required=False),
+        ]
+    ),
+    outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 4, -1, -1), "images")]),
+)
+
+
 def log_ddpm(checkpoint: Path, name: str = "ddpm"):
     """Log a sampling checkpoint as a pyfunc model in the active run; returns its ModelInfo."""
     return mlflow.pyfunc.log_model(
@@ -38,6 +56,7 @@ def log_ddpm(checkpoint: Path, name: str = "ddpm"):
         python_model=str(MODEL_CODE),
         artifacts={CHECKPOINT_ARTIFACT: str(checkpoint)},
         pip_requirements=PIP_REQUIREMENTS,
+        signature=SIGNATURE,
     )
 
 
