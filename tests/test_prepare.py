@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from glioma.data.patches import PatchSpec, extract_patch
 from glioma.data.prepare import prepare_site
 from glioma.data.records import SubjectRecord
 from glioma.data.splits import make_splits, read_splits, training_subjects
+from glioma.pipeline.upstream import prepared_site
 
 SPEC = PatchSpec(16, 48.0)
 
@@ -110,3 +112,19 @@ def test_prepare_writes_splits_without_test_leak(brats_root, tmp_path):
         read_dataset(tmp_path / "a").images, read_dataset(tmp_path / "b").images
     )
     assert not set(splits["test"]) & set(training_subjects(splits))
+
+
+def test_prepare_is_reused_until_the_source_changes_on_disk(brats_root, project_home):
+    def prepared():
+        return prepared_site("brats", str(brats_root), "quick", 0, 1, patch_size=16).run_id
+
+    first = prepared()
+    assert prepared() == first, "same parameters, same files: reused"
+    flair = sorted(brats_root.rglob("*flair.nii.gz"))[0]
+    stat = flair.stat()
+    os.utime(flair, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the file was rewritten
+    edited = prepared()
+    assert edited != first
+    images, seg = synthetic_subject(999, "HGG")
+    write_subject(brats_root / "HGG" / "Sub_HGG_999", "Sub_HGG_999", images, seg)
+    assert prepared() not in (first, edited), "a subject added: prepared again"

@@ -8,6 +8,7 @@ subjects cannot be used at all (unknown grade, duplicate id, missing file). Thos
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,3 +162,25 @@ def default_site_name(source: str | Path) -> str:
     """Site name when none is given: ``brats`` for a BraTS root, the CSV's stem otherwise."""
     source = Path(source)
     return source.stem.lower() if source.suffix.lower() == ".csv" else "brats"
+
+
+def source_fingerprint(source: str | Path) -> str:
+    """A hash of what prepare would read: every discovered file's path, size and mtime.
+
+    It changes when a subject is added, removed, replaced or edited (and when the manifest
+    changes), so a step is not reused on stale data; it reads no voxels.
+    """
+    source = Path(source)
+    found = discover(source, "fingerprint")
+    files = {p for record in found.records for p in record.paths.values()}
+    files |= {Path(e.path) for e in found.exclusions if e.path}
+    if source.is_file():
+        files.add(source)
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        stat = path.stat() if path.is_file() else None
+        size, mtime = (stat.st_size, stat.st_mtime_ns) if stat else (-1, -1)
+        digest.update(f"{path.resolve()}\0{size}\0{mtime}\n".encode())
+    for exclusion in sorted(found.exclusions, key=lambda e: (e.subject_id, e.reason)):
+        digest.update(f"{exclusion.subject_id}\0{exclusion.reason}\n".encode())
+    return digest.hexdigest()[:16]

@@ -54,6 +54,9 @@ def pareto_figure(trials: pd.DataFrame, x: str, y: str):
         label = f"{row.trial} (lr {row.lr:.1e})"
         ax.annotate(label, (getattr(row, x), getattr(row, y)), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")  # fmt: skip
+    positive = trials[x][trials[x] > 0]
+    if len(positive) == len(trials) and positive.max() > 20 * positive.min():
+        ax.set_xscale("log")  # distances of poor and good trials differ by orders of magnitude
     ax.set_xlabel(f"{x} (lower is better)")
     ax.set_ylabel(f"{y} (lower is better)")
     ax.legend(fontsize=8)

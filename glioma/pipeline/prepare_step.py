@@ -14,7 +14,7 @@ from glioma.data.patches import PatchSpec
 from glioma.data.phantom import generate_cohort
 from glioma.data.prepare import prepare_site
 from glioma.data.preview import preview_figure
-from glioma.data.records import default_site_name
+from glioma.data.records import default_site_name, source_fingerprint
 from glioma.tracking import code_version, project_root, step_run
 
 DATASET_ARTIFACT = "dataset"
@@ -41,6 +41,16 @@ def resolve_input(config: PrepareConfig) -> tuple[Path, str]:
     return source, config.site or default_site_name(source)
 
 
+def input_fingerprint(config: PrepareConfig) -> str:
+    """What must match for a finished prepare run to stand for this one, beyond its parameters.
+
+    The phantom is generated from the parameters alone; a user's data can change on disk.
+    """
+    if config.source == "phantom":
+        return "phantom"
+    return source_fingerprint(Path(config.source).expanduser())
+
+
 def log_dataset_input(subjects, folder: Path, name: str) -> None:
     """Record the prepared table as the run's MLflow dataset input (schema, digest, source)."""
     with warnings.catch_warnings():
@@ -57,8 +67,10 @@ def run_prepare(config: PrepareConfig) -> PrepareOutput:
     out_dir = (
         Path(config.out_dir) if config.out_dir else project_root() / "data" / "prepared" / site
     )
+    fingerprint = input_fingerprint(config)
     with step_run("prepare", as_params(config), site=site, profile=config.profile) as run:
         mlflow.log_param("input_path", str(source))
+        mlflow.set_tag("source_fingerprint", fingerprint)
         result = prepare_site(
             source,
             site,

@@ -12,7 +12,12 @@ from glioma.config import PrepareConfig, SampleConfig, as_params, build_config
 from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline.prepare_step import DATASET_ARTIFACT, PrepareOutput, run_prepare
+from glioma.pipeline.prepare_step import (
+    DATASET_ARTIFACT,
+    PrepareOutput,
+    input_fingerprint,
+    run_prepare,
+)
 from glioma.tracking import configure_tracking, project_root
 from glioma.tracking.registry import ddpm_model_name, resolve_alias
 from glioma.tracking.reuse import find_finished_run
@@ -34,7 +39,8 @@ def prepared_site(
         },
     )
     params = {k: v for k, v in as_params(config).items() if k != "workers"}
-    run = find_finished_run("prepare", params, {"site": site})
+    tags = {"site": site, "source_fingerprint": input_fingerprint(config)}
+    run = find_finished_run("prepare", params, tags)
     if run is None:
         return run_prepare(config)
     print(f"reusing prepare run {run.info.run_id} for {site}")
