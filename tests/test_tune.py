@@ -1,5 +1,8 @@
 """``tune``: Optuna trials as nested MLflow runs, shared storage, the Pareto front logged."""
 
+import io
+import logging
+
 import mlflow
 import optuna
 import pandas as pd
@@ -7,7 +10,7 @@ import pytest
 from step_helpers import TINY_DDPM
 
 from glioma.config import PROFILES, TuneConfig, build_config
-from glioma.errors import ConfigError
+from glioma.errors import ConfigError, DataError
 from glioma.pipeline.tune_step import RUN_ID_ATTR, run_tune
 from glioma.scoring.inception import MissingWeightsError
 from glioma.tracking.store import configure_tracking
@@ -91,3 +94,24 @@ def test_bad_or_unreachable_storage_is_one_clear_message(project_home, tiny_prof
     with pytest.raises(ConfigError, match="storage: cannot open") as error:
         run_tune(build_config(TuneConfig, {"storage": url}))
     assert "s3cret" not in str(error.value), "the password is never shown"
+
+
+def test_a_failing_trial_fails_its_run_with_one_line(project_home, tiny_profile, monkeypatch):
+    import glioma.pipeline.tune_step as tune_step
+
+    def refuse(config):
+        raise DataError("train_ddpm: only 1 non-test HGG subject(s); need at least 2")
+
+    monkeypatch.setattr(tune_step, "run_train_ddpm", refuse)
+    printed = io.StringIO()
+    console = logging.StreamHandler(printed)  # formats tracebacks like any console handler
+    logging.getLogger("optuna").addHandler(console)
+    try:
+        with pytest.raises(DataError, match="need at least 2"):
+            run_tune(build_config(TuneConfig, {"n_trials": "1"}))
+    finally:
+        logging.getLogger("optuna").removeHandler(console)
+    assert "Trial 0 failed" in printed.getvalue() and "Traceback" not in printed.getvalue()
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    status = {r.data.tags["step"]: r.info.status for r in runs}
+    assert status["tune"] == status["tune_trial"] == "FAILED"

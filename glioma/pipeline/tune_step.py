@@ -12,6 +12,7 @@ one study; every tune run logs the study's Pareto front as it stands when the ru
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -29,7 +30,7 @@ from glioma.config import (
     as_params,
     build_config,
 )
-from glioma.errors import ConfigError
+from glioma.errors import ConfigError, GliomaError
 from glioma.evaluate.figures import pareto_figure
 from glioma.pipeline.sample_step import run_sample
 from glioma.pipeline.score_gen_step import run_score_gen
@@ -48,6 +49,22 @@ class TuneOutput:
     run_id: str
     study_name: str
     trials: pd.DataFrame  # every finished trial of the study; column ``pareto`` marks the front
+
+
+class _OneLineTrialErrors(logging.Filter):
+    """Optuna logs a failed trial with its traceback; our errors are one line that says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], GliomaError):
+            record.exc_info = None
+        return True
+
+
+def _quiet_trial_tracebacks() -> None:
+    # On the logger that reports failed trials: its handlers change while a progress bar shows.
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _OneLineTrialErrors) for f in logger.filters):
+        logger.addFilter(_OneLineTrialErrors())
 
 
 def default_storage() -> str:
@@ -182,6 +199,7 @@ def run_tune(config: TuneConfig) -> TuneOutput:
     with step_run("tune", params, **tags) as run:
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
         prepared = prepared_site(config.site, config.source, config.profile, config.seed)
+        _quiet_trial_tracebacks()
         study.optimize(
             lambda trial: run_trial(trial, config, prepared.run_id, distance),
             n_trials=config.n_trials,
