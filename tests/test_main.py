@@ -40,3 +40,20 @@ def test_main_runs_the_study_then_reuses_every_step(project_home, tiny_profile):
     second = run_main(config)
     assert second.ran == 0 and second.reused == first.ran
     assert second.results.equals(first.results)
+
+
+def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_home, tiny_profile):
+    """The README's cluster fan-out: one job per fold DDPM, then the study finds it."""
+    from entrypoints import train_ddpm as train_ddpm_entry
+    from glioma.pipeline.fold_synthetic import fold_ddpm_run
+    from glioma.pipeline.upstream import prepared_site
+
+    prepare_run = prepared_site("phantom-a", "phantom", "quick", 0).run_id
+    job = ["--prepare_run", prepare_run, "--grade", "HGG", "--fold", "3", "--mi_weight", "0.1"]
+    assert train_ddpm_entry.main(job) == 0
+    trained = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.step = 'train_ddpm'", output_format="list"
+    )
+    assert len(trained) == 1
+    found = fold_ddpm_run(prepare_run, "HGG", "mi", 3, 0.1, "quick", 0)
+    assert found == trained[0].info.run_id
