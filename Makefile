@@ -32,3 +32,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ddpm.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	PATH="$(BIN):$$PATH" $(BIN)/python benchmarks/bench_cls.py
+	$(BIN)/python benchmarks/bench_parallel.py
