@@ -71,7 +71,8 @@ def main() -> None:
         accounted += seconds
         print(f"| {step} | {count} | {seconds:.0f} | {seconds / first:.0%} |")
     rest = first - accounted
-    print(f"| other (ensembles, start-up, logging) | | {rest:.0f} | {rest / first:.0%} |")
+    other = "other (phantom generation, ensembles, start-up, logging)"
+    print(f"| {other} | | {rest:.0f} | {rest / first:.0%} |")
     print(f"\nproject folder: {home}\n{interference.report()}")
 
 
