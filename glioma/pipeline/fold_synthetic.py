@@ -18,7 +18,7 @@ from glioma.config import SampleConfig, TrainDDPMConfig, as_params, build_config
 from glioma.data.dataset import read_dataset
 from glioma.errors import DataError
 from glioma.pipeline.prepare_step import DATASET_ARTIFACT
-from glioma.pipeline.upstream import artifact_folder, checked_run
+from glioma.pipeline.upstream import VOLATILE, artifact_folder, checked_run
 from glioma.tracking.reuse import find_finished_run
 
 VARIANT_OF_SETUP = {"ddpm": "std", "ddpm_mi": "mi"}
@@ -67,7 +67,8 @@ def fold_ddpm_run(
         "seed": seed,
     }
     config = build_config(TrainDDPMConfig, overrides)
-    params = {k: v for k, v in as_params(config).items() if k not in ("resume", "device", "site")}
+    # site is not compared: the prepare run decides it, and this config carries the default
+    params = {k: v for k, v in as_params(config).items() if k not in (*VOLATILE, "site")}
     run = find_finished_run("train_ddpm", params, {"grade": grade, "fold": fold})
     if run is not None:
         return run.info.run_id

@@ -28,6 +28,7 @@ from glioma.diffusion.unet import UNetConfig
 from glioma.errors import DataError
 from glioma.pipeline.prepare_step import DATASET_ARTIFACT
 from glioma.pipeline.upstream import (
+    VOLATILE,
     artifact_folder,
     checked_prepare_run,
     load_prepared,
@@ -88,8 +89,7 @@ def _images(dataset: Dataset, ids: list[str]) -> torch.Tensor:
 
 def checkpoint_path(config: TrainDDPMConfig, grade: str, data_hash: str) -> Path:
     """Where this exact training (settings + data) keeps ``last.pt``: the key of ``--resume``."""
-    unkeyed = ("resume", "device", "grade", "checkpoint_every_s")
-    settings = {k: v for k, v in as_params(config).items() if k not in unkeyed}
+    settings = {k: v for k, v in as_params(config).items() if k not in VOLATILE and k != "grade"}
     key = hashlib.sha256(
         json.dumps([settings, grade, data_hash], sort_keys=True).encode()
     ).hexdigest()[:16]

@@ -104,7 +104,8 @@ def load_prepared(output: PrepareOutput) -> tuple[Dataset, dict]:
     return read_dataset(folder), read_splits(folder)
 
 
-VOLATILE = ("device", "workers", "resume")  # settings that do not change a step's result
+# Settings that do not change a step's result: never part of what a reused run must match.
+VOLATILE = ("device", "workers", "resume", "checkpoint_every_s")
 
 
 def finished_run_for(config, tags: dict | None = None) -> mlflow.entities.Run | None:
