@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +209,9 @@ def train_grade(
         f"train_ddpm {config.site} {grade} {config.variant}: best epoch {trainer.best_epoch}, "
         f"val loss {trainer.best_val:.4f} -> {where}"
     )
+    # Both checkpoints are in the run now (last.pt as an artifact, best.pt inside the model):
+    # the local copies only served a crash, and 40 of them per study add up (1.1 GB quick).
+    shutil.rmtree(job.last.parent, ignore_errors=True)
     return DDPMOutput(run.info.run_id, grade, config.variant, name, version)
 
 
