@@ -80,13 +80,16 @@ def shown_storage(url: str) -> str:
 
 
 def distance_metric(config: TuneConfig) -> str:
-    """The distance objective: FID when the Inception weights are here (or demanded)."""
-    if config.objective != "auto":
-        return config.objective
+    """The distance objective: FID when the Inception weights are here; without them, ``fid``
+    stops (before any training) and ``auto`` falls back to the offline FD_radiomic."""
+    if config.objective == "fd_radiomic":
+        return "fd_radiomic"
     try:
         find_weights(config.inception_weights)
         return "fid"
     except MissingWeightsError as exc:
+        if config.objective == "fid":
+            raise
         print(f"tune: {exc}\ntune: distance objective: fd_radiomic (offline) instead of fid")
         return "fd_radiomic"
 
@@ -114,10 +117,10 @@ def open_study(config: TuneConfig, distance: str) -> optuna.Study:
     study.set_user_attr("distance_metric", distance)
     # Seeded by the trials already there, so workers that join later draw other points.
     startup = max(2, min(10, config.n_trials // 2))
-    sampler = optuna.samplers.TPESampler(
+    study.sampler = optuna.samplers.TPESampler(
         seed=config.seed + len(study.trials), n_startup_trials=startup
     )
-    return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+    return study
 
 
 def run_trial(
@@ -190,9 +193,7 @@ def log_front(table: pd.DataFrame, distance: str) -> None:
 
 def run_tune(config: TuneConfig) -> TuneOutput:
     """Add ``n_trials`` trials to the study and log its Pareto front on the tune run."""
-    distance = distance_metric(config)
-    if distance == "fid":
-        find_weights(config.inception_weights)  # fail before any training
+    distance = distance_metric(config)  # fails here, before any training, if it must
     study = open_study(config, distance)
     params = as_params(config) | {"storage": shown_storage(config.storage or default_storage())}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
