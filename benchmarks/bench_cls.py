@@ -36,35 +36,20 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from glioma.classify.augment import classic_augmentation  # noqa: E402
 from glioma.classify.ensemble import npy_base64  # noqa: E402
 from glioma.classify.network import GliomaResNet  # noqa: E402
-from glioma.classify.training import ClsSettings, train_fold  # noqa: E402
 from glioma.config.profiles import PROFILES  # noqa: E402
 
 # isort: split
 from machine import Interference, best_of, machine_line, versions_line  # noqa: E402
+from speed import train_images_per_s  # noqa: E402
 
 BATCH = 64
 TARGET = 2.0
-TRAIN_IMAGES = {32: 256, 96: 64}  # images per timed epoch, by patch size
 
 
 def profile_size(profile: str) -> tuple[str, int]:
     return PROFILES[profile]["train_cls"]["arch"], int(PROFILES[profile]["prepare"]["patch_size"])
-
-
-def train_images_per_s(arch: str, size: int, augment: bool, repeats: int) -> float:
-    n = TRAIN_IMAGES[size]
-    x = torch.rand(n, 4, size, size) * 2 - 1
-    y = (torch.rand(n) > 0.5).float()
-    settings = ClsSettings(epochs=1, batch_size=32)
-    transform = classic_augmentation() if augment else None
-
-    def epoch():
-        train_fold(GliomaResNet(arch), (x, y), (x[:32], y[:32]), settings, transform)
-
-    return n / best_of(repeats, epoch)
 
 
 def free_port() -> int:
@@ -92,8 +77,9 @@ def serve(uri: str, home: Path) -> tuple[subprocess.Popen, int]:
 
 def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.nn.Module]]:
     """Five random fold models and their ensemble, registered as train_cls registers them."""
-    from glioma.config import TrainClsConfig, build_config
     from glioma.pipeline.train_cls_step import build_ensemble, log_fold_model
+
+    from glioma.config import TrainClsConfig, build_config
     from glioma.tracking import configure_tracking
     from glioma.tracking.registry import cls_model_name, register
 

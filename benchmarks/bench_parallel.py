@@ -15,9 +15,9 @@ import multiprocessing as mp
 import time
 
 import torch
+from glioma.pipeline.train_ddpm_step import _trainer
 
 from glioma.config import TrainDDPMConfig, build_config
-from glioma.pipeline.train_ddpm_step import _trainer
 
 # isort: split
 from machine import Interference, machine_line, usable_cpus, versions_line

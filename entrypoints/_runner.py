@@ -1,7 +1,10 @@
 """The one runner every entry point shares: parameters from the step's config, one-line errors.
 
-Each config field becomes ``--field`` (``--field-name`` also works). Values stay strings here;
-``build_config`` types and validates them, so ``mlflow run -P`` and the console behave the same.
+Each config field becomes ``--field`` (``--field-name`` also works), with the field's help, its
+choices and its default as the chosen profile resolves it (``--profile paper --help`` shows the
+paper values). Values stay strings here; ``build_config`` types and checks them, so
+``mlflow run -P`` and the console behave the same. Old spellings of renamed parameters still
+work for one release, with a one-line notice.
 """
 
 from __future__ import annotations
@@ -12,13 +15,35 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from glioma.config import build_config
+from glioma.config import DEFAULT_PROFILE, profile_values
+from glioma.config.build import build_config
+from glioma.config.fields import choices_of, help_of
+from glioma.config.profiles import all_profiles
 from glioma.errors import GliomaError
 from glioma.tracking import fail_project_run
+from glioma.tracking.runs import param_text
 
 
-def build_parser(config_cls: type, prog: str) -> argparse.ArgumentParser:
+def chosen_profile(argv: Sequence[str]) -> str:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", default=DEFAULT_PROFILE)
+    known, _ = pre.parse_known_args(argv)
+    return known.profile if known.profile in all_profiles() else DEFAULT_PROFILE
+
+
+def field_help(field: dataclasses.Field, profile: str, from_profile: dict[str, Any]) -> str:
+    value = from_profile.get(field.name, field.default)
+    source = f"profile {profile}" if field.name in from_profile else "default"
+    text = f"{help_of(field)} ({source}: {param_text(value) or repr('')}"
+    choices = choices_of(field)
+    if choices:
+        text += f"; one of {', '.join(repr(c) for c in choices)}"
+    return text.replace("%", "%%") + ")"
+
+
+def build_parser(config_cls: type, prog: str, profile: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=(config_cls.__doc__ or "").strip())
+    from_profile = profile_values(config_cls, profile)
     for field in dataclasses.fields(config_cls):
         flags = {f"--{field.name}", f"--{field.name.replace('_', '-')}"}
         kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
@@ -28,9 +53,11 @@ def build_parser(config_cls: type, prog: str) -> argparse.ArgumentParser:
             dest=field.name,
             default=None,
             metavar=kind.upper() or "VALUE",
-            help=f"default: {field.default!r} (or the profile's)",
+            help=field_help(field, profile, from_profile),
             **extra,
         )
+    for old, new in config_cls.renamed.items():
+        parser.add_argument(f"--{old}", dest=old, default=None, help=f"deprecated: --{new}")
     return parser
 
 
@@ -38,8 +65,9 @@ def run_entrypoint(
     config_cls: type, step: Callable[[Any], Any], argv: Sequence[str] | None = None
 ) -> int:
     """Parse ``argv``, run ``step`` with the config; return the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     prog = f"glioma {config_cls.step}"
-    args = build_parser(config_cls, prog).parse_args(argv)
+    args = build_parser(config_cls, prog, chosen_profile(argv)).parse_args(argv)
     try:
         step(build_config(config_cls, vars(args)))
     except GliomaError as exc:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import CrossEvalConfig
-from glioma.pipeline.cross_eval_step import run_cross_eval
+from glioma.pipeline.entries import run_cross_eval
 
 
 def main(argv=None) -> int:

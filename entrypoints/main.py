@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import MainConfig
-from glioma.pipeline import run_main
+from glioma.pipeline.study import run_main
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import PrepareConfig
-from glioma.pipeline import run_prepare
+from glioma.pipeline.entries import run_prepare
 
 
 def main(argv=None) -> int:

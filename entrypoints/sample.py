@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import SampleConfig
-from glioma.pipeline.sample_step import run_sample
+from glioma.pipeline.entries import run_sample
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import ScoreGenConfig
-from glioma.pipeline.score_gen_step import run_score_gen
+from glioma.pipeline.entries import run_score_gen
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TrainClsConfig
-from glioma.pipeline.train_cls_step import run_train_cls
+from glioma.pipeline.entries import run_train_cls
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TrainDDPMConfig
-from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.pipeline.entries import run_train_ddpm
 
 
 def main(argv=None) -> int:

@@ -4,7 +4,7 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TuneConfig
-from glioma.pipeline.tune_step import run_tune
+from glioma.pipeline.tune import run_tune
 
 
 def main(argv=None) -> int:

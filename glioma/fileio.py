@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import struct
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import torch
+
+from glioma.errors import DataError
 
 
 @contextmanager
@@ -49,14 +55,6 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """``torch.load(weights_only=True)``; a one-line DataError for a missing or foreign file."""
-    import pickle
-    import struct
-    import zipfile
-
-    import torch
-
-    from glioma.errors import DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: does not exist")

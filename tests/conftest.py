@@ -139,9 +139,25 @@ def project_home(tmp_path, monkeypatch) -> Path:
 def tiny_prepared(project_home):
     """phantom-a at the smallest scale (8 subjects per grade), 16 px patches, prepared."""
     from glioma.config import PrepareConfig, build_config
-    from glioma.pipeline import run_prepare
+    from glioma.pipeline.entries import run_prepare
 
     config = build_config(
         PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
     )
     return run_prepare(config)
+
+
+@pytest.fixture
+def tiny_profile(monkeypatch, tmp_path):
+    """The ``tiny`` profile, here and in subprocesses (``GLIOMA_PROFILES``); ``quick`` too."""
+    import json
+
+    from step_helpers import TINY_PROFILE
+
+    from glioma.config import PROFILES
+
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"tiny": TINY_PROFILE}))
+    monkeypatch.setenv("GLIOMA_PROFILES", str(path))
+    monkeypatch.setitem(PROFILES, "quick", TINY_PROFILE)
+    return "tiny"

@@ -36,3 +36,64 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> N
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(1)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+# The whole study at the smallest scale: 8 subjects per grade, 16 px, tiny DDPMs, 2-epoch folds.
+TINY_PROFILE = {
+    "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
+    "train_ddpm": dict(TINY_DDPM),
+    "sample": {"sampler": "ddim", "steps": 5},
+    "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20},
+    "train_cls": {"arch": "resnet18", "epochs": 2, "batch_size": 8, "imagenet_weights": "none"},
+}
+
+
+def dataset_folder(result):
+    """The dataset a prepare or sample run logged, as a local folder."""
+    from glioma.names import DATASET_ARTIFACT
+    from glioma.pipeline.inputs import artifact_folder
+
+    return artifact_folder(result.run_id, DATASET_ARTIFACT)
+
+
+def runs_of(step: str, status: str | None = None) -> list:
+    """Every run of ``step`` in the project's store (of ``status``, when given)."""
+    import mlflow
+
+    from glioma.tracking import configure_tracking
+
+    configure_tracking()
+    condition = f"tags.step = '{step}'" + (f" and attributes.status = '{status}'" if status else "")
+    return mlflow.search_runs(
+        search_all_experiments=True, filter_string=condition, output_format="list"
+    )
+
+
+def isolated_python(folder) -> tuple[str, dict[str, str]]:
+    """A fresh virtualenv that sees the installed libraries but not the project.
+
+    The libraries come through a ``.pth`` line naming this environment's site-packages; the
+    ``.pth`` files inside that folder (the editable install of ``glioma`` among them) are not
+    read, so ``import glioma`` fails there unless a model brings the package's code along.
+    Returns the interpreter and an environment whose PATH starts at the new ``bin`` (with a
+    ``uvicorn`` script, which ``mlflow models serve`` starts by name).
+    """
+    import os
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    venv = Path(folder)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "installed-libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = venv / "bin" / "python"
+    uvicorn = venv / "bin" / "uvicorn"
+    uvicorn.write_text(f"#!{python}\nimport sys\nfrom uvicorn.main import main\nsys.exit(main())\n")
+    uvicorn.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHON"))}
+    project_bin = str(Path(sys.executable).parent)
+    paths = [p for p in env["PATH"].split(os.pathsep) if p != project_bin]
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), *paths])
+    env.pop("GLIOMA_HOME", None)
+    return str(python), env

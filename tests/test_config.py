@@ -1,8 +1,31 @@
-import pytest
+"""One config source: profiles, typed fields with help and roles, MLproject kept in step."""
 
-from glioma.config import MainConfig, PrepareConfig, as_params, build_config
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from entrypoints._runner import build_parser
+from entrypoints.cli import main as cli_main
+from glioma.config import (
+    PROFILES,
+    MainConfig,
+    PrepareConfig,
+    SampleConfig,
+    TrainClsConfig,
+    TrainDDPMConfig,
+    as_params,
+    build_config,
+)
+from glioma.config.fields import choices_of, help_of
+from glioma.diffusion.unet import UNetConfig
 from glioma.errors import ConfigError
+from glioma.pipeline.entries import CONFIGS
 from glioma.tracking.runs import param_text
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_profile_sets_defaults_and_overrides_win():
@@ -36,10 +59,84 @@ def test_bad_values_get_one_clear_line(overrides, phrase):
     assert "\n" not in str(err.value)
 
 
+def test_configs_check_themselves_at_construction():
+    """MONAI's way: a config that cannot work fails when made, naming the field."""
+    with pytest.raises(ConfigError, match="grade: expected one of"):
+        SampleConfig(grade="GBM")
+    with pytest.raises(ConfigError, match="combine: expected one of"):
+        TrainClsConfig(combine="vote")
+    with pytest.raises(ConfigError, match="executor: expected one of"):
+        MainConfig(executor="dask")
+    with pytest.raises(ConfigError, match="base_channels: level width 12 x 1 = 12"):
+        UNetConfig(base_channels=12)  # GroupNorm's 8 groups do not divide 12 channels
+    with pytest.raises(ConfigError, match="attention_resolutions: 4 is not a level"):
+        UNetConfig(image_size=32, channel_mults=(1, 2, 2), attention_resolutions=(4,))
+    with pytest.raises(ConfigError, match="image_size: 30 px cannot be halved"):
+        UNetConfig(image_size=30)
+
+
+def test_a_misspelt_profile_key_is_named(monkeypatch):
+    monkeypatch.setitem(PROFILES["quick"], "train_ddpm", {"epochs": 3, "learning_rate": 1e-3})
+    with pytest.raises(ConfigError, match="profile 'quick': train_ddpm.learning_rate: not a"):
+        build_config(TrainDDPMConfig)
+
+
+def test_profiles_from_a_file(monkeypatch, tmp_path):
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"cluster": {"train_ddpm": {"epochs": 400}}}))
+    monkeypatch.setenv("GLIOMA_PROFILES", str(path))
+    assert build_config(TrainDDPMConfig, {"profile": "cluster"}).epochs == 400
+    path.write_text(json.dumps({"cluster": {"train_ddpm": {"epoch": 400}}}))
+    with pytest.raises(ConfigError, match="cluster'?: train_ddpm.epoch: not a parameter"):
+        build_config(TrainDDPMConfig, {"profile": "cluster"})
+
+
+def test_every_field_has_help_and_known_profile_keys():
+    for cls in CONFIGS.values():
+        for field in dataclasses.fields(cls):
+            assert help_of(field), f"{cls.__name__}.{field.name} has no help"
+    for profile in PROFILES:
+        for cls in CONFIGS.values():
+            build_config(cls, {"profile": profile})  # every profile key is a field
+
+
+def test_help_prints_the_profile_resolved_default(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["sample", "--profile", "paper", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "DDIM steps (DDPM always takes all T) (profile paper: 1000)" in text
+    assert "the grade of the default DDPM (default: HGG; one of 'LGG', 'HGG')" in text
+
+
+def test_renamed_parameters_still_work_once_with_a_notice(capsys):
+    config = build_config(TrainClsConfig, {"mi_weight": "0.2"})
+    assert config.ddpm_mi_weight == 0.2
+    assert "--mi_weight is deprecated" in capsys.readouterr().err
+    parser = build_parser(MainConfig, "glioma main", "quick")
+    assert vars(parser.parse_args(["--mi_weight", "0.3"]))["mi_weight"] == "0.3"
+
+
+def test_mlproject_declares_only_config_fields_with_their_defaults():
+    """MLproject and the configs cannot drift: every declared parameter exists, defaults agree,
+    and none is a setting a profile chooses (its MLproject default would override it)."""
+    project = yaml.safe_load((REPO / "MLproject").read_text())
+    assert set(project["entry_points"]) == set(CONFIGS)
+    for entry, spec in project["entry_points"].items():
+        cls = CONFIGS[entry]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, declared in spec.get("parameters", {}).items():
+            assert name in fields, f"MLproject {entry}.{name}: not a parameter of {cls.__name__}"
+            default = param_text(fields[name].default)
+            assert str(declared["default"]) == default, f"{entry}.{name}: {declared} vs {default}"
+            assert f"--{name} {{{name}}}" in spec["command"], f"{entry}.{name} not passed on"
+            chosen = {k for p in PROFILES.values() for k in p.get(cls.section(), {})}
+            assert name not in chosen, f"{entry}.{name} is a profile's setting"
+            choices = choices_of(fields[name])
+            assert choices is None or fields[name].default in choices
+
+
 def test_params_record_every_field():
     params = as_params(build_config(MainConfig, {"profile": "paper"}))
-    assert set(params) == {
-        *("site_a", "data_a", "site_b", "data_b", "setups", "mi_weight", "n_boot"),
-        *("seed", "workers", "phantom_scale", "profile"),
-    }
+    assert set(params) == {f.name for f in dataclasses.fields(MainConfig)}
+    assert {"executor", "ray_address", "ddpm_mi_weight"} <= set(params)
     assert [param_text(v) for v in (True, 64.0, 0.25, 3)] == ["true", "64", "0.25", "3"]

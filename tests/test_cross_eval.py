@@ -1,12 +1,18 @@
 """cross_eval: the statistics on known cases, and the step on models with known predictions."""
 
+import tempfile
+from pathlib import Path
+
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+from step_helpers import dataset_folder, runs_of
 
-from glioma.config import PROFILES, CrossEvalConfig, TrainClsConfig, build_config
+from glioma.classify.export import save_ensemble, save_fold_model
+from glioma.config import PROFILES, CrossEvalConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.evaluate.stats import (
     bootstrap_ci,
@@ -15,10 +21,11 @@ from glioma.evaluate.stats import (
     mcnemar_exact,
     point_estimates,
 )
-from glioma.pipeline.cross_eval_step import run_cross_eval
-from glioma.pipeline.train_cls_step import build_ensemble, log_fold_model
+from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.nodes import cross_eval_node, prepare_for
 from glioma.tracking import configure_tracking
-from glioma.tracking.registry import cls_model_name, register
 
 
 def test_mcnemar_on_a_known_table():
@@ -70,64 +77,64 @@ class ConstantLogit(torch.nn.Module):
         return self.logit.expand(len(x))
 
 
-def register_constant_champion(site: str, setup: str, logit: float, size: int) -> None:
-    config = build_config(TrainClsConfig, {"site": site, "setup": setup})
-    versions = {}
-    with mlflow.start_run():
-        for k in range(5):
-            info = log_fold_model(ConstantLogit(logit), size)
-            versions[str(k)] = register(info.model_uri, cls_model_name(site, setup), f"fold{k}")
-        build_ensemble(config, versions, np.zeros((2, 4, size, size), np.float32))
+def constant_ensemble_run(site: str, setup: str, logit: float, size: int) -> str:
+    """A finished train_cls run whose ensemble of five folds always answers ``logit``."""
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags({"step": "train_cls", "site": site, "setup": setup})
+        folds = {
+            f"fold{k}": str(save_fold_model(ConstantLogit(logit), Path(tmp) / f"fold{k}", size))
+            for k in range(5)
+        }
+        example = np.zeros((2, 4, size, size), np.float32)
+        folder = Path(tmp) / "ensemble"
+        save_ensemble(folds, folder, combine="mean_prob", metadata={}, example=example)
+        mlflow.log_artifacts(str(folder), "ensemble")
+        mlflow.set_tag("ensemble_uri", f"runs:/{run.info.run_id}/ensemble")
+    return run.info.run_id
 
 
 @pytest.fixture
-def tiny_sites(project_home, monkeypatch):
+def constant_ensembles(project_home, monkeypatch):
     monkeypatch.setitem(
         PROFILES["quick"], "prepare", {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01}
     )
     configure_tracking()  # the project's store, where cross_eval looks
-    for site in ("phantom-a", "phantom-b"):
-        register_constant_champion(site, "baseline", 10.0, 16)  # always HGG
-        register_constant_champion(site, "augment", -10.0, 16)  # always LGG
+    return {
+        "baseline": constant_ensemble_run("phantom-a", "baseline", 10.0, 16),  # always HGG
+        "augment": constant_ensemble_run("phantom-a", "augment", -10.0, 16),  # always LGG
+    }
 
 
-def test_cross_eval_with_known_predictions_both_directions(tiny_sites, project_home):
+def test_cross_eval_with_known_predictions(constant_ensembles, project_home):
     config = build_config(CrossEvalConfig, {"setups": "augment,baseline", "n_boot": "200"})
-    output = run_cross_eval(config)
-    target = read_dataset(project_home / "data" / "prepared" / "phantom-b")
-    labels = target.subjects["label"].to_numpy()
+    target = prepare_for("phantom-b", "phantom", profile="quick", seed=0)
+    classifiers = {setup: given(run, "train_cls") for setup, run in constant_ensembles.items()}
+    node = cross_eval_node(target, classifiers, config)
+    result = run_graph(Graph([node]), config).result(node)
+    output = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/direction_results.csv")
+    )
+    labels = read_dataset(
+        dataset_folder(NodeResult("prepare", result.tags["target_prepare_run"], {}))
+    )
+    labels = labels.subjects["label"].to_numpy()
     hgg, n = int(labels.sum()), len(labels)
-    rows = output.results.set_index("setup")
-    assert list(output.results["setup"]) == ["baseline", "augment"]  # baseline first
+    rows = output.set_index("setup")
+    assert list(output["setup"]) == ["baseline", "augment"]  # baseline first
     assert rows.loc["baseline", "accuracy"] == pytest.approx(hgg / n)
     assert rows.loc["baseline", "sensitivity"] == 1.0 and rows.loc["baseline", "specificity"] == 0
     assert rows.loc["baseline", "balanced_accuracy"] == 0.5
     assert rows.loc["augment", "accuracy"] == pytest.approx((n - hgg) / n)
     assert rows.loc["augment", "f1"] == 0.0
-    assert output.majority_accuracy == pytest.approx(max(hgg, n - hgg) / n)
+    majority = mlflow.get_run(result.run_id).data.metrics["majority_accuracy"]
+    assert majority == pytest.approx(max(hgg, n - hgg) / n)
     assert rows.loc["augment", "only_this_right"] == n - hgg
     assert rows.loc["augment", "only_baseline_right"] == hgg
-    nested = mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string="tags.step = 'cross_eval_setup'",
-        output_format="list",
-    )
+    assert result.tags["train_cls_baseline_run"] == constant_ensembles["baseline"]  # lineage
+    nested = runs_of("cross_eval_setup")
     assert {r.data.tags["setup"] for r in nested} == {"baseline", "augment"}
     assert {r.data.tags["direction"] for r in nested} == {"phantom-a-to-phantom-b"}
+    assert all(r.data.tags["mlflow.parentRunId"] == result.run_id for r in nested)
     assert all("accuracy_ci_low" in r.data.metrics for r in nested)
-    client = mlflow.MlflowClient()
-    assert "study_heatmaps.png" not in {a.path for a in client.list_artifacts(output.run_id)}
-    reverse = run_cross_eval(
-        build_config(
-            CrossEvalConfig,
-            {"source": "phantom-b", "target": "phantom-a", "setups": "augment,baseline",
-             "n_boot": "200"},
-        )
-    )  # fmt: skip
-    names = {a.path for a in client.list_artifacts(reverse.run_id)}
-    assert {"study_heatmaps.png", "study_results.md", "study_results.csv"} <= names
-    table = mlflow.artifacts.load_text(f"runs:/{reverse.run_id}/study_results.md")
-    assert (
-        table.count("| phantom-a-to-phantom-b |") == 2
-        and table.count("phantom-b-to-phantom-a") == 2
-    )
+    table = mlflow.artifacts.load_text(f"runs:/{result.run_id}/direction_results.md")
+    assert table.count("| phantom-a-to-phantom-b |") == 2

@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from step_helpers import dataset_folder, runs_of
 
-from glioma.config import SampleConfig, TrainDDPMConfig, build_config
+from glioma.config import PrepareConfig, SampleConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline.sample_step import run_sample
-from glioma.pipeline.train_ddpm_step import checkpoint_path, run_train_ddpm
+from glioma.pipeline.entries import run_prepare, run_sample, run_train_ddpm
+from glioma.pipeline.steps.train_ddpm import checkpoint_path
+from glioma.tracking import configure_tracking
 from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +35,7 @@ TINY = {
     "checkpoint_every_s": "0",
     "lr": "2e-3",
 }
+TINY_PREPARE = {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}
 
 
 @pytest.fixture
@@ -50,18 +53,25 @@ def _best_weights(run_id: str) -> dict:
     return torch.load(path, weights_only=True)["weights"]
 
 
+def _fresh_project(tmp_path, monkeypatch, name: str):
+    """Another empty project folder (its own store), with the tiny phantom prepared in it."""
+    home = tmp_path / name
+    home.mkdir()
+    monkeypatch.setenv("GLIOMA_HOME", str(home))
+    return run_prepare(build_config(PrepareConfig, TINY_PREPARE))
+
+
 def test_train_both_grades_register_and_sample(prepared):
     outputs = run_train_ddpm(_tiny(prepared, mi_weight="0.1"))
-    assert [o.grade for o in outputs] == ["LGG", "HGG"] and {o.variant for o in outputs} == {"mi"}
-    splits = read_splits(prepared.out_dir)
+    assert [o.tags["grade"] for o in outputs] == ["LGG", "HGG"]
+    assert {o.tags["variant"] for o in outputs} == {"mi"}
+    splits = read_splits(dataset_folder(prepared))
     for output in outputs:
-        version = resolve_alias(f"glioma-ddpm-phantom-a-{output.grade}-mi", "best")
+        version = resolve_alias(f"glioma-ddpm-phantom-a-{output.tags['grade']}-mi", "best")
         assert version is not None and version.run_id == output.run_id
         run = mlflow.get_run(output.run_id)
-        assert (
-            run.data.tags["grade"] == output.grade
-            and run.data.tags["parent_step_run"] == prepared.run_id
-        )
+        assert run.data.tags["prepare_run"] == prepared.run_id  # lineage names what it is
+        assert run.data.tags["mlflow.parentRunId"]  # both grades under one invocation run
         history = mlflow.MlflowClient().get_metric_history(output.run_id, "train_loss")
         assert len(history) == 2 and {"train_huber", "train_mi", "val_loss"} <= set(
             run.data.metrics
@@ -70,39 +80,36 @@ def test_train_both_grades_register_and_sample(prepared):
         assert not (set(subjects["train"]) | set(subjects["validation"])) & set(splits["test"])
         names = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id, "samples")}
         assert {"samples/epoch_0001.png", "samples/best.png"} <= names
+        files = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id)}
+        assert "checkpoints" not in files, "a finished run keeps no resumable checkpoint"
 
     pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-HGG-mi@best")
     drawn = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 3, "steps": 4}]))
     assert drawn.shape == (2, 4, 16, 16) and np.abs(drawn).max() <= 1
 
-    config = build_config(SampleConfig, {"grade": "LGG", "variant": "mi", "n": "5", "steps": "10"})
+    model = "models:/glioma-ddpm-phantom-a-LGG-mi@best"
+    config = build_config(SampleConfig, {"model": model, "n": "5", "steps": "10"})
     first = run_sample(config)
-    again = run_sample(
-        build_config(SampleConfig, {**config.__dict__, "out_dir": str(first.out_dir) + "-2"})
-    )
-    a, b = read_dataset(first.out_dir), read_dataset(again.out_dir)
-    np.testing.assert_array_equal(a.images, b.images)
+    a = read_dataset(dataset_folder(first))
     assert a.images.shape == (5, 4, 16, 16) and np.abs(a.images).max() <= 1
     assert a.subjects["synthetic"].all() and set(a.subjects["grade"]) == {"LGG"}
-    assert a.subjects["source"].iloc[0] == "models:/glioma-ddpm-phantom-a-LGG-mi@best (version 1)"
-    assert mlflow.get_run(first.run_id).data.tags["ddpm_run"] == outputs[0].run_id
+    assert a.subjects["source"].iloc[0] == "models:/glioma-ddpm-phantom-a-LGG-mi/1"
+    assert first.tags["ddpm_run"] == outputs[0].run_id
+    assert first.tags["variant"] == "mi", "the given model decides site, grade and variant"
+    # Only where the files go changed (a volatile field): the finished run is the answer.
+    again = run_sample(build_config(SampleConfig, {**config.__dict__, "out_dir": "elsewhere"}))
+    assert again.run_id == first.run_id and again.reused
+    more = run_sample(build_config(SampleConfig, {**config.__dict__, "n": "6"}))
+    assert more.run_id != first.run_id and read_dataset(dataset_folder(more)).images.shape[0] == 6
 
 
-def test_kill_and_resume_gives_the_clean_result(prepared, project_home):
-    clean = run_train_ddpm(_tiny(prepared, grade="HGG", epochs="4", sample_every="0"))[0]
-    config = _tiny(prepared, grade="HGG", epochs="4", sample_every="0", seed="0")
-    last = checkpoint_path(config, "HGG", prepared.data_hash)
-    assert not last.exists(), "a finished run leaves its checkpoints in MLflow only"
+def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path, monkeypatch):
+    config = _tiny(prepared, grade="HGG", epochs="4", sample_every="0")
+    last = checkpoint_path(config, prepared.data_hash)
     args = [f"--{k}={v}" for k, v in {**TINY, "epochs": "4", "sample_every": "0"}.items()]
     cmd = [
-        sys.executable,
-        "-m",
-        "entrypoints.train_ddpm",
-        "--grade",
-        "HGG",
-        "--prepare_run",
-        prepared.run_id,
-        *args,
+        *(sys.executable, "-m", "entrypoints.train_ddpm"),
+        *("--grade", "HGG", "--prepare_run", prepared.run_id, *args),
     ]
     env = {**os.environ, "GLIOMA_HOME": str(project_home), "TQDM_DISABLE": "1"}
     proc = subprocess.Popen(
@@ -115,42 +122,42 @@ def test_kill_and_resume_gives_the_clean_result(prepared, project_home):
     proc.wait()
     epochs_done = torch.load(last, weights_only=True)["epoch"]
     assert 1 <= epochs_done < 4, "the kill should land mid-training"
-    resumed = run_train_ddpm(
-        _tiny(prepared, grade="HGG", epochs="4", sample_every="0", resume="true")
-    )[0]
+    killed = runs_of("train_ddpm", "RUNNING")
+    assert len(killed) == 1, "SIGKILL leaves its run RUNNING"
+    resumed = _tiny(prepared, grade="HGG", epochs="4", sample_every="0", resume="true")
+    resumed = run_train_ddpm(resumed)[0]
+    assert mlflow.get_run(killed[0].info.run_id).info.status == "KILLED"  # found at the restart
     assert mlflow.get_run(resumed.run_id).data.tags["resumed_from_epoch"] == str(epochs_done)
-    clean_w, resumed_w = _best_weights(clean.run_id), _best_weights(resumed.run_id)
+    resumed_w = _best_weights(resumed.run_id)
+    assert not last.exists(), "a finished run leaves its checkpoints in MLflow only"
+
+    images = read_dataset(dataset_folder(prepared)).images
+    clean_prepared = _fresh_project(tmp_path, monkeypatch, "clean")
+    same = read_dataset(dataset_folder(clean_prepared)).images  # the same data, another store
+    np.testing.assert_array_equal(same, images)
+    clean = run_train_ddpm(_tiny(clean_prepared, grade="HGG", epochs="4", sample_every="0"))[0]
+    clean_w = _best_weights(clean.run_id)
     assert clean_w.keys() == resumed_w.keys()
     assert all(torch.equal(clean_w[k], resumed_w[k]) for k in clean_w)
 
 
-def test_two_process_ddp_matches_one_process(prepared, project_home):
-    single = run_train_ddpm(_tiny(prepared, grade="LGG", sample_every="0"))[0]
+def test_two_process_ddp_matches_one_process(prepared, project_home, tmp_path, monkeypatch):
     args = [f"--{k}={v}" for k, v in {**TINY, "sample_every": "0", "seed": "0"}.items()]
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [
-        str(torchrun),
-        "--nproc_per_node=2",
-        "-m",
-        "entrypoints.train_ddpm",
-        "--grade=LGG",
-        f"--prepare_run={prepared.run_id}",
-        *args,
+        *(str(torchrun), "--nproc_per_node=2", "-m", "entrypoints.train_ddpm"),
+        *("--grade=LGG", f"--prepare_run={prepared.run_id}", *args),
     ]
-    env = {
-        **os.environ,
-        "GLIOMA_HOME": str(project_home),
-        "TQDM_DISABLE": "1",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = {**os.environ, "GLIOMA_HOME": str(project_home), "TQDM_DISABLE": "1"}
+    env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = mlflow.search_runs(
-        search_all_experiments=True, filter_string="tags.grade = 'LGG'", output_format="list"
-    )
-    ddp = next(r for r in runs if r.info.run_id != single.run_id)
+    (ddp,) = runs_of("train_ddpm")
     assert ddp.info.status == "FINISHED"
-    a, b = _best_weights(single.run_id), _best_weights(ddp.info.run_id)
+    ddp_w = _best_weights(ddp.info.run_id)
+    single_prepared = _fresh_project(tmp_path, monkeypatch, "single")
+    single = run_train_ddpm(_tiny(single_prepared, grade="LGG", sample_every="0"))[0]
+    a, b = _best_weights(single.run_id), ddp_w
     flat_a = torch.cat([a[k].flatten().double() for k in a])
     flat_b = torch.cat([b[k].flatten().double() for k in a])
     # Same model up to summation order (Adam magnifies rounding in near-zero gradients).
@@ -158,12 +165,13 @@ def test_two_process_ddp_matches_one_process(prepared, project_home):
 
 
 def test_sample_refuses_a_foreign_model(project_home):
+    configure_tracking()  # the project's store, where sample looks
     with mlflow.start_run() as run:
         mlflow.log_dict({"not": "a ddpm"}, "ddpm/MLmodel.json")
     config = build_config(SampleConfig, {"model": run.info.run_id, "n": "2"})
     with pytest.raises(DataError) as err:
         run_sample(config)
-    assert run.info.run_id in str(err.value)
+    assert run.info.run_id in str(err.value) and "not a FINISHED train_ddpm run" in str(err.value)
 
 
 def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
@@ -174,19 +182,8 @@ def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
         for x in ("-P", f"{k}={v}")
     ]
     cmd = [
-        "mlflow",
-        "run",
-        str(REPO),
-        "-e",
-        "train_ddpm",
-        "--env-manager",
-        "local",
-        "-P",
-        "grade=LGG",
-        "-P",
-        "mi_weight=0.1",
-        "-P",
-        f"prepare_run={prepared.run_id}",
+        *("mlflow", "run", str(REPO), "-e", "train_ddpm", "--env-manager", "local"),
+        *("-P", "grade=LGG", "-P", "mi_weight=0.1", "-P", f"prepare_run={prepared.run_id}"),
         *extras,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
@@ -204,3 +201,4 @@ def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
     run = mlflow.get_run(version.run_id)
     assert run.info.status == "FINISHED" and run.data.params["mi_weight"] == "0.1"
     assert run.data.tags["variant"] == "mi" and run.data.tags["step"] == "train_ddpm"
+    assert len(runs_of("train_ddpm")) == 1, "the run mlflow run made is the step's run"

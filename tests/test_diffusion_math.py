@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from glioma.diffusion.losses import diffusion_loss
 from glioma.diffusion.mi import mutual_information
 from glioma.diffusion.schedule import NoiseSchedule
+from glioma.errors import ConfigError
 
 # --- 1. schedule -------------------------------------------------------------------------------
 
@@ -58,7 +59,7 @@ def test_schedule_values_match_hand_computation():
     "args", [(1, 1e-4, 0.02), (10, 0.0, 0.02), (10, 0.02, 1e-4), (10, 1e-4, 1.0)]
 )
 def test_schedule_rejects_bad_arguments(args):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="num_steps|beta_start"):
         NoiseSchedule(*args)
 
 

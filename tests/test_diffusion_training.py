@@ -30,7 +30,7 @@ from glioma.diffusion.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings
 from glioma.errors import DataError
-from glioma.pipeline.train_ddpm_step import ddpm_subjects, refuse_test_subjects
+from glioma.pipeline.steps.train_ddpm import refuse_test_subjects, split_subjects
 
 # --- 5. a tiny DDPM learns ---------------------------------------------------------------------
 
@@ -284,27 +284,28 @@ def test_refuse_test_subjects_names_the_leak():
 
 
 @pytest.mark.parametrize("grade", ["LGG", "HGG"])
-def test_ddpm_subjects_excludes_test_and_other_grade(grade):
+def test_split_subjects_excludes_test_and_other_grade(grade):
     dataset = fake_dataset()
-    train, val = ddpm_subjects(dataset, SPLITS, grade, val_fraction=0.25, seed=0)
+    train, val = split_subjects(dataset, SPLITS, grade=grade, val_fraction=0.25, seed=0)
     chosen = set(train) | set(val)
     assert not chosen & set(SPLITS["test"])
     assert all(s.startswith(grade[0]) for s in chosen)
     expected = {s for s in dataset.subjects["subject_id"] if s[0] == grade[0]} - set(SPLITS["test"])
     assert chosen == expected and not set(train) & set(val)
     assert len(val) == max(1, round(0.25 * len(expected)))
-    assert ddpm_subjects(dataset, SPLITS, grade, 0.25, seed=0) == (train, val)
+    assert split_subjects(dataset, SPLITS, grade=grade, val_fraction=0.25, seed=0) == (train, val)
     splits_by_seed = {
-        tuple(ddpm_subjects(dataset, SPLITS, grade, 0.25, seed=k)[1]) for k in range(8)
+        tuple(split_subjects(dataset, SPLITS, grade=grade, val_fraction=0.25, seed=k)[1])
+        for k in range(8)
     }
     assert len(splits_by_seed) > 1  # the seed decides the validation subjects
 
 
-def test_ddpm_subjects_needs_two_non_test_subjects():
+def test_split_subjects_needs_two_non_test_subjects():
     dataset = fake_dataset()
     splits = {"test": [f"L{i}" for i in range(5)], "folds": []}
     with pytest.raises(DataError, match="LGG"):
-        ddpm_subjects(dataset, splits, "LGG", 0.25, seed=0)
+        split_subjects(dataset, splits, grade="LGG", val_fraction=0.25, seed=0)
 
 
 def test_checkpoint_interval_saves_the_last_epoch_and_only_what_is_due(tmp_path, monkeypatch):

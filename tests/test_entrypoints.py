@@ -13,7 +13,7 @@ from conftest import make_brats_root
 from entrypoints.cli import main as cli_main
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
-from glioma.pipeline import run_prepare
+from glioma.pipeline.entries import run_prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,6 +42,8 @@ def test_prepare_run_logs_dataset_preview_and_tags(project_home):
     assert run.info.artifact_uri.startswith(str(project_home / "mlruns"))
     assert run.data.tags["step"] == "prepare" and run.data.tags["site"] == "phantom-b"
     assert run.data.tags["data_hash"] == output.data_hash and run.data.tags["profile"] == "quick"
+    assert run.data.tags["host"] and run.data.tags["pid"] and run.data.tags["reuse_key"]
+    assert run.data.tags["code_fingerprint"]
     assert run.data.params["patch_size"] == "16" and run.data.params["phantom_scale"] == "0.01"
     assert run.data.metrics["n_subjects"] == 16
     artifacts = mlflow.artifacts.download_artifacts(run_id=output.run_id)
@@ -94,31 +96,32 @@ def test_mlflow_run_entry_point(tmp_path, outcome):
         "-P",
         "workers=1",
     ]
-    proc = subprocess.run(
-        cmd,
-        cwd=tmp_path,
-        env=_env(MLFLOW_TRACKING_URI=uri, GLIOMA_HOME=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = _env(MLFLOW_TRACKING_URI=uri, GLIOMA_HOME=str(tmp_path))
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     runs = _runs(uri)
     assert len(runs) == 1 and runs["status"].iloc[0] == outcome, proc.stderr[-2000:]
     if outcome == "FINISHED":
         assert proc.returncode == 0
         assert runs["params.patch_size"].iloc[0] == "16" and runs["tags.step"].iloc[0] == "prepare"
         assert read_dataset(tmp_path / "out").images.shape == (16, 4, 16, 16)
+        # Again: the target is reused, and the run `mlflow run` made says which run it reused.
+        again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=300)  # fmt: skip
+        assert again.returncode == 0 and "reusing prepare-brats" in again.stdout
+        runs = _runs(uri).set_index("tags.step")
+        assert set(runs.index) == {"prepare", "invocation"}
+        assert runs.loc["invocation", "tags.reused_run"] == runs.loc["prepare", "run_id"]
+        assert set(runs["status"]) == {"FINISHED"}
     else:
         assert proc.returncode != 0
         assert "patch_size: must be 8..512, got 4" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_upstream_prepare_is_reused_when_finished(project_home, brats_root):
-    from glioma.pipeline.upstream import prepared_site
+    def prepared(seed: int):
+        overrides = {"site": "brats", "source": str(brats_root), "seed": seed}
+        return run_prepare(build_config(PrepareConfig, overrides))
 
-    first = prepared_site("brats", str(brats_root), "quick", seed=0)
-    again = prepared_site("brats", str(brats_root), "quick", seed=0)
-    other_seed = prepared_site("brats", str(brats_root), "quick", seed=1)
-    assert again.run_id == first.run_id and again.data_hash == first.data_hash
+    first, again, other_seed = prepared(0), prepared(0), prepared(1)
+    assert again.run_id == first.run_id and again.data_hash == first.data_hash and again.reused
     assert other_seed.run_id != first.run_id
-    assert (again.out_dir / "images.npy").is_file()

@@ -1,43 +1,88 @@
-"""``main`` end to end with a tiny profile: every step once, then a rerun that reuses them all."""
+"""``main`` end to end with the tiny profile: on a real local Ray, then a serial rerun."""
+
+import os
+from collections import Counter
+from functools import cache
 
 import mlflow
 import pytest
-from step_helpers import TINY_DDPM
+from step_helpers import runs_of
 
-from glioma.config import PROFILES, MainConfig, build_config
-from glioma.pipeline import run_main
+from glioma.config import MainConfig, build_config, result_fields
+from glioma.names import lineage_tag
+from glioma.pipeline.ensure import RunContext, ensure
+from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.study import run_main, study_graph
+from glioma.tracking.runs import REUSE_KEY
 
-TINY_PROFILE = {
-    "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
-    "train_ddpm": dict(TINY_DDPM),
-    "sample": {"sampler": "ddim", "steps": 5},
-    "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20},
-    "train_cls": {"arch": "resnet18", "epochs": 2, "batch_size": 8, "imagenet_weights": "none"},
-}
+SHOWN = ("step", "site", "grade", "variant", "setup", "fold", "direction")
 
 
-@pytest.fixture
-def tiny_profile(monkeypatch):
-    monkeypatch.setitem(PROFILES, "quick", TINY_PROFILE)
+def node_runs() -> list[mlflow.entities.Run]:
+    """The runs of graph nodes (they carry a reuse key), every status."""
+    return [
+        r
+        for r in mlflow.search_runs(search_all_experiments=True, output_format="list")
+        if REUSE_KEY in r.data.tags
+    ]
 
 
-def test_main_runs_the_study_then_reuses_every_step(project_home, tiny_profile):
-    config = build_config(MainConfig, {"n_boot": "100"})
+def run_signatures(runs: list[mlflow.entities.Run]) -> Counter:
+    """Each run as (its tags, and the signature of every input by lineage tag)."""
+    by_id = {r.info.run_id: r for r in runs}
+
+    @cache
+    def signature(run_id: str):
+        tags = by_id[run_id].data.tags
+        inputs = tuple(
+            sorted((k, signature(v)) for k, v in tags.items() if k.endswith("_run") and v in by_id)
+        )
+        return tuple(tags.get(k, "") for k in SHOWN), inputs
+
+    return Counter(signature(r.info.run_id) for r in runs)
+
+
+def graph_signatures(graph) -> Counter:
+    """The same signature for each declared node: what its run must look like."""
+
+    @cache
+    def signature(item):
+        tags = {"step": item.step, **{k: str(v) for k, v in item.tags}}
+        inputs = tuple(sorted((lineage_tag(name), signature(up)) for name, up in item.inputs))
+        return tuple(tags.get(k, "") for k in SHOWN), inputs
+
+    return Counter(signature(item) for item in graph.nodes)
+
+
+def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
+    """On a real local Ray (2 workers): one FINISHED run per declared node, with the declared
+    lineage (the SIGKILL test checks the same of the serial executor); then, serially, a rerun
+    that reuses every step, whichever executor ran it."""
+    config = build_config(MainConfig, {"n_boot": "100", "executor": "ray"})
     first = run_main(config)
-    assert first.ran > 0 and first.reused == 0
+    graph = study_graph(config)
+    assert first.ran == len(graph) and first.reused == 0
     results = first.results
     assert len(results) == 8  # four setups x two directions
-    assert set(results["direction"]) == {"phantom-a-to-phantom-b", "phantom-b-to-phantom-a"}
+    assert list(results["direction"].unique()) == [
+        "phantom-a-to-phantom-b",
+        "phantom-b-to-phantom-a",
+    ]
     assert set(results["setup"]) == {"baseline", "augment", "ddpm", "ddpm_mi"}
-    client = mlflow.MlflowClient()
-    names = {a.path for a in client.list_artifacts(first.run_id)}
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id)}
     assert {"study_heatmaps.png", "study_results.md", "study_results.csv"} <= names
-    steps = {
-        r.data.tags["step"]
-        for r in mlflow.search_runs(search_all_experiments=True, output_format="list")
-    }
-    assert {"prepare", "train_ddpm", "sample", "score_gen", "train_cls", "cross_eval"} <= steps
-    second = run_main(config)
+    compared = mlflow.MlflowClient().list_artifacts(first.run_id, "comparison_std_vs_mi")
+    assert len(compared) == 8  # each site and grade: std vs mi, .csv and .md
+    runs = node_runs()
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert run_signatures(runs) == graph_signatures(graph)
+    assert sum(graph_signatures(graph).values()) == 140
+    assert all(r.data.tags["mlflow.parentRunId"] == first.run_id for r in runs)
+    assert len({r.data.tags["ray_node"] for r in runs}) == 1 and all(
+        r.data.tags["pid"] != str(os.getpid()) for r in runs
+    ), "every step ran in a Ray worker"
+
+    second = run_main(build_config(MainConfig, {"n_boot": "100"}))
     assert second.ran == 0 and second.reused == first.ran
     assert second.results.equals(first.results)
 
@@ -45,15 +90,31 @@ def test_main_runs_the_study_then_reuses_every_step(project_home, tiny_profile):
 def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_home, tiny_profile):
     """The README's cluster fan-out: one job per fold DDPM, then the study finds it."""
     from entrypoints import train_ddpm as train_ddpm_entry
-    from glioma.pipeline.fold_synthetic import fold_ddpm_run
-    from glioma.pipeline.upstream import prepared_site
+    from glioma.config import PrepareConfig
 
-    prepare_run = prepared_site("phantom-a", "phantom", "quick", 0).run_id
-    job = ["--prepare_run", prepare_run, "--grade", "HGG", "--fold", "3", "--mi_weight", "0.1"]
+    prepared = run_prepare(build_config(PrepareConfig, {"site": "phantom-a"}))
+    job = ["--prepare_run", prepared.run_id, "--grade", "HGG", "--fold", "3", "--mi_weight", "0.1"]
     assert train_ddpm_entry.main(job) == 0
-    trained = mlflow.search_runs(
-        search_all_experiments=True, filter_string="tags.step = 'train_ddpm'", output_format="list"
-    )
-    assert len(trained) == 1
-    found = fold_ddpm_run(prepare_run, "HGG", "mi", 3, 0.1, "quick", 0)
-    assert found == trained[0].info.run_id
+    (trained,) = runs_of("train_ddpm")
+    graph = study_graph(build_config(MainConfig))
+    (node,) = [
+        n
+        for n in graph.nodes
+        if n.step == "train_ddpm"
+        and (n.config.site, n.config.grade, n.config.fold, n.config.variant)
+        == ("phantom-a", "HGG", 3, "mi")
+    ]
+    found = ensure(node, {"prepare": prepared}, RunContext())
+    assert found.reused and found.run_id == trained.info.run_id
+
+
+@pytest.mark.parametrize("field", ["executor", "ray_address", "cpus_per_task", "workers"])
+def test_how_the_study_runs_is_not_what_it_computes(field):
+    """Executor settings are volatile: the study's nodes do not depend on them."""
+    other = {"executor": "ray", "ray_address": "auto", "cpus_per_task": "2", "workers": "1"}
+    base, changed = build_config(MainConfig), build_config(MainConfig, {field: other[field]})
+
+    def computed(config):  # what each node's reuse key reads from its config
+        return [(n.step, result_fields(n.config)) for n in study_graph(config).nodes]
+
+    assert computed(base) == computed(changed)

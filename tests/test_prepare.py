@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from conftest import make_brats_root, ras_affine, synthetic_subject, write_subject
 
+from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import SUBJECT_COLUMNS, read_dataset
 from glioma.data.lesion import choose_lesion_mask
 from glioma.data.nifti import load_subject
@@ -13,7 +14,7 @@ from glioma.data.patches import PatchSpec, extract_patch
 from glioma.data.prepare import prepare_site
 from glioma.data.records import SubjectRecord
 from glioma.data.splits import make_splits, read_splits, training_subjects
-from glioma.pipeline.upstream import prepared_site
+from glioma.pipeline.entries import run_prepare
 
 SPEC = PatchSpec(16, 48.0)
 
@@ -116,7 +117,8 @@ def test_prepare_writes_splits_without_test_leak(brats_root, tmp_path):
 
 def test_prepare_is_reused_until_the_source_changes_on_disk(brats_root, project_home):
     def prepared():
-        return prepared_site("brats", str(brats_root), "quick", 0, 1, patch_size=16).run_id
+        overrides = {"site": "brats", "source": str(brats_root), "workers": 1, "patch_size": 16}
+        return run_prepare(build_config(PrepareConfig, overrides)).run_id
 
     first = prepared()
     assert prepared() == first, "same parameters, same files: reused"

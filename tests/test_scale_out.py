@@ -18,9 +18,9 @@ from entrypoints import sample as sample_entry
 from entrypoints import train_ddpm as train_ddpm_entry
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
-from glioma.pipeline import run_prepare
-from glioma.pipeline.prepare_step import DATASET_ARTIFACT
-from glioma.pipeline.upstream import artifact_folder
+from glioma.names import DATASET_ARTIFACT
+from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.inputs import artifact_folder
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_steps_log_to_a_tracking_server_and_read_back_through_it(project_home, t
     args = ["--prepare_run", prepared.run_id, "--grade", "LGG", *ddpm_args]
     assert train_ddpm_entry.main(args) == 0
     # sample finds the DDPM through the server's model registry (@best).
-    assert sample_entry.main(["--grade", "LGG", "--n", "4", "--steps", "3"]) == 0
+    model = "models:/glioma-ddpm-phantom-a-LGG-std@best"
+    assert sample_entry.main(["--model", model, "--n", "4", "--steps", "3"]) == 0
 
     client = mlflow.MlflowClient(uri)
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")

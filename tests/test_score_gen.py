@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from step_helpers import TINY_DDPM
+from step_helpers import TINY_DDPM, dataset_folder
 
 from entrypoints.score_gen import main as score_gen_main
 from glioma.classify.network import GliomaResNet
 from glioma.config import SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
-from glioma.pipeline.sample_step import run_sample
-from glioma.pipeline.score_gen_step import run_score_gen
-from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
+from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,8 +34,8 @@ def sampled(tiny_prepared):
     """A prepared tiny phantom-a, a tiny std DDPM for HGG and 12 of its samples."""
     prepared = tiny_prepared
     overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "grade": "HGG"}
-    run_train_ddpm(build_config(TrainDDPMConfig, overrides))
-    sample = run_sample(build_config(SampleConfig, {"n": "12", "steps": "5"}))
+    ddpm = run_train_ddpm(build_config(TrainDDPMConfig, overrides))[0]
+    sample = run_sample(build_config(SampleConfig, {"model": ddpm.run_id, "n": "12", "steps": "5"}))
     return prepared, sample
 
 
@@ -51,7 +50,7 @@ def random_inception(tmp_path) -> Path:
 
 def register_classifier(prepared) -> str:
     """A 4-channel ResNet-18 after a few steps on the phantom, as glioma-cls-...-baseline@fold0."""
-    dataset = read_dataset(prepared.out_dir)
+    dataset = read_dataset(dataset_folder(prepared))
     images = torch.from_numpy(dataset.images)
     labels = torch.tensor(dataset.subjects["label"].to_numpy(), dtype=torch.float32)
     torch.manual_seed(0)
@@ -73,19 +72,20 @@ def artifact_text(run_id: str, path: str) -> str:
     return Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/{path}")).read_text()
 
 
-def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception, capsys):
+def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception):
     prepared, sample = sampled
     classifier = register_classifier(prepared)
     config = build_config(
-        ScoreGenConfig, {**FAST_SCORES, "inception_weights": str(random_inception)}
-    )
-    output = run_score_gen(config)  # no sample_run: reuses the finished sample run
-    assert "reusing sample run" in capsys.readouterr().out
+        ScoreGenConfig,
+        {**FAST_SCORES, "inception_weights": str(random_inception), "classifier": classifier,
+         "sample_run": sample.run_id},
+    )  # fmt: skip
+    output = run_score_gen(config)
     run = mlflow.get_run(output.run_id)
     tags, metrics = run.data.tags, run.data.metrics
     assert run.info.status == "FINISHED" and tags["step"] == "score_gen"
-    assert tags["parent_step_run"] == tags["sample_run"] == sample.run_id
-    assert tags["ddpm_run"] == sample.ddpm_run and tags["prepare_run"] == prepared.run_id
+    assert tags["sample_run"] == sample.run_id  # lineage: each tag names what it points at
+    assert tags["ddpm_run"] == sample.tags["ddpm_run"] and tags["prepare_run"] == prepared.run_id
     assert tags["inception_metrics"] == "computed" and tags["fd_cls"] == classifier
     assert metrics["n_synthetic"] == 12 and metrics["fid_n_synthetic"] == 12
     assert metrics["fid_n_real"] == metrics["n_real_train"] > 0
@@ -103,41 +103,25 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
     assert nearest["pearson_r"].mean() == pytest.approx(metrics["memorisation_mean"], abs=1e-6)
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(output.run_id)}
     assert {"nearest_pairs.png", "memorisation_histogram.png", "scores.json"} <= names
-    assert "comparison_std_vs_mi.md" not in names  # no mi variant scored yet
-
-
-def test_std_vs_mi_comparison_table(sampled):
-    prepared, _ = sampled
-    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "mi_weight": "0.1", "grade": "HGG"}
-    run_train_ddpm(build_config(TrainDDPMConfig, overrides))
-    quick = {**FAST_SCORES, "inception": "off", "classifier": "off"}
-    run_score_gen(build_config(ScoreGenConfig, quick))
-    mi = run_sample(build_config(SampleConfig, {"n": "12", "steps": "5", "variant": "mi"}))
-    output = run_score_gen(build_config(ScoreGenConfig, {**quick, "sample_run": mi.run_id}))
-    table = artifact_text(output.run_id, "comparison_std_vs_mi.md")
-    assert table.splitlines()[0] == "| metric | std | mi | better |"
-    assert "| memorisation_mean |" in table and "| fd_radiomic |" in table
-    tags = mlflow.get_run(output.run_id).data.tags
-    assert tags["variant"] == "mi" and tags["inception_metrics"] == "off"
-    assert tags["fd_cls"] == "skipped: off"
 
 
 def test_copies_of_training_images_score_as_memorised(sampled):
     """A 'synthetic' set that copies training images: r = 1 for every image, MI high."""
     prepared, sample = sampled
-    training = mlflow.artifacts.load_dict(f"runs:/{sample.ddpm_run}/training_subjects.json")
-    real = read_dataset(prepared.out_dir)
+    ddpm_run = sample.tags["ddpm_run"]
+    training = mlflow.artifacts.load_dict(f"runs:/{ddpm_run}/training_subjects.json")
+    real = read_dataset(dataset_folder(prepared))
     copies = real.subjects["subject_id"].isin(training["train"]).to_numpy()
-    folder = prepared.out_dir.parent / "copies"
+    folder = prepared_folder = dataset_folder(prepared).parent / "copies"
     write_dataset(folder, real.images[copies], real.subjects[copies], {"synthetic": True})
     with mlflow.start_run() as fake:
-        mlflow.set_tags({"step": "sample", "ddpm_run": sample.ddpm_run, "site": "phantom-a"})
+        mlflow.set_tags({"step": "sample", "ddpm_run": ddpm_run, "site": "phantom-a"})
         mlflow.set_tags({"grade": "HGG", "variant": "std"})
-        mlflow.log_artifacts(str(folder), "dataset")
+        mlflow.log_artifacts(str(prepared_folder), "dataset")
     overrides = {**FAST_SCORES, "sample_run": fake.info.run_id, "inception": "off"}
     for region in ("full", "foreground"):
         config = build_config(ScoreGenConfig, {**overrides, "memorisation_region": region})
-        metrics = run_score_gen(config).metrics
+        metrics = mlflow.get_run(run_score_gen(config).run_id).data.metrics
         assert metrics["memorisation_mean"] == pytest.approx(1.0, abs=1e-5)
         assert metrics["memorisation_fraction_above"] == 1.0
         assert metrics["memorisation_held_out_mean"] < 0.999
@@ -150,8 +134,9 @@ def test_missing_inception_weights_stop_the_step_with_one_line(project_home, mon
     assert score_gen_main(["--inception", "required"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and WEIGHTS_URL in err and "empty-hub" in err
+    configure_tracking()
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert [r.info.status for r in runs] == ["FAILED"]  # failed fast: nothing was trained
+    assert runs == [], "it stops before anything runs (nothing trained, sampled or scored)"
     assert score_gen_main(["--encoder", "modalities:T1,T2,PD"]) == 2
     assert "unknown contrast 'PD'" in capsys.readouterr().err
 

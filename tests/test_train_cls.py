@@ -1,5 +1,6 @@
 """train_cls as users run it: fold models, aliases, the champion ensemble, the leakage guard and
-the real ``mlflow models serve`` on loopback. Tiny phantom, tiny DDPMs, few epochs."""
+the real ``mlflow models serve`` from an environment without the project. Tiny phantom, tiny
+DDPMs, few epochs."""
 
 import json
 import os
@@ -14,16 +15,22 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from step_helpers import TINY_DDPM, free_port, wait_for_http
+from step_helpers import (
+    TINY_DDPM,
+    dataset_folder,
+    free_port,
+    isolated_python,
+    runs_of,
+    wait_for_http,
+)
 
 from glioma.classify.ensemble import npy_base64
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline.fold_synthetic import refuse_leaks
-from glioma.pipeline.train_cls_step import run_train_cls
-from glioma.pipeline.train_ddpm_step import run_train_ddpm
+from glioma.pipeline.entries import run_train_cls, run_train_ddpm
+from glioma.pipeline.inputs import refuse_leaks
 from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,35 +58,44 @@ def fold_probabilities(name: str, folds: int, images: np.ndarray) -> np.ndarray:
     return np.mean(probs, axis=0)
 
 
-def test_baseline_folds_aliases_and_champion_ensemble(prepared):
+def stored_files(root: Path, name: str) -> list[Path]:
+    return [p for p in root.rglob(name) if p.is_file()]
+
+
+def test_baseline_folds_aliases_and_champion_ensemble(prepared, project_home):
     output = run_train_cls(
         build_config(TrainClsConfig, {**FAST_CLS, "prepare_run": prepared.run_id})
     )
-    splits = read_splits(prepared.out_dir)
+    splits = read_splits(dataset_folder(prepared))
     client = mlflow.MlflowClient()
+    name, ensemble_name = "glioma-cls-phantom-a-baseline", "glioma-ensemble-phantom-a-baseline"
     for k in range(5):
-        version = client.get_model_version_by_alias(output.model_name, f"fold{k}")
-        assert str(version.version) == output.fold_versions[str(k)]
-        fold_run = mlflow.get_run(version.run_id)
+        fold_run = mlflow.get_run(output.tags[f"fold{k}_run"])  # lineage: which run is fold k
+        version = client.get_model_version_by_alias(name, f"fold{k}")
+        assert fold_run.data.tags["fold_model_uri"] == f"models:/{name}/{version.version}"
         assert fold_run.data.tags["fold"] == str(k) and fold_run.data.params["init"] == "random"
-        assert fold_run.data.tags["mlflow.parentRunId"] == output.run_id
+        assert fold_run.data.tags["prepare_run"] == prepared.run_id
         assert int(fold_run.data.params["n_val"]) == len(splits["folds"][k])
         assert "val_loss" in fold_run.data.metrics and "test_roc_auc" in fold_run.data.metrics
-    champion = client.get_model_version_by_alias(output.ensemble_name, "champion")
-    assert str(champion.version) == output.ensemble_version
-    uri = f"models:/{output.ensemble_name}@champion"
-    info = mlflow.models.get_model_info(uri)
-    assert info.metadata["fold_versions"] == output.fold_versions
-    dataset = read_dataset(prepared.out_dir)
+    champion = client.get_model_version_by_alias(ensemble_name, "champion")
+    assert champion.run_id == output.run_id
+    assert output.tags["ensemble_version"] == str(champion.version)
+    dataset = read_dataset(dataset_folder(prepared))
     test = dataset.subjects["subject_id"].isin(splits["test"]).to_numpy()
-    ensemble = mlflow.pyfunc.load_model(uri).predict(dataset.images[test])
-    expected = fold_probabilities(output.model_name, 5, dataset.images[test])
-    np.testing.assert_allclose(ensemble["prob_hgg"], expected, rtol=1e-5)
+    ensemble = mlflow.pyfunc.load_model(f"models:/{ensemble_name}@champion")
+    expected = fold_probabilities(name, 5, dataset.images[test])
+    np.testing.assert_allclose(
+        ensemble.predict(dataset.images[test])["prob_hgg"], expected, rtol=1e-5
+    )
+    # Each fold's weights are stored once (inside the ensemble), in float16.
+    weights = stored_files(project_home / "mlruns", "model.pth")
+    assert len(weights) == 5, weights
+    stored = torch.load(weights[0], weights_only=False)
+    assert next(stored.parameters()).dtype == torch.float32  # computed in float32 once loaded
     run = mlflow.get_run(output.run_id)
     assert run.data.metrics["n_test"] == test.sum() and "test_balanced_accuracy" in run.data.metrics
     assert "folds_val_accuracy_mean" in run.data.metrics
-    names = {a.path for a in client.list_artifacts(output.run_id)}
-    assert "confusion_test.png" in names
+    assert "confusion_test.png" in {a.path for a in client.list_artifacts(output.run_id)}
 
 
 def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_profile):
@@ -87,33 +103,29 @@ def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_prof
         TrainClsConfig, {**FAST_CLS, "prepare_run": prepared.run_id, "setup": "ddpm_mi"}
     )
     output = run_train_cls(config)
-    splits = read_splits(prepared.out_dir)
+    splits = read_splits(dataset_folder(prepared))
     for grade in ("LGG", "HGG"):
         for k in range(5):  # each fold's DDPM never saw the fold's or the test subjects
             version = resolve_alias(f"glioma-ddpm-phantom-a-{grade}-mi", f"fold{k}")
             refuse_leaks(version.run_id, splits, k)
-    fold_run = mlflow.get_run(
-        mlflow.MlflowClient().get_model_version_by_alias(output.model_name, "fold0").run_id
-    )
+    fold_run = mlflow.get_run(output.tags["fold0_run"])
     params = fold_run.data.params
     assert int(params["n_train_synthetic"]) == int(params["n_train_real"])  # ratio 1
-    assert fold_run.data.tags["ddpm_run_0"] != fold_run.data.tags["ddpm_run_1"]
-    before = len(
-        mlflow.search_runs(search_all_experiments=True, filter_string="tags.step = 'train_ddpm'")
-    )
-    run_train_cls(config)  # the same study again: DDPMs and samples are reused
-    after = len(
-        mlflow.search_runs(search_all_experiments=True, filter_string="tags.step = 'train_ddpm'")
-    )
-    assert before == after == 10
+    tags = fold_run.data.tags
+    assert tags["ddpm_LGG_run"] != tags["ddpm_HGG_run"]
+    assert mlflow.get_run(tags["sample_LGG_run"]).data.tags["ddpm_run"] == tags["ddpm_LGG_run"]
+    assert len(runs_of("train_ddpm")) == 10
+    again = run_train_cls(config)  # the same study again: every step is reused
+    assert again.run_id == output.run_id and again.reused
+    assert len(runs_of("train_ddpm")) == 10 and len(runs_of("train_cls_fold")) == 5
 
 
 def test_leakage_guard_names_the_subjects(prepared):
-    splits = read_splits(prepared.out_dir)
+    splits = read_splits(dataset_folder(prepared))
     whole = run_train_ddpm(
         build_config(TrainDDPMConfig, {**TINY_DDPM, "prepare_run": prepared.run_id, "grade": "HGG"})
     )[0]
-    dataset = read_dataset(prepared.out_dir)
+    dataset = read_dataset(dataset_folder(prepared))
     hgg = set(dataset.subjects.loc[dataset.subjects["grade"] == "HGG", "subject_id"])
     seen_in_fold = sorted(hgg & set(splits["folds"][0]))
     with pytest.raises(DataError) as caught:
@@ -143,41 +155,54 @@ def post(port: int, body: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def test_mlflow_run_train_cls_then_serve_over_http(prepared, project_home):
-    """`mlflow run -e train_cls`, then `mlflow models serve` from a fresh shell in the project."""
+def test_mlflow_run_train_cls_then_serve_without_the_project(prepared, project_home, tmp_path):
+    """`mlflow run -e train_cls`, then `mlflow models serve` from an environment and a folder
+    that have no project: the model brings its code and names its requirements."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(
         GLIOMA_HOME=str(project_home),
         TQDM_DISABLE="1",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     )
+    store = f"sqlite:///{project_home / 'mlflow.db'}"
     train = [
         *("mlflow", "run", str(REPO), "-e", "train_cls", "--env-manager", "local"),
         *("-P", f"prepare_run={prepared.run_id}", "-P", "imagenet_weights=none"),
         *("-P", "epochs=1", "-P", "batch_size=8"),
     ]
-    tracked = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{project_home / 'mlflow.db'}"}
-    proc = subprocess.run(train, cwd=project_home, env=tracked, capture_output=True, text=True)
+    proc = subprocess.run(
+        train, cwd=project_home, env={**env, "MLFLOW_TRACKING_URI": store},
+        capture_output=True, text=True,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    uri = "models:/glioma-ensemble-phantom-a-baseline@champion"
+    local = Path(mlflow.artifacts.download_artifacts(uri))
+    requirements = (local / "requirements.txt").read_text()
+    assert "torch" in requirements and "glioma" not in requirements and "-e " not in requirements
+    assert (local / "code" / "glioma" / "classify" / "ensemble.py").is_file()  # code_paths
+    assert (local / "python_env.yaml").is_file()  # what build-docker installs from
+
+    python, clean = isolated_python(tmp_path / "serve-env")
+    probe = subprocess.run([python, "-c", "import glioma"], capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'glioma'" in probe.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     port = free_port()
     serve = [
-        *("mlflow", "models", "serve", "-m", "models:/glioma-ensemble-phantom-a-baseline@champion"),
+        *(python, "-m", "mlflow", "models", "serve", "-m", uri),
         *("--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)),
     ]
-    # A fresh shell: no MLFLOW_* variables; MLflow's default store is ./mlflow.db + ./mlruns.
     server = subprocess.Popen(
-        serve, cwd=project_home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
+        serve, cwd=elsewhere, env={**clean, "MLFLOW_TRACKING_URI": store},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server)
-        images = read_dataset(prepared.out_dir).images[:5]
+        images = read_dataset(dataset_folder(prepared)).images[:5]
         status, answer = post(port, json.dumps({"inputs": images.tolist()}))
         assert status == 200, answer
         predictions = answer["predictions"]
-        expected = mlflow.pyfunc.load_model(
-            "models:/glioma-ensemble-phantom-a-baseline@champion"
-        ).predict(images)
+        expected = mlflow.pyfunc.load_model(uri).predict(images)
         np.testing.assert_allclose(
             [p["prob_hgg"] for p in predictions], expected["prob_hgg"], rtol=1e-5
         )

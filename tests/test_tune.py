@@ -10,8 +10,8 @@ import pytest
 from step_helpers import TINY_DDPM
 
 from glioma.config import PROFILES, TuneConfig, build_config
-from glioma.errors import ConfigError, DataError
-from glioma.pipeline.tune_step import RUN_ID_ATTR, run_tune
+from glioma.errors import ConfigError, DataError, GliomaError
+from glioma.pipeline.tune import RUN_ID_ATTR, run_tune
 from glioma.scoring.inception import MissingWeightsError
 from glioma.tracking.store import configure_tracking
 
@@ -97,21 +97,21 @@ def test_bad_or_unreachable_storage_is_one_clear_message(project_home, tiny_prof
 
 
 def test_a_failing_trial_fails_its_run_with_one_line(project_home, tiny_profile, monkeypatch):
-    import glioma.pipeline.tune_step as tune_step
+    import glioma.pipeline.steps.train_ddpm as train_ddpm_step
 
-    def refuse(config):
+    def refuse(config, dataset, splits):
         raise DataError("train_ddpm: only 1 non-test HGG subject(s); need at least 2")
 
-    monkeypatch.setattr(tune_step, "run_train_ddpm", refuse)
+    monkeypatch.setattr(train_ddpm_step, "grade_training", refuse)
     printed = io.StringIO()
     console = logging.StreamHandler(printed)  # formats tracebacks like any console handler
     logging.getLogger("optuna").addHandler(console)
     try:
-        with pytest.raises(DataError, match="need at least 2"):
+        with pytest.raises(GliomaError, match="train_ddpm-phantom-a-HGG-.*need at least 2"):
             run_tune(build_config(TuneConfig, {"n_trials": "1"}))
     finally:
         logging.getLogger("optuna").removeHandler(console)
     assert "Trial 0 failed" in printed.getvalue() and "Traceback" not in printed.getvalue()
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     status = {r.data.tags["step"]: r.info.status for r in runs}
-    assert status["tune"] == status["tune_trial"] == "FAILED"
+    assert status["tune"] == status["tune_trial"] == status["train_ddpm"] == "FAILED"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -34,7 +33,6 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 COMBINE = ("mean_prob", "mean_weights")
 NPY_COLUMN = "npy_base64"
-MODEL_CODE = Path(__file__).with_name("ensemble_model.py")
 PIP_REQUIREMENTS = [
     f"torch>={torch.__version__.split('+')[0]}",
     "torchvision",
@@ -132,7 +130,7 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         folds = sorted(k for k in context.artifacts if k.startswith("fold"))
         models = [
-            mlflow.pytorch.load_model(context.artifacts[k], map_location=self.device).eval()
+            mlflow.pytorch.load_model(context.artifacts[k], map_location=self.device).float().eval()
             for k in folds
         ]
         self.models = [averaged_model(models)] if self.combine == "mean_weights" else models
@@ -146,23 +144,3 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
         probabilities = self.probabilities(checked_batch(model_input, self.image_size))
         labels = np.where(probabilities >= 0.5, "HGG", "LGG")
         return pd.DataFrame({"prob_hgg": probabilities, "label": labels})
-
-
-def log_ensemble(
-    fold_uris: dict[str, str], combine: str, metadata: dict, example: np.ndarray, name="ensemble"
-):
-    """Log the ensemble in the active run (artifacts: the fold alias URIs); returns ModelInfo.
-
-    ``example``: a few real patches (N, 4, H, W), stored as the model's input example.
-    """
-    image_size = int(example.shape[-1])
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=str(MODEL_CODE),
-        artifacts=fold_uris,
-        model_config={"image_size": image_size, "combine": combine},
-        signature=ensemble_signature(),
-        input_example=np.ascontiguousarray(example, dtype=np.float32),
-        metadata=metadata,
-        pip_requirements=PIP_REQUIREMENTS,
-    )

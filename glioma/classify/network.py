@@ -85,6 +85,11 @@ class GliomaResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.fc(self.features(x)).squeeze(1)
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled from float16 storage (``glioma.classify.export``): compute in float32."""
+        super().__setstate__(state)
+        self.float()
+
 
 def build_classifier(arch: str, imagenet_weights: str = "") -> tuple[GliomaResNet, str]:
     """The classifier and how it was initialised: ``imagenet:<file>`` or ``random``.

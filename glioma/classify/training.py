@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from glioma.classify.losses import focal_loss
+from glioma.config.fields import check
 from glioma.errors import DataError
 
 
@@ -24,6 +25,13 @@ class ClsSettings:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
+        check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
+        check(0.0 <= self.momentum < 1.0, f"momentum: must be in [0, 1), got {self.momentum}")
+        check(self.weight_decay >= 0, f"weight_decay: must be >= 0, got {self.weight_decay}")
 
 
 @dataclass
@@ -66,6 +74,7 @@ def evaluate_loss(
 
 def train_fold(
     model: nn.Module,
+    *,
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     settings: ClsSettings,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from typing import Any, TypeVar
 
-from glioma.config.profiles import DEFAULT_PROFILE, profile_defaults
+from glioma.config.fields import StepConfig
+from glioma.config.profiles import DEFAULT_PROFILE, all_profiles, profile_defaults
 from glioma.errors import ConfigError
 
-T = TypeVar("T")
+T = TypeVar("T", bound=StepConfig)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -42,27 +44,58 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     return text
 
 
+def renamed_overrides(cls: type[StepConfig], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Old parameter spellings still work for one release, each with a one-line notice."""
+    out = dict(overrides)
+    for old, new in cls.renamed.items():
+        if old in out:
+            print(
+                f"glioma {cls.step}: --{old} is deprecated and goes in the next release; "
+                f"use --{new}",
+                file=sys.stderr,
+            )
+            out[new] = out.pop(old)
+    return out
+
+
+def check_profile_keys(cls: type[StepConfig], profile: str, values: dict[str, Any]) -> None:
+    """A misspelt key in a profile is an error naming it, not a silently ignored setting."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"profile {profile!r}: {cls.section()}.{unknown[0]}: not a parameter of "
+            f"{cls.section()}; known: {', '.join(sorted(known))}"
+        )
+
+
+def profile_values(cls: type[StepConfig], profile: str) -> dict[str, Any]:
+    values = profile_defaults(profile, cls.section())
+    check_profile_keys(cls, profile, values)
+    return values
+
+
 def build_config(cls: type[T], overrides: dict[str, Any] | None = None) -> T:
-    """Defaults of ``cls`` <- profile's values <- ``overrides``, typed and validated.
+    """Defaults of ``cls`` <- profile's values <- ``overrides``, typed, then checked by ``cls``.
 
     ``overrides`` may hold ``profile``; values may be strings. Unknown keys are refused so a
     misspelt parameter never passes silently.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    overrides = renamed_overrides(cls, overrides)
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown parameter; known: {', '.join(sorted(fields))}")
     profile = str(overrides.get("profile", DEFAULT_PROFILE))
-    values = profile_defaults(profile, getattr(cls, "step", ""))
+    if profile not in all_profiles():
+        choices = sorted(all_profiles())
+        raise ConfigError(f"profile: unknown profile {profile!r}; choose one of {choices}")
+    values = profile_values(cls, profile)
     values.update(overrides)
     typed = {k: _coerce(k, hints[k], v) for k, v in values.items()}
-    config = cls(**typed)
-    validate = getattr(config, "validate", None)
-    if validate:
-        validate()
-    return config
+    return cls(**typed)
 
 
 def as_params(config: Any) -> dict[str, Any]:

@@ -1,12 +1,19 @@
 """Profiles: named sets of step defaults. ``quick`` fits a 2-core CPU; ``paper`` is the study's.
 
 Each profile maps a step name to the field values it changes; everything else keeps the
-dataclass default of that step's config (``glioma.config.steps``).
+dataclass default of that step's config (``glioma.config``). More profiles can be defined in a
+JSON file named by ``GLIOMA_PROFILES`` (same shape: ``{"name": {"train_ddpm": {...}}}``), e.g.
+a cluster's or a test's; a misspelt key there is refused like any other.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
+
+from glioma.errors import ConfigError
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
@@ -62,10 +69,23 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 DEFAULT_PROFILE = "quick"
 
 
-def profile_defaults(profile: str, step: str) -> dict[str, Any]:
-    """Field values that ``profile`` sets for ``step`` (empty if it sets none)."""
-    from glioma.errors import ConfigError
+def all_profiles() -> dict[str, dict[str, dict[str, Any]]]:
+    """The built-in profiles and those of the ``GLIOMA_PROFILES`` file, if one is named."""
+    path = os.environ.get("GLIOMA_PROFILES")
+    if not path:
+        return PROFILES
+    try:
+        extra = json.loads(Path(path).expanduser().read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"GLIOMA_PROFILES {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+        raise ConfigError(f"GLIOMA_PROFILES {path}: expected {{profile: {{step: {{...}}}}}}")
+    return {**PROFILES, **extra}
 
-    if profile not in PROFILES:
-        raise ConfigError(f"profile: unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    return dict(PROFILES[profile].get(step, {}))
+
+def profile_defaults(profile: str, section: str) -> dict[str, Any]:
+    """Field values that ``profile`` sets in ``section`` (a step name; empty if it sets none)."""
+    profiles = all_profiles()
+    if profile not in profiles:
+        raise ConfigError(f"profile: unknown profile {profile!r}; choose one of {sorted(profiles)}")
+    return dict(profiles[profile].get(section, {}))

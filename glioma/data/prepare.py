@@ -111,6 +111,7 @@ def prepare_site(
     site: str,
     out_dir: str | Path,
     spec: PatchSpec,
+    *,
     seed: int = 0,
     workers: int = 2,
     strict: bool = False,

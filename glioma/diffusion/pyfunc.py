@@ -23,6 +23,7 @@ from glioma.diffusion.checkpoint import load_checkpoint
 from glioma.diffusion.samplers import ddim_sample, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import UNet, UNetConfig
+from glioma.packaging import package_code
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -56,13 +57,15 @@ def log_ddpm(checkpoint: Path, name: str = "ddpm"):
         # An input example would make MLflow load and run the model at logging time; the
         # declared signature says all that the example would.
         warnings.filterwarnings("ignore", message=".*input example was not provided")
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=str(MODEL_CODE),
-            artifacts={CHECKPOINT_ARTIFACT: str(checkpoint)},
-            pip_requirements=PIP_REQUIREMENTS,
-            signature=SIGNATURE,
-        )
+        with package_code() as code:
+            return mlflow.pyfunc.log_model(
+                name=name,
+                python_model=str(MODEL_CODE),
+                artifacts={CHECKPOINT_ARTIFACT: str(checkpoint)},
+                code_paths=code,
+                pip_requirements=PIP_REQUIREMENTS,
+                signature=SIGNATURE,
+            )
 
 
 @dataclass
@@ -85,6 +88,7 @@ class LoadedDDPM:
     def sample(
         self,
         n: int,
+        *,
         seed: int = 0,
         sampler: str = "ddim",
         steps: int = 50,
@@ -139,8 +143,8 @@ class DDPMPyfunc(mlflow.pyfunc.PythonModel):
         row = model_input.iloc[0].to_dict() if hasattr(model_input, "iloc") else dict(model_input)
         return self.ddpm.sample(
             int(row.get("n", 1)),
-            int(row.get("seed", 0)),
-            str(row.get("sampler", "ddim")),
-            int(row.get("steps", 50)),
-            float(row.get("eta", 0.0)),
+            seed=int(row.get("seed", 0)),
+            sampler=str(row.get("sampler", "ddim")),
+            steps=int(row.get("steps", 50)),
+            eta=float(row.get("eta", 0.0)),
         )

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import torch
 
+from glioma.config.fields import check
+
 
 class NoiseSchedule:
     """Linear beta schedule and its derived tensors (float64 for exactness, cast on use)."""
 
     def __init__(self, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
-        if num_steps < 2 or not 0 < beta_start < beta_end < 1:
-            raise ValueError(f"bad schedule: T={num_steps}, beta {beta_start}..{beta_end}")
+        check(num_steps >= 2, f"num_steps: must be >= 2, got {num_steps}")
+        check(
+            0 < beta_start < beta_end < 1,
+            f"beta_start, beta_end: 0 < start < end < 1, got {beta_start}, {beta_end}",
+        )
         self.num_steps, self.beta_start, self.beta_end = num_steps, beta_start, beta_end
         self.betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
         self.alphas = 1.0 - self.betas

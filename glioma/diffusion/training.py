@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
+from glioma.config.fields import check
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.distributed import local_share
 from glioma.diffusion.losses import diffusion_loss
@@ -42,6 +43,15 @@ class TrainSettings:
     grad_clip: float = 1.0
     seed: int = 0
     bf16: bool = False  # bfloat16 autocast of the forward pass, CUDA only
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
+        check(0.0 <= self.mi_weight < 1.0, f"mi_weight: must be in [0, 1), got {self.mi_weight}")
+        check(self.mi_pair in ("x0", "eps"), f"mi_pair: expected x0 or eps, got {self.mi_pair!r}")
+        check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
+        check(self.grad_clip > 0, f"grad_clip: must be > 0, got {self.grad_clip}")
 
 
 def _generator(*key: int) -> torch.Generator:

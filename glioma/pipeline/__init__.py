@@ -1,6 +1,6 @@
-"""The study as a graph of steps; each step is a function of its config that opens its run."""
+"""The study as a declared graph of steps, and the one get-or-run that runs it.
 
-from glioma.pipeline.main_step import run_main
-from glioma.pipeline.prepare_step import PrepareOutput, run_prepare
-
-__all__ = ["PrepareOutput", "run_main", "run_prepare"]
+``graph`` (nodes and graphs), ``keys`` (the reuse key), ``ensure`` (get-or-run), ``executors``
+and ``ray_executor`` (serial or Ray), ``steps/`` (one module per step), ``nodes`` (declaring
+nodes), ``study`` (``main``'s graph), ``entries`` (each single entry point's graph), ``tune``.
+"""

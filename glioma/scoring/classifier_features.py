@@ -25,7 +25,7 @@ def load_classifier(model_uri: str) -> nn.Module:
         raise DataError(f"{model_uri}: cannot load this classifier ({first})") from None
     if not isinstance(model, nn.Module):
         raise DataError(f"{model_uri}: not a PyTorch module ({type(model).__name__})")
-    return model.eval()
+    return model.float().eval()
 
 
 def _last_linear(model: nn.Module) -> nn.Linear:

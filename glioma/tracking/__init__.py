@@ -1,13 +1,16 @@
-"""The one place that knows MLflow names: store location, experiments, run tags, registry."""
+"""The one place that knows MLflow names: store location, run tags, registry, liveness."""
 
-from glioma.tracking.runs import RUN_TAGS, fail_project_run, step_run
-from glioma.tracking.store import code_version, configure_tracking, project_root
+from glioma.tracking.fingerprint import code_fingerprint, git_commit
+from glioma.tracking.runs import RUN_TAGS, child_run, fail_project_run, open_run
+from glioma.tracking.store import configure_tracking, project_root
 
 __all__ = [
     "RUN_TAGS",
-    "code_version",
+    "child_run",
+    "code_fingerprint",
     "configure_tracking",
     "fail_project_run",
+    "git_commit",
+    "open_run",
     "project_root",
-    "step_run",
 ]

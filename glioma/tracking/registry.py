@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -27,11 +28,13 @@ def ensemble_model_name(site: str, setup: str) -> str:
 
 def register(model_uri: str, name: str, alias: str) -> str:
     """Register ``model_uri`` as a new version of ``name`` and point ``alias`` at it."""
-    import mlflow
+    version = str(mlflow.register_model(model_uri, name).version)
+    set_alias(name, alias, version)
+    return version
 
-    version = mlflow.register_model(model_uri, name).version
+
+def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, version)
-    return str(version)
 
 
 def resolve_alias(name: str, alias: str):

@@ -1,8 +1,14 @@
-"""Runs of the study's steps: names, tags and the start/stop rules every step shares."""
+"""Runs of the study's steps: names, tags and the start/stop rules every step shares.
+
+Every run records the host and process that ran it (``host``, ``pid``, ``pid_start``), so a
+run whose process is gone can be told from one still running (``glioma.tracking.liveness``),
+and ends FINISHED, or FAILED with its one-line reason in the ``error`` tag.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +16,8 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from glioma.tracking.store import code_version, configure_tracking
+from glioma.errors import GliomaError
+from glioma.tracking.store import configure_tracking
 
 # DESIGN.md: tags on every run, where they apply.
 RUN_TAGS = (
@@ -24,6 +31,14 @@ RUN_TAGS = (
     "profile",
     "data_hash",
 )
+# Tags of the machinery: what a run's reuse key is and which code and process made it.
+REUSE_KEY = "reuse_key"
+CODE_FINGERPRINT = "code_fingerprint"
+GIT_COMMIT = "git_commit"
+HOST, PID, PID_START = "host", "pid", "pid_start"
+RAY_NODE = "ray_node"
+ERROR = "error"
+REUSED_RUN = "reused_run"
 
 
 def param_text(value: Any) -> str:
@@ -35,31 +50,89 @@ def param_text(value: Any) -> str:
     return str(value)
 
 
-@contextmanager
-def step_run(step: str, params: dict[str, Any], **tags: Any) -> Iterator[mlflow.ActiveRun]:
-    """Open the run of one step, nested under an active run (``main``) if there is one.
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), '' where unknown.
 
-    Under ``mlflow run`` the project runner has created the run already (``MLFLOW_RUN_ID``);
-    this attaches to it. An exception inside ends the run as FAILED.
+    With the pid it tells a live process from a later one that reused the pid.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_tags() -> dict[str, str]:
+    pid = os.getpid()
+    return {HOST: socket.gethostname(), PID: str(pid), PID_START: process_start(pid)}
+
+
+def one_line(exc: BaseException) -> str:
+    """What a user reads about a failure: our errors' own line, else the type and first line."""
+    if isinstance(exc, GliomaError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def run_label(step: str, tags: dict[str, Any]) -> str:
+    """``train_ddpm-phantom-a-HGG-mi-fold3``: the run name, and the console's label."""
+    parts = [str(tags[k]) for k in ("site", "grade", "variant", "setup") if tags.get(k)]
+    if tags.get("direction"):
+        parts.append(str(tags["direction"]))
+    if tags.get("fold") not in (None, "", -1, "-1"):
+        parts.append(f"fold{tags['fold']}")
+    return "-".join([step, *parts])
+
+
+def log_new_params(run_id: str, params: dict[str, Any]) -> None:
+    """Log ``params`` as strings, except those ``mlflow run`` already logged as it was given."""
+    logged = MlflowClient().get_run(run_id).data.params
+    mlflow.log_params({k: param_text(v) for k, v in params.items() if k not in logged})
+
+
+@contextmanager
+def open_run(
+    step: str,
+    params: dict[str, Any],
+    tags: dict[str, Any],
+    *,
+    experiment_id: str | None = None,
+    parent_run_id: str | None = None,
+    adopt_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Open the run of one step and end it FINISHED, or FAILED with its reason in ``error``.
+
+    ``adopt_run_id``: carry on in a run that exists already (the one ``mlflow run`` created);
+    otherwise a new run in ``experiment_id``, a child of ``parent_run_id`` when one is given
+    (or of the active run).
     """
     configure_tracking()
-    unknown = set(tags) - set(RUN_TAGS)
-    if unknown:
-        raise ValueError(f"unknown run tag(s) {sorted(unknown)}; add them to RUN_TAGS first")
-    nested = mlflow.active_run() is not None
-    with mlflow.start_run(nested=nested) as run:
-        label = "-".join(str(tags[k]) for k in ("site", "grade", "variant", "setup") if tags.get(k))
-        mlflow.set_tags(
-            {
-                "step": step,
-                "code_version": code_version(),
-                "mlflow.runName": f"{step}-{label}".strip("-"),
-                **{k: str(v) for k, v in tags.items() if v not in (None, "")},
-            }
+    if adopt_run_id:
+        run = mlflow.start_run(run_id=adopt_run_id)
+    else:
+        nested = parent_run_id is not None or mlflow.active_run() is not None
+        run = mlflow.start_run(
+            experiment_id=experiment_id, parent_run_id=parent_run_id, nested=nested
         )
-        # Under ``mlflow run`` the runner has logged the parameters it was given, as typed.
-        logged = MlflowClient().get_run(run.info.run_id).data.params
-        mlflow.log_params({k: param_text(v) for k, v in params.items() if k not in logged})
+    try:
+        shown = {k: str(v) for k, v in tags.items() if v not in (None, "")}
+        mlflow.set_tags({"step": step, "mlflow.runName": run_label(step, tags), **shown})
+        mlflow.set_tags(process_tags())
+        log_new_params(run.info.run_id, params)
+        yield run
+    except BaseException as exc:
+        mlflow.set_tag(ERROR, one_line(exc)[:5000])
+        interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
+        mlflow.end_run("KILLED" if interrupted else "FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+@contextmanager
+def child_run(step: str, params: dict[str, Any], **tags: Any) -> Iterator[mlflow.ActiveRun]:
+    """A run that a step opens inside its own (``cross_eval_setup``, one per setup)."""
+    with open_run(step, params, tags) as run:
         yield run
 
 
@@ -70,5 +143,7 @@ def fail_project_run(message: str) -> None:
         return
     configure_tracking()
     client = MlflowClient()
-    client.set_tag(run_id, "error", message[:5000])
+    if client.get_run(run_id).info.status in ("FINISHED", "FAILED", "KILLED"):
+        return
+    client.set_tag(run_id, ERROR, message[:5000])
     client.set_terminated(run_id, status="FAILED")

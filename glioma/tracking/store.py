@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import mlflow
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 import glioma
 
@@ -34,12 +34,29 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{project_root() / DB_NAME}"
 
 
+_pinned: str | None = None  # the project store this module pointed MLflow at, if any
+
+
 def configure_tracking() -> str:
-    """Point MLflow at the user's URI or the pinned project store; return the URI in use."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-    if uri == default_tracking_uri():
-        _initialise_local_store(uri)
+    """Point MLflow at the user's URI or the pinned project store; return the URI in use.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (for subprocesses), so a
+    value there that this module put is not taken for the user's choice: the project store
+    is resolved again (``GLIOMA_HOME`` may have changed).
+    """
+    global _pinned
+    # One bar per artifact download, dozens per study: noise beside the steps' own bars.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    given = os.environ.get("MLFLOW_TRACKING_URI")
+    if given and given != _pinned:
+        if given == default_tracking_uri():  # e.g. what `mlflow run` passes on
+            _initialise_local_store(given)
+        mlflow.set_tracking_uri(given)
+        return given
+    uri = default_tracking_uri()
+    _initialise_local_store(uri)
     mlflow.set_tracking_uri(uri)
+    _pinned = uri
     return uri
 
 
@@ -48,8 +65,6 @@ def _initialise_local_store(uri: str) -> None:
     """Create the database with its Default experiment's artifacts under ``<project>/mlruns``."""
     if (project_root() / DB_NAME).exists():
         return
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
     # MLflow logs "Creating initial MLflow database tables..." to stderr at INFO; a step that
     # then fails must still print only its one-line error.
     db_logger = logging.getLogger("mlflow.store.db.utils")
@@ -61,18 +76,16 @@ def _initialise_local_store(uri: str) -> None:
         db_logger.setLevel(level)
 
 
-@cache
-def code_version() -> str:
-    """Package version plus the git commit of the checkout, when there is one."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{glioma.__version__}+{commit}" if commit else glioma.__version__
+def experiment_id() -> str:
+    """The experiment a study's runs go to: ``MLFLOW_EXPERIMENT_ID`` or ``_NAME``, else Default.
+
+    Resolved once by the study and handed to its workers, so runs started on other processes
+    land beside the study run.
+    """
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name:
+        return mlflow.get_experiment_by_name("Default").experiment_id
+    found = mlflow.get_experiment_by_name(name)
+    return found.experiment_id if found else mlflow.create_experiment(name)

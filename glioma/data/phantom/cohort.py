@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from glioma.data.phantom.anatomy import sample_head, sample_tumour, tissue_labels, tumour_labels
@@ -101,13 +102,22 @@ def generate_cohort(
 ) -> dict[str, Path]:
     """Write both phantom sites under ``root``; return each site's ``prepare`` input.
 
-    Reuses an earlier cohort with the same seed, scale and generator version.
+    Reuses an earlier cohort with the same seed, scale and generator version. A file lock
+    makes steps that prepare both sites at once (parallel workers) generate it once.
     """
     root = Path(root)
-    settings = {"version": PHANTOM_VERSION, "seed": seed, "scale": scale}
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / ".phantom.lock"):
+        return _generate_locked(
+            root, {"version": PHANTOM_VERSION, "seed": seed, "scale": scale}, workers
+        )
+
+
+def _generate_locked(root: Path, settings: dict, workers: int) -> dict[str, Path]:
     marker = root / "phantom.json"
     if marker.exists() and json.loads(marker.read_text()) == settings:
         return {site: site_input(root, site) for site in SITES}
+    seed, scale = settings["seed"], settings["scale"]
     for site in SITES:
         shutil.rmtree(root / site, ignore_errors=True)
     marker.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -32,13 +33,16 @@ from glioma.config import (
 )
 from glioma.errors import ConfigError, GliomaError
 from glioma.evaluate.figures import pareto_figure
-from glioma.pipeline.sample_step import run_sample
-from glioma.pipeline.score_gen_step import run_score_gen
-from glioma.pipeline.train_ddpm_step import run_train_ddpm
-from glioma.pipeline.upstream import prepared_site
+from glioma.pipeline.ensure import RunContext, StepFailed
+from glioma.pipeline.executors import run_serial
+from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.invoke import sweep_orphans
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.nodes import ddpm_node, prepare_for, sample_node, score_node
 from glioma.scoring.inception import MissingWeightsError, find_weights
 from glioma.scoring.report import markdown_table
-from glioma.tracking import project_root, step_run
+from glioma.tracking import child_run, open_run, project_root
+from glioma.tracking.store import experiment_id
 
 MEMORISATION = "memorisation_mean"
 RUN_ID_ATTR = "mlflow_run_id"  # the trial attribute that points at the trial's MLflow run
@@ -123,16 +127,36 @@ def open_study(config: TuneConfig, distance: str) -> optuna.Study:
     return study
 
 
+def trial_graph(config: TuneConfig, prepare: NodeResult, values: dict, distance: str, out: Path):
+    """train_ddpm (not registered) -> sample -> score_gen for one suggested point."""
+    common = {"site": config.site, "grade": config.grade, "profile": config.profile}
+    common |= {"seed": config.seed, "device": config.device}
+    ddpm_config = build_config(TrainDDPMConfig, common | values | {"register": False})
+    prepare_node = given(prepare.run_id, "prepare")
+    ddpm = ddpm_node(prepare_node, ddpm_config)
+    sample_config = build_config(
+        SampleConfig, common | {"variant": ddpm_config.variant, "out_dir": str(out)}
+    )
+    sample = sample_node(ddpm, sample_config)
+    score_overrides = common | {"variant": ddpm_config.variant, "classifier": ""}
+    score_overrides |= {"inception": "required" if distance == "fid" else "off"}
+    score_overrides |= {"inception_weights": config.inception_weights}
+    score = score_node(
+        sample, ddpm, prepare_node, build_config(ScoreGenConfig, score_overrides), None
+    )
+    return Graph([score]), ddpm, sample, score
+
+
 def run_trial(
-    trial: optuna.Trial, config: TuneConfig, prepare_run: str, distance: str
+    trial: optuna.Trial, config: TuneConfig, prepare: NodeResult, distance: str
 ) -> tuple[float, float]:
-    """train_ddpm -> sample -> score_gen for one suggested (mi_weight, lr), in a nested run."""
+    """train_ddpm -> sample -> score_gen for one suggested (mi_weight, lr), in a child run."""
     mi_weight = trial.suggest_float("mi_weight", 0.0, config.mi_weight_max)
     lr = trial.suggest_float("lr", config.lr_min, config.lr_max, log=True)
-    common = {"profile": config.profile, "seed": config.seed, "device": config.device}
-    params = {"trial": trial.number, "mi_weight": mi_weight, "lr": lr} | common
+    params = {"trial": trial.number, "mi_weight": mi_weight, "lr": lr}
+    params |= {"profile": config.profile, "seed": config.seed, "device": config.device}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
-    with step_run("tune_trial", params, **tags) as run:
+    with child_run("tune_trial", params, **tags) as run:
         trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
         mlflow.set_tags(
             {
@@ -141,21 +165,23 @@ def run_trial(
                 "mlflow.runName": f"trial-{trial.number}-{config.site}-{config.grade}",
             }
         )
-        ddpm_overrides = {"prepare_run": prepare_run, "grade": config.grade, "lr": lr}
-        ddpm_overrides |= {"mi_weight": mi_weight, "register": False} | common
-        ddpm = run_train_ddpm(build_config(TrainDDPMConfig, ddpm_overrides))[0]
-        out_dir = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
-        sample_overrides = {"model": ddpm.run_id, "site": config.site, "grade": config.grade}
-        sample_overrides |= {"variant": ddpm.variant, "out_dir": str(out_dir)} | common
-        sample = run_sample(build_config(SampleConfig, sample_overrides))
-        score_overrides = {"sample_run": sample.run_id, "site": config.site}
-        score_overrides |= {"grade": config.grade, "variant": ddpm.variant}
-        score_overrides |= {"inception": "required" if distance == "fid" else "off"}
-        score_overrides |= {"inception_weights": config.inception_weights} | common
-        score = run_score_gen(build_config(ScoreGenConfig, score_overrides))
-        values = (score.metrics[distance], score.metrics[MEMORISATION])
+        out = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
+        graph, ddpm, sample, score = trial_graph(
+            config, prepare, {"mi_weight": mi_weight, "lr": lr}, distance, out
+        )
+        context = RunContext(experiment_id(), run.info.run_id, None, "tune")
+        outcome = run_serial(graph, context)
+        if outcome.failures:
+            raise StepFailed(*next(iter((n.label, r) for n, r in outcome.failures.items())))
+        results = {n: outcome.results[n] for n in (ddpm, sample, score)}
+        metrics = mlflow.get_run(results[score].run_id).data.metrics
+        values = (metrics[distance], metrics[MEMORISATION])
         mlflow.set_tags(
-            {"ddpm_run": ddpm.run_id, "sample_run": sample.run_id, "score_run": score.run_id}
+            {
+                "ddpm_run": results[ddpm].run_id,
+                "sample_run": results[sample].run_id,
+                "score_run": results[score].run_id,
+            }
         )
         names = (f"objective_{distance}", f"objective_{MEMORISATION}")
         mlflow.log_metrics(dict(zip(names, values)))
@@ -194,15 +220,20 @@ def log_front(table: pd.DataFrame, distance: str) -> None:
 def run_tune(config: TuneConfig) -> TuneOutput:
     """Add ``n_trials`` trials to the study and log its Pareto front on the tune run."""
     distance = distance_metric(config)  # fails here, before any training, if it must
+    sweep_orphans("tune")
     study = open_study(config, distance)
     params = as_params(config) | {"storage": shown_storage(config.storage or default_storage())}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
-    with step_run("tune", params, **tags) as run:
+    with open_run("tune", params, tags) as run:
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
-        prepared = prepared_site(config.site, config.source, config.profile, config.seed)
+        prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+        context = RunContext(experiment_id(), run.info.run_id, None, "tune")
+        prepared = run_serial(Graph([prepare]), context)
+        if prepared.failures:
+            raise StepFailed(*next(iter((n.label, r) for n, r in prepared.failures.items())))
         _quiet_trial_tracebacks()
         study.optimize(
-            lambda trial: run_trial(trial, config, prepared.run_id, distance),
+            lambda trial: run_trial(trial, config, prepared.results[prepare], distance),
             n_trials=config.n_trials,
             show_progress_bar=True,
         )

@@ -1,0 +1,114 @@
+"""Config fields that carry their own help text, choices and role, and the base of every config.
+
+A field is declared once, with everything the tools around it need: ``--help`` prints its help
+and choices, construction checks its choices, and the step-reuse key leaves out the fields whose
+role says they cannot change a result:
+
+- ``volatile``: where or how fast a step runs (device, workers, checkpoint cadence, local
+  output folders): two runs that differ only there give the same result, so one is reused;
+- ``upstream``: which earlier run to read (``prepare_run``, ``sample_run``, ...) or what to
+  prepare first: the graph turns it into an input node, and the input's run id is in the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from glioma.config.profiles import all_profiles
+from glioma.errors import ConfigError
+
+VOLATILE = "volatile"
+UPSTREAM = "upstream"
+RESULT = "result"
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    role: str = RESULT,
+) -> Any:
+    """A config field: its default, one line of help, allowed values, and its role."""
+    if role not in (RESULT, VOLATILE, UPSTREAM):
+        raise ValueError(f"role: expected result, volatile or upstream, got {role!r}")
+    return field(default=default, metadata={"help": help, "choices": choices, "role": role})
+
+
+def role_of(item: dataclasses.Field) -> str:
+    return item.metadata.get("role", RESULT)
+
+
+def help_of(item: dataclasses.Field) -> str:
+    return item.metadata.get("help", "")
+
+
+def choices_of(item: dataclasses.Field) -> tuple[Any, ...] | None:
+    return item.metadata.get("choices")
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise the ConfigError ``message`` (which names the field) unless ``ok``."""
+    if not ok:
+        raise ConfigError(message)
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    shown = ", ".join(map(repr, choices))
+    check(value in choices, f"{name}: expected one of {shown}, got {value!r}")
+
+
+def int_list(text: str, name: str) -> tuple[int, ...]:
+    """``"1,2,2"`` -> (1, 2, 2); a ConfigError naming ``name`` otherwise."""
+    try:
+        values = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated whole numbers, got {text!r}") from None
+    check(bool(values) and min(values) > 0, f"{name}: expected positive numbers, got {text!r}")
+    return values
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepConfig:
+    """The base of every config: checks itself at construction and names the bad field.
+
+    ``step`` names the step (and the profile section that sets its defaults, unless
+    ``profile_section`` says otherwise); ``renamed`` maps an old parameter spelling to its new
+    name for one release.
+    """
+
+    step: ClassVar[str] = ""
+    profile_section: ClassVar[str] = ""
+    renamed: ClassVar[dict[str, str]] = {}
+
+    seed: int = param(0, "seed of every random draw of the step")
+    profile: str = param("quick", "the profile whose defaults fill what is not given")
+
+    def __post_init__(self) -> None:
+        check_choice("profile", self.profile, tuple(all_profiles()))
+        check(self.seed >= 0, f"seed: must be >= 0, got {self.seed}")
+        for item in dataclasses.fields(self):
+            choices = choices_of(item)
+            if choices is not None:
+                check_choice(item.name, getattr(self, item.name), choices)
+        self.check()
+
+    def check(self) -> None:
+        """Checks beyond the declared choices; each raises a ConfigError naming its field."""
+
+    @classmethod
+    def section(cls) -> str:
+        return cls.profile_section or cls.step
+
+    @classmethod
+    def fields_with_role(cls, role: str) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if role_of(f) == role)
+
+
+def result_fields(config: StepConfig) -> dict[str, Any]:
+    """The fields that can change a step's result: all but the volatile and upstream ones."""
+    return {
+        f.name: getattr(config, f.name) for f in dataclasses.fields(config) if role_of(f) == RESULT
+    }

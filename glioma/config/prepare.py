@@ -1,0 +1,55 @@
+"""The ``prepare`` step's config: one site's input read into the study's dataset files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from glioma.config.fields import VOLATILE, StepConfig, check, param
+
+PHANTOM_SITES = ("phantom-a", "phantom-b")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareConfig(StepConfig):
+    """Read one site (BraTS root, manifest CSV or the phantom) into dataset files."""
+
+    step: ClassVar[str] = "prepare"
+
+    source: str = param("phantom", "what to read: 'phantom', a BraTS 2019 training root or a CSV")
+    site: str = param(
+        "", "site name; default: phantom-a (phantom), brats (BraTS root), the CSV's stem"
+    )
+    out_dir: str = param(
+        "",
+        "local copy of the dataset files (default <project>/data/prepared/<site>)",
+        role=VOLATILE,
+    )
+    patch_size: int = param(32, "patch side in pixels")
+    fov_mm: float = param(64.0, "square field of view around the lesion centroid, in mm")
+    workers: int = param(2, "worker processes that read subjects", role=VOLATILE)
+    strict: bool = param(False, "stop at the first bad subject instead of excluding it")
+    phantom_scale: float = param(0.25, "fraction of the study's cohort sizes for the phantom")
+    phantom_dir: str = param(
+        "", "where the phantom's NIfTI files go (default <project>/data/phantom)", role=VOLATILE
+    )
+
+    def check(self) -> None:
+        check(bool(self.source.strip()), "source: empty; give 'phantom', a folder or a CSV")
+        check(8 <= self.patch_size <= 512, f"patch_size: must be 8..512, got {self.patch_size}")
+        check(4.0 <= self.fov_mm <= 400.0, f"fov_mm: must be 4..400 mm, got {self.fov_mm}")
+        check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
+        check(
+            0.0 < self.phantom_scale <= 4.0,
+            f"phantom_scale: must be in (0, 4], got {self.phantom_scale}",
+        )
+        if self.source == "phantom":
+            check(
+                self.site in ("", *PHANTOM_SITES),
+                f"site: the phantom has sites phantom-a and phantom-b, got {self.site!r}",
+            )
+
+
+# What a later step's config says about the prepare run it needs, when it has to declare one.
+PREPARE_RUN_HELP = "a finished prepare run to read (default: reuse or run prepare)"
+SOURCE_HELP = "what prepare reads when the site is not prepared yet (see prepare's source)"

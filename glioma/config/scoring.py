@@ -1,0 +1,102 @@
+"""The configs that judge synthetic images: ``score_gen`` and the Optuna ``tune`` study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from glioma.config.ddpm import DEVICE_HELP, DEVICES
+from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
+from glioma.config.prepare import SOURCE_HELP
+from glioma.names import GRADES, VARIANTS
+
+WEIGHTS_HELP = "FID Inception weights file (default: torch's hub cache)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreGenConfig(StepConfig):
+    """Score one synthetic dataset against the real images its DDPM was trained on."""
+
+    step: ClassVar[str] = "score_gen"
+
+    sample_run: str = param(
+        "", "a finished sample run (default: sample of site/grade/variant)", role=UPSTREAM
+    )
+    site: str = param("phantom-a", "the site of the default sample")
+    grade: str = param("HGG", "the grade of the default sample", choices=GRADES)
+    variant: str = param("std", "the variant of the default sample", choices=VARIANTS)
+    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    inception: str = param(
+        "auto",
+        "required: stop without the weights; auto: skip FID/IS/KID and say so; off",
+        choices=("required", "auto", "off"),
+    )
+    inception_weights: str = param("", WEIGHTS_HELP)
+    encoder: str = param("pca", "4 -> 3 channels: pca, per-modality or modalities:T1ce,T2,FLAIR")
+    is_splits: int = param(10, "Inception Score splits")
+    kid_subsets: int = param(100, "KID subsets")
+    kid_subset_size: int = param(1000, "KID subset size (at most the set size)")
+    classifier: str = param(
+        "", "FD_cls model URI; '': main's baseline fold 0 (none outside main); off: no FD_cls"
+    )
+    memorisation_region: str = param(
+        "full", "full, or foreground (brain pixels of either image)", choices=("full", "foreground")
+    )
+    memorisation_threshold: float = param(0.95, "r above which a synthetic image counts as copied")
+    msssim_pairs: int = param(2000, "pairs drawn for the mean pairwise MS-SSIM")
+    pairs_shown: int = param(8, "nearest pairs in the figure")
+    batch_size: int = param(32, "images per feature batch", role=VOLATILE)
+    device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
+
+    def check(self) -> None:
+        check(
+            self.encoder in ("pca", "per-modality") or self.encoder.startswith("modalities:"),
+            f"encoder: expected pca, per-modality or modalities:A,B,C, got {self.encoder!r}",
+        )
+        check(self.is_splits >= 1, f"is_splits: must be >= 1, got {self.is_splits}")
+        check(self.kid_subsets >= 1, f"kid_subsets: must be >= 1, got {self.kid_subsets}")
+        check(
+            self.kid_subset_size >= 2, f"kid_subset_size: must be >= 2, got {self.kid_subset_size}"
+        )
+        check(
+            0.0 < self.memorisation_threshold < 1.0,
+            f"memorisation_threshold: must be in (0, 1), got {self.memorisation_threshold}",
+        )
+        check(self.msssim_pairs >= 1, f"msssim_pairs: must be >= 1, got {self.msssim_pairs}")
+        check(self.pairs_shown >= 1, f"pairs_shown: must be >= 1, got {self.pairs_shown}")
+        check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneConfig(StepConfig):
+    """An Optuna study over the DDPM's mi_weight and lr: distance and memorisation, minimised."""
+
+    step: ClassVar[str] = "tune"
+
+    site: str = param("phantom-a", "the site whose DDPM is tuned")
+    grade: str = param("HGG", "the grade whose DDPM is tuned", choices=GRADES)
+    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    n_trials: int = param(8, "trials this process adds to the study")
+    mi_weight_max: float = param(0.5, "mi_weight is searched in [0, mi_weight_max]")
+    lr_min: float = param(5e-4, "lr is searched log-uniformly in [lr_min, lr_max]")
+    lr_max: float = param(5e-3, "upper end of the lr range")
+    objective: str = param(
+        "auto",
+        "fid, fd_radiomic, or auto: fid when the Inception weights exist",
+        choices=("auto", "fid", "fd_radiomic"),
+    )
+    inception_weights: str = param("", WEIGHTS_HELP)
+    storage: str = param("", "Optuna storage: '' = sqlite:///<project>/optuna.db, or an RDB URL")
+    study_name: str = param("", "'' = glioma-<site>-<grade>-<profile>")
+    device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
+
+    def check(self) -> None:
+        check(1 <= self.n_trials <= 10_000, f"n_trials: must be 1..10000, got {self.n_trials}")
+        check(
+            0.0 < self.mi_weight_max < 1.0,
+            f"mi_weight_max: must be in (0, 1), got {self.mi_weight_max}",
+        )
+        check(
+            0.0 < self.lr_min < self.lr_max < 1.0,
+            f"lr_min, lr_max: 0 < lr_min < lr_max < 1, got {self.lr_min}, {self.lr_max}",
+        )

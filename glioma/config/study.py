@@ -1,0 +1,82 @@
+"""The whole study's config (``main``) and the executor that runs its graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from glioma.config.classify import DDPM_MI_WEIGHT_HELP, setup_list
+from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
+from glioma.names import PAPER_MI_WEIGHT
+
+EXECUTORS = ("serial", "ray")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorConfig:
+    """How a graph of steps runs: one at a time here, or as Ray tasks on a cluster."""
+
+    executor: str = param(
+        "serial",
+        "serial (one process), or ray (independent steps at once)",
+        choices=EXECUTORS,
+        role=VOLATILE,
+    )
+    ray_address: str = param(
+        "", "'': start a local Ray here; auto or ray://host:10001: join a cluster", role=VOLATILE
+    )
+    cpus_per_task: int = param(1, "CPU threads each Ray task declares and uses", role=VOLATILE)
+    gpus_per_task: float = param(
+        1.0, "GPUs a torch step declares on a cluster with GPUs (0.25: four share one)",
+        role=VOLATILE,
+    )  # fmt: skip
+
+    def check_executor(self) -> None:
+        check(
+            1 <= self.cpus_per_task <= 256,
+            f"cpus_per_task: must be 1..256, got {self.cpus_per_task}",
+        )
+        check(
+            0.0 < self.gpus_per_task <= 8.0,
+            f"gpus_per_task: must be in (0, 8], got {self.gpus_per_task}",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MainConfig(ExecutorConfig, StepConfig):
+    """The whole study: both sites prepared, four setups trained per site, both directions."""
+
+    step: ClassVar[str] = "main"
+    renamed: ClassVar[dict[str, str]] = {"mi_weight": "ddpm_mi_weight"}
+
+    site_a: str = param("phantom-a", "the first site's name")
+    data_a: str = param(
+        "phantom", "what prepare reads for site_a: phantom, a BraTS root or a CSV", role=UPSTREAM
+    )
+    site_b: str = param("phantom-b", "the second site's name")
+    data_b: str = param("phantom", "what prepare reads for site_b", role=UPSTREAM)
+    setups: str = param("baseline,augment,ddpm,ddpm_mi", "the setups compared")
+    ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
+    synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
+    n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
+    workers: int = param(2, "worker processes of prepare", role=VOLATILE)
+    phantom_scale: float = param(0.0, "0: the profile's value (quick 0.25, paper 1.0)")
+
+    def check(self) -> None:
+        self.check_executor()
+        setup_list(self.setups)
+        check(self.site_a != self.site_b, f"site_b: must differ from site_a {self.site_a!r}")
+        check(
+            0.0 < self.ddpm_mi_weight < 1.0,
+            f"ddpm_mi_weight: must be in (0, 1), got {self.ddpm_mi_weight}",
+        )
+        check(
+            0.0 < self.synthetic_ratio <= 10.0,
+            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
+        )
+        check(self.n_boot >= 100, f"n_boot: must be >= 100, got {self.n_boot}")
+        check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
+        check(
+            0.0 <= self.phantom_scale <= 4.0,
+            f"phantom_scale: must be in [0, 4], got {self.phantom_scale}",
+        )

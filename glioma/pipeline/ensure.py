@@ -1,0 +1,105 @@
+"""``ensure``: the one get-or-run. Reuse, running, nesting, counting and the console line.
+
+For a node whose inputs are done: compute its reuse key (``glioma.pipeline.keys``); if a
+FINISHED run of the step has that key, reuse it ("reusing ... (run id)"); otherwise open the
+step's run under the study run ("running ..."), tag it with the key, the code, the process and
+its lineage (``<input>_run`` per input), and let the step compute and log in it. A failing step
+ends its run FAILED and raises ``StepFailed`` with the step and the one-line reason.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+
+import mlflow
+
+from glioma.config import as_params
+from glioma.errors import GliomaError
+from glioma.names import lineage_tag
+from glioma.pipeline.graph import GIVEN, Node
+from glioma.pipeline.inputs import checked_run
+from glioma.pipeline.keys import NodeResult, reuse_key
+from glioma.pipeline.steps import STEPS
+from glioma.tracking import code_fingerprint, git_commit, open_run
+from glioma.tracking.reuse import find_finished_run
+from glioma.tracking.runs import CODE_FINGERPRINT, GIT_COMMIT, RAY_NODE, REUSE_KEY, one_line
+
+
+class StepFailed(GliomaError):
+    """A step's run failed; ``label`` names the step, the message says why on one line."""
+
+    def __init__(self, label: str, reason: str):
+        super().__init__(label, reason)  # both in args: Ray pickles it to the driver
+        self.label, self.reason = label, reason
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where ensured runs go: the study's experiment, under the study run (when there is one).
+
+    ``adopt_run_id``: the run ``mlflow run`` created, which the single target of a one-step
+    entry point carries on in (so ``mlflow run -e prepare`` gives one prepare run).
+    """
+
+    experiment_id: str | None = None
+    parent_run_id: str | None = None
+    adopt_run_id: str | None = None
+    prefix: str = "glioma"
+    ray_node: str = ""
+
+
+def given_result(node: Node) -> NodeResult:
+    try:
+        run = checked_run(node.config.run_id, node.config.step)
+    except GliomaError as exc:
+        raise StepFailed(node.label, str(exc)) from exc
+    return NodeResult.of(run, reused=True)
+
+
+def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> NodeResult:
+    """The result of ``node`` given its inputs' results: reused when possible, else run."""
+    if node.step == GIVEN:
+        return given_result(node)
+    spec = STEPS[node.step]
+    code = code_fingerprint()
+    key = reuse_key(node, inputs, code)
+    found = find_finished_run(node.step, key)
+    if found is not None:
+        print(f"{context.prefix}: reusing {node.label} ({found.info.run_id})", flush=True)
+        result = NodeResult.of(found, reused=True)
+    else:
+        print(f"{context.prefix}: running {node.label}", flush=True)
+        result = run_node(node, inputs, context, key, code)
+    if spec.publish is not None:
+        spec.publish(node.config, result)
+    return result
+
+
+def run_node(
+    node: Node, inputs: dict[str, NodeResult], context: RunContext, key: str, code: str
+) -> NodeResult:
+    tags = dict(node.tags)
+    tags |= {lineage_tag(name): result.run_id for name, result in inputs.items()}
+    tags |= {REUSE_KEY: key, CODE_FINGERPRINT: code, GIT_COMMIT: git_commit()}
+    if context.ray_node:
+        tags[RAY_NODE] = context.ray_node
+    try:
+        with open_run(
+            node.step,
+            as_params(node.config),
+            tags,
+            experiment_id=context.experiment_id,
+            parent_run_id=context.parent_run_id,
+            adopt_run_id=context.adopt_run_id,
+        ) as run:
+            STEPS[node.step].run(node.config, inputs)
+    except Exception as exc:
+        if not isinstance(exc, GliomaError):  # a bug, not bad input: show where
+            traceback.print_exc(file=sys.stderr)
+        raise StepFailed(node.label, one_line(exc)) from exc
+    return NodeResult.of(mlflow.get_run(run.info.run_id), reused=False)

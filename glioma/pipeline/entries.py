@@ -1,0 +1,203 @@
+"""The single entry points: each declares the minimal graph its output needs, then runs it.
+
+``mlflow run . -e sample`` on a fresh clone declares prepare -> train_ddpm -> sample; the
+steps that already finished with the same key are reused. A run the user names
+(``--prepare_run``, ``--model``, ``--sample_run``) becomes a ``given`` node instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mlflow
+
+from glioma.config import (
+    CrossEvalConfig,
+    MainConfig,
+    PrepareConfig,
+    SampleConfig,
+    ScoreGenConfig,
+    StepConfig,
+    TrainClsConfig,
+    TrainDDPMConfig,
+    TuneConfig,
+    build_config,
+    setup_list,
+)
+from glioma.devices import resolve_device
+from glioma.diffusion.distributed import init_distributed, is_main_process
+from glioma.errors import DataError
+from glioma.names import GRADES, PAPER_MI_WEIGHT
+from glioma.pipeline.graph import Graph, Node, given
+from glioma.pipeline.inputs import checked_run
+from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.nodes import (
+    classifier_node,
+    cross_eval_node,
+    ddpm_node,
+    prepare_for,
+    prepare_node,
+    sample_node,
+    score_node,
+    site_of,
+)
+from glioma.pipeline.steps.train_ddpm import follow_main_process
+from glioma.scoring.encoders import parse_encoder
+from glioma.scoring.inception import find_weights
+from glioma.tracking.registry import resolve_alias
+
+# Every entry point (MLproject's and the console's) and the config it takes.
+CONFIGS: dict[str, type[StepConfig]] = {
+    cls.step: cls
+    for cls in (
+        MainConfig,
+        PrepareConfig,
+        TrainDDPMConfig,
+        SampleConfig,
+        ScoreGenConfig,
+        TrainClsConfig,
+        CrossEvalConfig,
+        TuneConfig,
+    )
+}
+
+
+def run_prepare(config: PrepareConfig) -> NodeResult:
+    target = prepare_node(config)
+    return run_graph(Graph([target]), config).result(target)
+
+
+def upstream_prepare(config, site: str) -> Node:
+    """The prepare node a step of ``site`` reads: the given run, or prepare of its source."""
+    common = {"profile": config.profile, "seed": config.seed}
+    return prepare_for(site, config.source, prepare_run=config.prepare_run, **common)
+
+
+def with_site_of(config, prepare: Node):
+    """A given prepare run decides the site; a config that says another is corrected."""
+    return dataclasses.replace(config, site=site_of(prepare))
+
+
+def train_ddpm_nodes(config: TrainDDPMConfig) -> list[Node]:
+    prepare = upstream_prepare(config, config.site)
+    config = with_site_of(config, prepare)
+    grades = [config.grade] if config.grade else list(GRADES)
+    return [ddpm_node(prepare, dataclasses.replace(config, grade=g)) for g in grades]
+
+
+def run_train_ddpm(config: TrainDDPMConfig) -> list[NodeResult]:
+    """Both grades (or ``config.grade``); under ``torchrun`` ranks > 0 follow rank 0."""
+    grades = [config.grade] if config.grade else list(GRADES)
+    if init_distributed(resolve_device(config.device)) and not is_main_process():
+        follow_main_process(config, grades)
+        return []
+    targets = train_ddpm_nodes(config)
+    invocation = run_graph(Graph(targets), config, group=len(targets) > 1)
+    return [invocation.result(t) for t in targets]
+
+
+def ddpm_run_of(model: str) -> str:
+    """The train_ddpm run behind a models:/ or runs:/ URI or a run id."""
+    if model.startswith("models:/"):
+        name, _, alias = model[len("models:/") :].partition("@")
+        if alias:
+            version = resolve_alias(name, alias)
+            if version is None:
+                raise DataError(f"{model}: no such registered model version")
+            return version.run_id
+        name, _, number = name.partition("/")
+        return mlflow.MlflowClient().get_model_version(name, number).run_id
+    if model.startswith("runs:/"):
+        return model[len("runs:/") :].split("/", 1)[0]
+    return model
+
+
+def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
+    """The DDPM node a sample needs: the given model, or train_ddpm of site/grade/variant."""
+    if config.model:
+        run = checked_run(ddpm_run_of(config.model), "train_ddpm")
+        tags = run.data.tags
+        config = dataclasses.replace(
+            config, site=tags["site"], grade=tags["grade"], variant=tags["variant"]
+        )
+        return given(run.info.run_id, "train_ddpm"), config
+    mi_weight = PAPER_MI_WEIGHT if config.variant == "mi" else 0.0
+    overrides = {"site": config.site, "grade": config.grade, "mi_weight": mi_weight}
+    ddpm = build_config(
+        TrainDDPMConfig, overrides | {"profile": config.profile, "seed": config.seed}
+    )
+    prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+    return ddpm_node(prepare, ddpm), config
+
+
+def run_sample(config: SampleConfig) -> NodeResult:
+    ddpm, config = sample_graph_nodes(config)
+    target = sample_node(ddpm, config)
+    return run_graph(Graph([target]), config).result(target)
+
+
+def score_graph_nodes(config: ScoreGenConfig) -> Node:
+    """score_gen of the given sample run (with its DDPM and data), or of a default sample."""
+    parse_encoder(config.encoder)  # a bad contrast name stops here, before anything runs
+    if config.inception == "required":
+        find_weights(config.inception_weights)  # likewise missing weights, before training
+    if config.sample_run:
+        sample_run = checked_run(config.sample_run, "sample")
+        ddpm_run = checked_run(sample_run.data.tags.get("ddpm_run", ""), "train_ddpm")
+        prepare_run = ddpm_run.data.tags.get("prepare_run", "")
+        tags = sample_run.data.tags
+        config = dataclasses.replace(
+            config,
+            site=tags["site"],
+            grade=tags["grade"],
+            variant=tags.get("variant", config.variant),
+        )
+        sample, ddpm = (
+            given(sample_run.info.run_id, "sample"),
+            given(ddpm_run.info.run_id, "train_ddpm"),
+        )
+        return score_node(sample, ddpm, given(prepare_run, "prepare"), config, None)
+    sample_config = build_config(
+        SampleConfig,
+        {"site": config.site, "grade": config.grade, "variant": config.variant,
+         "source": config.source, "profile": config.profile, "seed": config.seed},
+    )  # fmt: skip
+    ddpm, sample_config = sample_graph_nodes(sample_config)
+    prepare = ddpm.upstream["prepare"]
+    return score_node(sample_node(ddpm, sample_config), ddpm, prepare, config, None)
+
+
+def run_score_gen(config: ScoreGenConfig) -> NodeResult:
+    target = score_graph_nodes(config)
+    return run_graph(Graph([target]), config).result(target)
+
+
+def classifier_for(config: TrainClsConfig) -> Node:
+    prepare = upstream_prepare(config, config.site)
+    return classifier_node(prepare, with_site_of(config, prepare))
+
+
+def run_train_cls(config: TrainClsConfig) -> NodeResult:
+    target = classifier_for(config)
+    return run_graph(Graph([target]), config).result(target)
+
+
+def cross_eval_target(config: CrossEvalConfig) -> Node:
+    common = {"profile": config.profile, "seed": config.seed}
+    target = prepare_for(config.target_site, config.target_data, **common)
+    classifiers = {
+        setup: classifier_for(
+            build_config(
+                TrainClsConfig,
+                {"site": config.source_site, "setup": setup, "source": config.source_data} | common,
+            )
+        )
+        for setup in setup_list(config.setups)
+    }
+    return cross_eval_node(target, classifiers, config)
+
+
+def run_cross_eval(config: CrossEvalConfig) -> NodeResult:
+    target = cross_eval_target(config)
+    return run_graph(Graph([target]), config).result(target)

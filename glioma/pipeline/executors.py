@@ -1,0 +1,81 @@
+"""Executors: run a graph's nodes one at a time in this process, or as Ray tasks.
+
+Both hand each node the results of its inputs and call ``ensure``; both give the same
+``Outcome``: a result per finished node, the reason per failed node, and the nodes that were
+not started because an input failed (independent nodes still finish).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from glioma.pipeline.ensure import RunContext, StepFailed, ensure
+from glioma.pipeline.graph import Graph, Node
+from glioma.pipeline.keys import NodeResult
+
+
+@dataclass
+class Outcome:
+    graph: Graph
+    results: dict[Node, NodeResult] = field(default_factory=dict)
+    failures: dict[Node, str] = field(default_factory=dict)  # node -> one-line reason
+    not_started: dict[Node, Node] = field(default_factory=dict)  # node -> the failed input
+
+    def in_order(self, step: str) -> list[tuple[Node, NodeResult]]:
+        """The finished nodes of ``step`` in graph order (executors finish them in any order)."""
+        return [
+            (n, self.results[n]) for n in self.graph.nodes if n.step == step and n in self.results
+        ]
+
+    @property
+    def ran(self) -> int:
+        return sum(not r.reused for n, r in self.results.items() if n.step != "given")
+
+    @property
+    def reused(self) -> int:
+        return sum(r.reused for n, r in self.results.items() if n.step != "given")
+
+    def blocked_by(self, item: Node) -> Node | None:
+        """The first input of ``item`` that failed (or could not start), if any."""
+        for _, upstream in item.inputs:
+            if upstream in self.failures:
+                return upstream
+            if upstream in self.not_started:
+                return self.not_started[upstream]
+        return None
+
+    def failure_report(self) -> str:
+        """What failed, what did not start, and that a rerun continues from what finished.
+
+        One line when a single step failed and nothing else was at stake (a one-step entry).
+        """
+        failed = [f"{n.label}: {reason}" for n, reason in self.failures.items()]
+        if len(failed) == 1 and not self.not_started and not self.ran + self.reused:
+            return failed[0]
+        lines = [f"{len(failed)} step(s) failed:", *(f"  {line}" for line in failed)]
+        if self.not_started:
+            lines.append(f"{len(self.not_started)} step(s) not started (an input failed):")
+            lines += [f"  {n.label} (needs {u.label})" for n, u in self.not_started.items()]
+        lines.append(
+            f"{self.ran} ran and {self.reused} were reused; run the same command again to "
+            "continue: what finished is reused"
+        )
+        return "\n".join(lines)
+
+
+def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) -> Outcome:
+    """Every node in graph order, in this process; ``adopt`` carries on in the project run."""
+    outcome = Outcome(graph)
+    for item in graph.nodes:
+        blocker = outcome.blocked_by(item)
+        if blocker is not None:
+            outcome.not_started[item] = blocker
+            continue
+        inputs = {name: outcome.results[up] for name, up in item.inputs}
+        here = replace(context, adopt_run_id=context.adopt_run_id if item == adopt else None)
+        try:
+            outcome.results[item] = ensure(item, inputs, here)
+        except StepFailed as failed:
+            print(f"{context.prefix}: FAILED {failed}", flush=True)
+            outcome.failures[item] = failed.reason
+    return outcome

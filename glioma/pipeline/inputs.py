@@ -1,0 +1,85 @@
+"""What a step reads from the runs its graph hands it: artifacts by run id, checked.
+
+Steps never look runs up by search: the graph gives each one the run ids of its inputs, and
+these helpers fetch what those runs logged (cached locally under ``data/cache/<run_id>/``, so
+a worker on another machine reads through the tracking server the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+
+from glioma.data.dataset import Dataset, read_dataset
+from glioma.data.splits import read_splits
+from glioma.errors import DataError
+from glioma.names import DATASET_ARTIFACT, TRAINING_SUBJECTS
+from glioma.tracking import configure_tracking, project_root
+
+
+def checked_run(run_id: str, step: str) -> mlflow.entities.Run:
+    """A given run of ``step``, checked: it must exist, be a ``step`` run and have FINISHED."""
+    configure_tracking()
+    try:
+        run = mlflow.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise DataError(f"{step}_run {run_id}: no such run") from None
+    if run.data.tags.get("step") != step or run.info.status != "FINISHED":
+        kind = run.data.tags.get("step", "untagged")
+        raise DataError(
+            f"{step}_run {run_id}: not a FINISHED {step} run ({kind}, {run.info.status})"
+        )
+    return run
+
+
+def artifact_folder(run_id: str, path: str) -> Path:
+    """A local copy of a run's artifact folder, cached under ``data/cache/<run_id>/``."""
+    local = project_root() / "data" / "cache" / run_id / path
+    if local.exists():
+        return local
+    local.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=local.parent) as tmp:
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp)
+        try:
+            os.replace(Path(tmp) / path, local)
+        except OSError:  # a parallel step cached it first: theirs is the same files
+            if not local.exists():
+                raise
+            shutil.rmtree(Path(tmp) / path, ignore_errors=True)
+    return local
+
+
+def load_dataset(run_id: str) -> Dataset:
+    """The dataset a prepare or sample run logged."""
+    return read_dataset(artifact_folder(run_id, DATASET_ARTIFACT))
+
+
+def load_prepared(run_id: str) -> tuple[Dataset, dict]:
+    """The dataset and splits as a prepare run logged them (not the mutable out_dir)."""
+    folder = artifact_folder(run_id, DATASET_ARTIFACT)
+    return read_dataset(folder), read_splits(folder)
+
+
+def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:
+    """``{"train": [...], "validation": [...]}``: what a DDPM run trained and selected on."""
+    return mlflow.artifacts.load_dict(f"runs:/{ddpm_run}/{TRAINING_SUBJECTS}")
+
+
+def refuse_leaks(ddpm_run: str, splits: dict, fold: int) -> None:
+    """The science rule: no DDPM behind a fold's training data saw its evaluation subjects."""
+    seen = ddpm_subjects(ddpm_run)
+    evaluated = set(splits["test"]) | (set(splits["folds"][fold]) if fold >= 0 else set())
+    leaked = sorted((set(seen["train"]) | set(seen["validation"])) & evaluated)
+    if leaked:
+        shown = ", ".join(leaked[:10]) + (
+            f" and {len(leaked) - 10} more" if len(leaked) > 10 else ""
+        )
+        where = f"fold {fold}" if fold >= 0 else "the test split"
+        raise DataError(
+            f"refusing synthetic images of DDPM run {ddpm_run} for {where}: it trained on "
+            f"subject(s) {shown}, which {where} validates or tests on"
+        )

@@ -1,0 +1,57 @@
+"""One reuse key for every step, derived from what can change its result.
+
+key = sha256 of
+  - the step's name,
+  - every config field whose role is ``result`` (volatile fields, such as the device or the
+    checkpoint cadence, and upstream fields, which the inputs stand for, are left out),
+    each as the string MLflow would log,
+  - each input's run id and data hash,
+  - the fingerprint of external data the step reads (prepare's input files),
+  - the code fingerprint: a hash of the package's source files as they are on disk.
+
+A finished run whose ``reuse_key`` tag equals a node's key is that node's result; any other
+difference, a source edit included, makes a new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import mlflow
+
+from glioma.config import result_fields
+from glioma.pipeline.graph import Node
+from glioma.tracking.runs import param_text
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What a finished node hands on: its run, and the tags later steps read."""
+
+    step: str
+    run_id: str
+    tags: dict[str, str]
+    reused: bool = False
+
+    @property
+    def data_hash(self) -> str:
+        return self.tags.get("data_hash", "")
+
+    @classmethod
+    def of(cls, run: mlflow.entities.Run, *, reused: bool) -> NodeResult:
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        return cls(tags.get("step", ""), run.info.run_id, tags, reused)
+
+
+def reuse_key(node: Node, inputs: dict[str, NodeResult], code: str) -> str:
+    """The key of ``node`` with these input results under this code (module docstring)."""
+    payload = {
+        "step": node.step,
+        "config": {k: param_text(v) for k, v in result_fields(node.config).items()},
+        "inputs": {name: [r.run_id, r.data_hash] for name, r in sorted(inputs.items())},
+        "data": node.data,
+        "code": code,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]

@@ -1,0 +1,110 @@
+"""``cross_eval``: the ensembles of a source site tested on every subject of a target site.
+
+One ``cross_eval`` run per direction (``<source>-to-<target>``) with a child run per setup, so
+the setups line up in the MLflow UI with the same metric names and the tags ``setup`` and
+``direction``. Every subject of the target site counts: none of them reached the models. Each
+metric comes with a subject-level bootstrap 95 % interval; each setup is compared with
+``baseline`` by an exact McNemar test on the same subjects; the target's majority-class
+accuracy is printed beside the results, because plain accuracy near it means nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+
+from glioma.config import CrossEvalConfig, as_params, setup_list
+from glioma.evaluate.metrics import confusion, confusion_figure
+from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
+from glioma.evaluate.tables import results_table
+from glioma.names import DIRECTION_RESULTS
+from glioma.pipeline.inputs import load_dataset
+from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.scoring.report import markdown_table
+from glioma.tracking import child_run
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    setup: str
+    row: dict[str, float]
+    labels: np.ndarray
+    probabilities: np.ndarray
+    ensemble_uri: str
+    train_cls_run: str
+
+
+def ordered_setups(config: CrossEvalConfig) -> tuple[str, ...]:
+    """McNemar compares every setup with baseline: evaluate it first."""
+    setups = setup_list(config.setups)
+    if "baseline" in setups:
+        setups = ("baseline", *[s for s in setups if s != "baseline"])
+    return setups
+
+
+def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
+    """Every setup's metrics with CIs (and McNemar vs baseline) on all target subjects."""
+    target = load_dataset(inputs["target_prepare"].run_id)
+    images, labels = target.images, target.subjects["label"].to_numpy().astype(int)
+    results, baseline = [], None
+    for setup in ordered_setups(config):
+        ensemble = inputs[f"train_cls_{setup}"]
+        uri = ensemble.tags["ensemble_uri"]
+        probabilities = mlflow.pyfunc.load_model(uri).predict(images)["prob_hgg"].to_numpy()
+        predicted = (probabilities >= 0.5).astype(int)
+        row = point_estimates(labels, probabilities)
+        for name, (low, high) in bootstrap_ci(
+            labels, probabilities, config.n_boot, config.seed
+        ).items():
+            row |= {f"{name}_ci_low": low, f"{name}_ci_high": high}
+        if baseline is not None:
+            test = mcnemar_exact(labels, predicted, baseline)
+            row |= {"mcnemar_p_vs_baseline": test["p_value"]}
+            row |= {
+                "only_this_right": test["only_first_right"],
+                "only_baseline_right": test["only_second_right"],
+            }
+        baseline = predicted if setup == "baseline" else baseline
+        row |= {"majority_accuracy": majority_accuracy(labels), "n_subjects": len(labels)}
+        results.append(SetupResult(setup, row, labels, probabilities, uri, ensemble.run_id))
+    return results
+
+
+def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) -> None:
+    """The one place cross_eval logs: a child run per setup, the direction's table."""
+    mlflow.set_tags({"data_hash": data_hash})
+    for result in results:
+        tags = {"site": config.source_site, "setup": result.setup, "direction": config.direction}
+        with child_run("cross_eval_setup", as_params(config), profile=config.profile, **tags):
+            mlflow.set_tags(
+                {"ensemble_uri": result.ensemble_uri, "train_cls_run": result.train_cls_run}
+            )
+            mlflow.log_metrics({k: v for k, v in result.row.items() if np.isfinite(v)})
+            matrix = confusion(result.labels, result.probabilities)
+            figure = confusion_figure(matrix, f"{result.setup}, {config.direction}")
+            mlflow.log_figure(figure, "confusion.png")
+            plt.close(figure)
+    table = pd.DataFrame(
+        [{"setup": r.setup, "direction": config.direction, **r.row} for r in results]
+    )
+    mlflow.log_text(table.to_csv(index=False), DIRECTION_RESULTS)
+    mlflow.log_text(markdown_table(results_table(table)), "direction_results.md")
+    majority = majority_accuracy(results[0].labels)
+    mlflow.log_metric("majority_accuracy", majority)
+    shown = results_table(table)[["setup", "accuracy", "balanced_accuracy", "f1", "macro_f1"]]
+    print(
+        f"cross_eval {config.direction}: {len(results[0].labels)} subjects, majority-class "
+        f"accuracy {majority:.3f} (what always answering the larger class scores)\n"
+        + markdown_table(shown)
+    )
+
+
+def run(config: CrossEvalConfig, inputs: Inputs) -> None:
+    record(config, evaluate(config, inputs), inputs["target_prepare"].data_hash)
+
+
+STEP = StepSpec("cross_eval", run, uses_torch=False)

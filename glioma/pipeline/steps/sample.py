@@ -1,0 +1,135 @@
+"""``sample``: a DDPM run -> a synthetic dataset in the real data's format, flagged synthetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from glioma.config import SampleConfig
+from glioma.data.dataset import Dataset, write_dataset
+from glioma.data.preview import grid_figure
+from glioma.devices import resolve_device
+from glioma.diffusion.pyfunc import CHECKPOINT_ARTIFACT, LoadedDDPM
+from glioma.errors import DataError
+from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, LABELS
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.tracking import code_fingerprint, project_root
+
+
+def model_uri(ddpm: NodeResult) -> str:
+    """The DDPM's registered version when it has one, else the model logged on its run."""
+    tags = ddpm.tags
+    if tags.get("model_version"):
+        return f"models:/{tags['model_name']}/{tags['model_version']}"
+    return f"runs:/{ddpm.run_id}/{DDPM_MODEL}"
+
+
+def load_ddpm(uri: str, device: str) -> LoadedDDPM:
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(uri))
+    except mlflow.exceptions.MlflowException as exc:
+        raise DataError(f"{uri}: cannot load this DDPM ({str(exc).splitlines()[0]})") from None
+    checkpoint = next(local.rglob("best.pt"), None)
+    if checkpoint is None:
+        raise DataError(f"{uri}: no {CHECKPOINT_ARTIFACT} (best.pt) inside; not a glioma DDPM")
+    return LoadedDDPM.from_checkpoint(checkpoint, resolve_device(device))
+
+
+def image_count(config: SampleConfig, ddpm: NodeResult) -> int:
+    """``n``, or n_per_subject x the real subjects the DDPM trained and selected on."""
+    if config.n:
+        return config.n
+    params = mlflow.get_run(ddpm.run_id).data.params
+    subjects = int(params.get("n_train_images", 0)) + int(params.get("n_val_images", 0))
+    return max(1, round(config.n_per_subject * subjects))
+
+
+def draw(ddpm: LoadedDDPM, config: SampleConfig, n: int, grade: str) -> np.ndarray:
+    steps = ddpm.schedule.num_steps if config.sampler == "ddpm" else config.steps
+    with tqdm(total=steps * -(-n // config.batch_size), desc=f"sample {grade}", unit="step") as bar:
+        return ddpm.sample(
+            n,
+            seed=config.seed,
+            sampler=config.sampler,
+            steps=config.steps,
+            eta=config.eta,
+            batch_size=config.batch_size,
+            progress=bar.update,
+        )
+
+
+def synthetic_subjects(
+    n: int, *, grade: str, site: str, ddpm_run: str, seed: int, source: str
+) -> pd.DataFrame:
+    """``subjects.csv`` rows of synthetic images: flagged, and traceable to their DDPM run."""
+    return pd.DataFrame(
+        {
+            "subject_id": [f"syn-{ddpm_run[:8]}-{seed}-{i:05d}" for i in range(n)],
+            "grade": grade,
+            "label": LABELS[grade],
+            "site": site,
+            "synthetic": True,
+            "slice_index": -1,
+            "mask_source": "",
+            "spacing_mm": "",
+            "lesion_area_mm2": float("nan"),
+            "source": source,
+        }
+    )
+
+
+def compute(config: SampleConfig, ddpm: NodeResult) -> tuple[Dataset, Path, str]:
+    """Draw the images and write the dataset files; (dataset, folder, model URI)."""
+    uri = model_uri(ddpm)
+    model = load_ddpm(uri, config.device)
+    site, grade, variant = (
+        ddpm.tags.get(k, getattr(config, k)) for k in ("site", "grade", "variant")
+    )
+    n = image_count(config, ddpm)
+    images = draw(model, config, n, grade)
+    meta = {
+        "synthetic": True,
+        "ddpm_run": ddpm.run_id,
+        "model_uri": uri,
+        "sampler": config.sampler,
+        "steps": config.steps,
+        "eta": config.eta,
+        "seed": config.seed,
+        "code_fingerprint": code_fingerprint(),
+        "patch_size": model.config.image_size,
+        "site": site,
+    }
+    default = project_root() / "data" / "synthetic" / f"{site}-{grade}-{variant}"
+    folder = Path(config.out_dir) if config.out_dir else default
+    rows = synthetic_subjects(
+        n, grade=grade, site=site, ddpm_run=ddpm.run_id, seed=config.seed, source=uri
+    )
+    return write_dataset(folder, images, rows, meta), folder, uri
+
+
+def record(dataset: Dataset, folder: Path, uri: str, config: SampleConfig) -> None:
+    """The one place sample logs: the dataset files, its hash, and a grid."""
+    subjects = dataset.subjects
+    site, grade = subjects["site"].iloc[0], subjects["grade"].iloc[0]
+    mlflow.set_tags(
+        {"data_hash": dataset.data_hash, "model_uri": uri, "site": site, "grade": grade}
+    )
+    mlflow.log_metric("n_images", len(dataset.images))
+    mlflow.log_artifacts(str(folder), DATASET_ARTIFACT)
+    figure = grid_figure(dataset.images[:32], title=f"{site} {grade}: {config.sampler} samples")
+    mlflow.log_figure(figure, "samples.png")
+    plt.close(figure)
+    print(f"sample: {len(dataset.images)} synthetic {grade} images from {uri} -> {folder}")
+
+
+def run(config: SampleConfig, inputs: Inputs) -> None:
+    record(*compute(config, inputs["ddpm"]), config)
+
+
+STEP = StepSpec("sample", run)

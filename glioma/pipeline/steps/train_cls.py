@@ -1,0 +1,153 @@
+"""``train_cls``: the five-fold ensemble of one site and setup, registered and tested.
+
+The fold classifiers are upstream nodes (``train_cls_fold``), so a killed ``train_cls`` keeps
+the folds that finished. This step copies their models into one self-contained ensemble
+(``mlflow models serve`` and ``build-docker`` need nothing else), registers it
+``glioma-ensemble-<site>-<setup>@champion`` and the folds inside it as versions of
+``glioma-cls-<site>-<setup>`` (``@fold0`` .. ``@fold4``), then removes each fold run's own copy
+and points the fold run's ``fold_model_uri`` tag at the registered one: every fold's weights
+are stored once.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.tracking import MlflowClient
+
+from glioma.classify.export import save_ensemble
+from glioma.config import TrainClsConfig
+from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
+from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS
+from glioma.pipeline.inputs import load_prepared
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.tracking.registry import cls_model_name, ensemble_model_name, set_alias
+
+FOLD_MODEL_URI = "fold_model_uri"  # tag of a fold run once its ensemble holds its model
+
+
+def fold_model_uri(fold: NodeResult) -> str:
+    """Where a fold's model is: inside an ensemble once taken in, else on the fold run."""
+    return fold.tags.get(FOLD_MODEL_URI) or f"runs:/{fold.run_id}/{FOLD_MODEL}"
+
+
+def fold_summary(folds: list[NodeResult]) -> dict[str, float]:
+    """Mean and std over folds of every test and validation metric."""
+    metrics = [mlflow.get_run(f.run_id).data.metrics for f in folds]
+    names = [n for n in metrics[0] if n.startswith(("val_", "test_"))]
+    out = {}
+    for name in names:
+        values = np.array([m.get(name, np.nan) for m in metrics], dtype=np.float64)
+        out[f"folds_{name}_mean"] = float(np.nanmean(values))
+        out[f"folds_{name}_std"] = float(np.nanstd(values))
+    return out
+
+
+def register_models(config: TrainClsConfig, inner: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The ensemble ``@champion``, and each fold inside it ``@fold<k>``: (version, fold versions).
+
+    Sources lie in this run's artifacts, so a tracking server accepts them (it refuses a
+    local path outside the run's artifact folder).
+    """
+    run = mlflow.active_run()
+    root = f"{run.info.artifact_uri}/{ENSEMBLE_MODEL}"
+    version = register_source(root, ensemble_model_name(config.site, config.setup), "champion")
+    name = cls_model_name(config.site, config.setup)
+    folds = {
+        str(k): register_source(f"{root}/{inner[f'fold{k}']}", name, f"fold{k}")
+        for k in range(N_FOLDS)
+    }
+    return version, folds
+
+
+def register_source(source: str, name: str, alias: str) -> str:
+    client = MlflowClient()
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name)
+    run_id = mlflow.active_run().info.run_id
+    version = str(client.create_model_version(name, source, run_id=run_id).version)
+    set_alias(name, alias, version)
+    return version
+
+
+def take_in_folds(folds: list[NodeResult], name: str, versions: dict[str, str]) -> None:
+    """Point each fold run at its registered copy, then delete the fold run's own copy."""
+    client = MlflowClient()
+    for k, fold in enumerate(folds):
+        if FOLD_MODEL_URI in fold.tags:
+            continue  # taken in by an earlier ensemble already
+        client.set_tag(fold.run_id, FOLD_MODEL_URI, f"models:/{name}/{versions[str(k)]}")
+        repository = get_artifact_repository(client.get_run(fold.run_id).info.artifact_uri)
+        repository.delete_artifacts(FOLD_MODEL)
+
+
+def build(config: TrainClsConfig, folds: list[NodeResult], example: np.ndarray) -> dict[str, str]:
+    """The ensemble folder from the five fold models, logged on this run; its inner paths."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = {}
+        for k, fold in enumerate(folds):
+            downloaded = mlflow.artifacts.download_artifacts(
+                fold_model_uri(fold), dst_path=str(Path(tmp) / "download" / str(k))
+            )
+            dirs[f"fold{k}"] = str(Path(downloaded).rename(Path(tmp) / f"fold{k}"))
+        metadata = {"fold_runs": [f.run_id for f in folds], "combine": config.combine}
+        folder = Path(tmp) / ENSEMBLE_MODEL
+        inner = save_ensemble(
+            dirs, folder, combine=config.combine, metadata=metadata, example=example
+        )
+        mlflow.log_artifacts(str(folder), ENSEMBLE_MODEL)
+    return inner
+
+
+def run(config: TrainClsConfig, inputs: Inputs) -> None:
+    """Build, register and test the ensemble of the five fold runs."""
+    folds = [inputs[f"fold{k}"] for k in range(N_FOLDS)]
+    dataset, splits = load_prepared(inputs["prepare"].run_id)
+    test = np.isin(dataset.subjects["subject_id"].to_numpy(), splits["test"])
+    test_x, test_y = dataset.images[test], dataset.subjects["label"].to_numpy()[test]
+    inner = build(config, folds, dataset.images[:2])
+    version, fold_versions = register_models(config, inner)
+    ensemble_name = ensemble_model_name(config.site, config.setup)
+    uri = f"models:/{ensemble_name}/{version}"
+    probs = mlflow.pyfunc.load_model(uri).predict(test_x)["prob_hgg"].to_numpy()
+    test_metrics = {f"test_{k}": v for k, v in binary_metrics(test_y, probs).items()}
+    fold_name = cls_model_name(config.site, config.setup)
+    mlflow.set_tags(
+        {
+            "data_hash": dataset.data_hash,
+            "ensemble_uri": uri,
+            "ensemble_version": version,
+            "fold_versions": ",".join(f"{k}:{v}" for k, v in fold_versions.items()),
+            "fold0_model_uri": f"models:/{fold_name}/{fold_versions['0']}",
+        }
+    )
+    mlflow.log_metrics(test_metrics | fold_summary(folds) | {"n_test": int(test.sum())})
+    title = f"{config.site} {config.setup}: ensemble, test split"
+    figure = confusion_figure(confusion(test_y, probs), title)
+    mlflow.log_figure(figure, "confusion_test.png")
+    plt.close(figure)
+    take_in_folds(folds, fold_name, fold_versions)
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in test_metrics.items())
+    print(f"train_cls {config.site} {config.setup}: {uri} (@champion); test: {shown}")
+
+
+def publish(config: TrainClsConfig, result: NodeResult) -> None:
+    """``@champion`` (and ``@fold<k>``) name the ensemble this command ran or reused."""
+    if not result.reused:
+        return
+    set_alias(
+        ensemble_model_name(config.site, config.setup), "champion", result.tags["ensemble_version"]
+    )
+    for item in result.tags.get("fold_versions", "").split(","):
+        if item:
+            k, version = item.split(":")
+            set_alias(cls_model_name(config.site, config.setup), f"fold{k}", version)
+
+
+STEP = StepSpec("train_cls", run, publish)

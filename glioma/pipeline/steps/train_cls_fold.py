@@ -1,0 +1,160 @@
+"""``train_cls_fold``: one fold's classifier, the unit a killed ``train_cls`` keeps.
+
+Fold k is validated on fold k's subjects and tested on the test split; it trains on every other
+non-test subject, plus, for the ddpm setups, the samples of the fold's own DDPMs (which never
+saw fold k or the test split: ``refuse_leaks`` checks their training subjects). The fold's
+model stays on this run (``fold_model/``) until its ensemble takes it in.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from glioma.classify.augment import classic_augmentation
+from glioma.classify.export import save_fold_model, stored_precision
+from glioma.classify.network import build_classifier
+from glioma.classify.training import ClsSettings, labels_tensor, predict_logits, train_fold
+from glioma.config import TrainClsFoldConfig
+from glioma.data.dataset import Dataset
+from glioma.devices import resolve_device
+from glioma.errors import DataError
+from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
+from glioma.names import FOLD_MODEL, GRADES
+from glioma.pipeline.inputs import load_dataset, load_prepared, refuse_leaks
+from glioma.pipeline.spec import Inputs, StepSpec
+
+
+@dataclass(frozen=True)
+class FoldData:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: np.ndarray
+    test_y: np.ndarray
+    real_counts: dict[str, int]  # real training images per grade
+
+
+def fold_data(dataset: Dataset, splits: dict, fold: int) -> FoldData:
+    """Fold k: validation = its subjects; training = every other non-test subject."""
+    ids = dataset.subjects["subject_id"].to_numpy()
+    val, test = np.isin(ids, splits["folds"][fold]), np.isin(ids, splits["test"])
+    train = ~val & ~test
+    grades = dataset.subjects["grade"].to_numpy()
+    labels = dataset.subjects["label"].to_numpy()
+    return FoldData(
+        torch.from_numpy(dataset.images[train]),
+        labels_tensor(labels[train]),
+        torch.from_numpy(dataset.images[val]),
+        labels_tensor(labels[val]),
+        dataset.images[test],
+        labels[test],
+        {g: int((grades[train] == g).sum()) for g in GRADES},
+    )
+
+
+def synthetic_sets(inputs: Inputs, splits: dict, fold: int) -> list[tuple[str, Dataset]]:
+    """The fold's synthetic images per grade, each checked against the leakage rule."""
+    sets = []
+    for grade in GRADES:
+        sample, ddpm = inputs.get(f"sample_{grade}"), inputs.get(f"ddpm_{grade}")
+        if sample is None:
+            continue
+        if sample.tags.get("ddpm_run") != ddpm.run_id:
+            raise DataError(f"sample run {sample.run_id}: not drawn from DDPM run {ddpm.run_id}")
+        refuse_leaks(ddpm.run_id, splits, fold)
+        dataset = load_dataset(sample.run_id)
+        if (dataset.subjects["grade"] != grade).any():
+            raise DataError(f"sample run {sample.run_id}: expected only {grade} images")
+        sets.append((sample.run_id, dataset))
+    return sets
+
+
+def probabilities(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    return torch.sigmoid(predict_logits(model, torch.from_numpy(images))).numpy()
+
+
+@dataclass(frozen=True)
+class TrainedFold:
+    model: torch.nn.Module
+    params: dict[str, object]
+    metrics: dict[str, float]
+    test_y: np.ndarray
+    test_probs: np.ndarray
+    image_size: int
+    data_hash: str
+
+
+def compute(config: TrainClsFoldConfig, inputs: Inputs, on_epoch) -> TrainedFold:
+    """Train and evaluate fold ``config.fold``; ``on_epoch(epoch, metrics)`` after each epoch."""
+    dataset, splits = load_prepared(inputs["prepare"].run_id)
+    data = fold_data(dataset, splits, config.fold)
+    sets = synthetic_sets(inputs, splits, config.fold)
+    train_x = torch.cat([data.train_x, *(torch.from_numpy(s.images) for _, s in sets)])
+    train_y = torch.cat(
+        [data.train_y, *(labels_tensor(s.subjects["label"].to_numpy()) for _, s in sets)]
+    )
+    torch.manual_seed(config.seed + config.fold)
+    model, init = build_classifier(config.arch, config.imagenet_weights)
+    settings = ClsSettings(
+        config.epochs, config.batch_size, config.lr, weight_decay=config.weight_decay,
+        seed=config.seed + config.fold,
+    )  # fmt: skip
+    result = train_fold(
+        model,
+        train=(train_x, train_y),
+        val=(data.val_x, data.val_y),
+        settings=settings,
+        augment=classic_augmentation() if config.setup == "augment" else None,
+        device=resolve_device(config.device),
+        on_epoch=on_epoch,
+    )
+    model = stored_precision(model.cpu().eval())  # the weights as the fold run stores them
+    val = binary_metrics(data.val_y.numpy(), probabilities(model, data.val_x.numpy()))
+    test_probs = probabilities(model, data.test_x)
+    metrics = {f"val_{k}": v for k, v in val.items()}
+    metrics |= {f"test_{k}": v for k, v in binary_metrics(data.test_y, test_probs).items()}
+    metrics |= {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss}
+    params = {"init": init, "n_train_real": len(data.train_x), "n_train": len(train_x)}
+    params |= {"n_val": len(data.val_x), "n_train_synthetic": len(train_x) - len(data.train_x)}
+    return TrainedFold(
+        model, params, metrics, data.test_y, test_probs, dataset.images.shape[-1],
+        dataset.data_hash,
+    )  # fmt: skip
+
+
+def record(config: TrainClsFoldConfig, fold: TrainedFold) -> None:
+    """The one place the fold logs (its per-epoch curves come through ``epoch_logger``)."""
+    mlflow.set_tags({"data_hash": fold.data_hash})
+    mlflow.log_params(fold.params)
+    mlflow.log_metrics(fold.metrics)
+    figure = confusion_figure(confusion(fold.test_y, fold.test_probs), f"fold {config.fold}: test")
+    mlflow.log_figure(figure, "confusion_test.png")
+    plt.close(figure)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_fold_model(fold.model, Path(tmp) / FOLD_MODEL, fold.image_size)
+        mlflow.log_artifacts(str(folder), FOLD_MODEL)
+
+
+def run(config: TrainClsFoldConfig, inputs: Inputs) -> None:
+    bar = tqdm(total=config.epochs, desc=f"{config.setup} fold {config.fold}", leave=False)
+
+    def epoch_logger(epoch: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics, step=epoch)
+        bar.update()
+        bar.set_postfix(val=f"{metrics['val_loss']:.4f}")
+
+    trained = compute(config, inputs, epoch_logger)
+    bar.close()
+    record(config, trained)
+
+
+STEP = StepSpec("train_cls_fold", run)

@@ -1,0 +1,155 @@
+"""``main``: the whole study as one declared graph, run serially or on Ray.
+
+prepare per site -> per fold, grade and variant a DDPM -> its samples -> per site and setup
+five fold classifiers -> their ensemble -> score_gen of the fold-0 samples (each site, grade
+and variant) -> cross_eval per direction. The heatmaps, the results table and the std-vs-mi
+comparisons go on the ``main`` run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+
+from glioma.config import (
+    CrossEvalConfig,
+    MainConfig,
+    ScoreGenConfig,
+    TrainClsConfig,
+    build_config,
+    setup_list,
+)
+from glioma.evaluate.figures import study_heatmaps
+from glioma.evaluate.tables import results_table
+from glioma.names import DIRECTION_RESULTS, GRADES, SETUP_VARIANT
+from glioma.pipeline.executors import Outcome
+from glioma.pipeline.graph import Graph, Node
+from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.nodes import (
+    classifier_node,
+    cross_eval_node,
+    fold_ddpm,
+    prepare_for,
+    score_node,
+)
+from glioma.scoring.report import comparison_table, markdown_table
+
+
+@dataclass(frozen=True)
+class StudyOutput:
+    run_id: str
+    results: pd.DataFrame  # one row per setup and direction
+    reused: int  # steps reused instead of run
+    ran: int
+
+
+def classifier_config(config: MainConfig, site: str, setup: str) -> TrainClsConfig:
+    overrides = {"site": site, "setup": setup, "ddpm_mi_weight": config.ddpm_mi_weight}
+    overrides |= {"synthetic_ratio": config.synthetic_ratio}
+    return build_config(
+        TrainClsConfig, overrides | {"profile": config.profile, "seed": config.seed}
+    )
+
+
+def study_graph(config: MainConfig) -> Graph:
+    """The whole study, declared (see the module docstring); nothing runs here."""
+    data = {config.site_a: config.data_a, config.site_b: config.data_b}
+    extra = {"phantom_scale": config.phantom_scale} if config.phantom_scale else {}
+    common = {"profile": config.profile, "seed": config.seed}
+    prepared = {
+        site: prepare_for(site, source, workers=config.workers, **common, **extra)
+        for site, source in data.items()
+    }
+    setups = setup_list(config.setups)
+    classifiers = {
+        (site, setup): classifier_node(prepared[site], classifier_config(config, site, setup))
+        for site in data
+        for setup in setups
+    }
+    scores = [
+        score_of_fold0(
+            prepared[site],
+            classifier_config(config, site, setup),
+            classifiers.get((site, "baseline")),
+        )
+        for site in data
+        for setup in setups
+        if setup in SETUP_VARIANT
+    ]
+    evaluations = []
+    for source, target in ((config.site_a, config.site_b), (config.site_b, config.site_a)):
+        cross = {"source_site": source, "target_site": target, "setups": config.setups}
+        cross |= {"source_data": data[source], "target_data": data[target]} | common
+        evaluations.append(
+            cross_eval_node(
+                prepared[target],
+                {setup: classifiers[(source, setup)] for setup in setups},
+                build_config(CrossEvalConfig, cross | {"n_boot": config.n_boot}),
+            )
+        )
+    return Graph([*evaluations, *[s for pair in scores for s in pair]])
+
+
+def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) -> list[Node]:
+    """score_gen of the samples fold 0's classifier trains with, per grade."""
+    variant = SETUP_VARIANT[cls.setup]
+    nodes = []
+    for grade in GRADES:
+        sample, ddpm = fold_ddpm(prepare, grade=grade, variant=variant, fold=0, cls=cls)
+        overrides = {"site": cls.site, "grade": grade, "variant": variant}
+        score = build_config(ScoreGenConfig, overrides | {"profile": cls.profile, "seed": cls.seed})
+        nodes.append(score_node(sample, ddpm, prepare, score, classifier))
+    return nodes
+
+
+def study_results(outcome: Outcome) -> pd.DataFrame:
+    """Every direction's results table, read back from its cross_eval run."""
+    frames = []
+    for _, result in outcome.in_order("cross_eval"):
+        path = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/{DIRECTION_RESULTS}")
+        frames.append(pd.read_csv(path))
+    return pd.concat(frames, ignore_index=True)
+
+
+def log_comparisons(outcome: Outcome) -> None:
+    """std vs mi side by side for each site and grade that was scored in both variants."""
+    scored: dict[tuple[str, str], dict[str, dict]] = {}
+    for item, result in outcome.in_order("score_gen"):
+        key = (item.config.site, item.config.grade)
+        metrics = mlflow.get_run(result.run_id).data.metrics
+        scored.setdefault(key, {})[item.config.variant] = metrics
+    for (site, grade), by_variant in sorted(scored.items()):
+        if len(by_variant) < 2:
+            continue
+        table = comparison_table(by_variant)
+        mlflow.log_text(table.to_csv(index=False), f"comparison_std_vs_mi/{site}-{grade}.csv")
+        mlflow.log_text(markdown_table(table), f"comparison_std_vs_mi/{site}-{grade}.md")
+        print(f"main: {site} {grade} std vs mi\n{markdown_table(table)}")
+
+
+def summarise(outcome: Outcome) -> None:
+    """The study's figures and tables, on the main run."""
+    results = study_results(outcome)
+    figure = study_heatmaps(results)
+    mlflow.log_figure(figure, "study_heatmaps.png")
+    plt.close(figure)
+    mlflow.log_text(results.to_csv(index=False), "study_results.csv")
+    mlflow.log_text(markdown_table(results_table(results)), "study_results.md")
+    log_comparisons(outcome)
+    table = results_table(results)[["direction", "setup", "accuracy", "balanced_accuracy", "f1"]]
+    print(
+        f"main: done ({outcome.ran} steps run, {outcome.reused} reused)\n{markdown_table(table)}"
+        f"figures and tables: {mlflow.get_artifact_uri()}/study_heatmaps.png, study_results.md"
+    )
+
+
+def run_main(config: MainConfig) -> StudyOutput:
+    """The study; every step reuses a finished run with the same key."""
+    invocation = run_graph(
+        study_graph(config), config, settings=config, group=True, summarise=summarise
+    )
+    outcome = invocation.outcome
+    return StudyOutput(invocation.run_id, study_results(outcome), outcome.reused, outcome.ran)

@@ -1,0 +1,224 @@
+"""Every score of one synthetic set, as pure functions that return what to log.
+
+Each part takes the images and the settings and returns a ``ScorePart`` (metrics, tags,
+figures, tables, console notes); nothing here touches MLflow, so the scores can be computed
+outside a run (a notebook, a benchmark) and the ``score_gen`` step logs them in one place.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from glioma.devices import resolve_device
+from glioma.diffusion.mi import mutual_information
+from glioma.scoring.classifier_features import classifier_features, load_classifier
+from glioma.scoring.distances import FrechetResult, frechet_distance, kernel_inception_distance
+from glioma.scoring.diversity import mean_pairwise_msssim
+from glioma.scoring.encoders import encoded_views
+from glioma.scoring.figures import correlation_histogram, nearest_pairs_figure
+from glioma.scoring.inception import FIDInception, MissingWeightsError, inception_features
+from glioma.scoring.inception_score import inception_score
+from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
+from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance
+
+
+@dataclass
+class ScorePart:
+    """What one part of the scoring produced, for the step to log."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> matplotlib figure
+    texts: dict[str, str] = field(default_factory=dict)  # artifact path -> text
+    notes: list[str] = field(default_factory=list)  # lines for the console (stderr)
+
+    def add(self, other: ScorePart) -> ScorePart:
+        self.metrics.update(other.metrics)
+        self.tags.update(other.tags)
+        self.figures.update(other.figures)
+        self.texts.update(other.texts)
+        self.notes.extend(other.notes)
+        return self
+
+
+@dataclass(frozen=True)
+class ScoreData:
+    """The synthetic set and the real images behind its DDPM."""
+
+    synthetic: np.ndarray
+    synthetic_ids: list[str]
+    training: np.ndarray  # the DDPM's training images (this grade, non-test subjects)
+    training_ids: list[str]
+    held_out: np.ndarray  # the DDPM's validation images: real, same grade, never trained on
+
+
+def frechet(prefix: str, distance: Callable[[], FrechetResult]) -> ScorePart:
+    """FD plus its sample counts; a singular-covariance warning becomes a note and a tag."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = distance()
+    notes = [
+        f"{prefix}: {w.message}" for w in caught if issubclass(w.category, UserWarning)
+    ]  # scipy's deprecation notices from inside pytorch-fid are not ours to report
+    return ScorePart(
+        metrics={
+            prefix: result.value,
+            f"{prefix}_n_real": result.n_a,
+            f"{prefix}_n_synthetic": result.n_b,
+        },
+        tags={f"{prefix}_singular_covariance": str(result.singular).lower()},
+        notes=notes,
+    )
+
+
+def inception_part(
+    data: ScoreData,
+    *,
+    inception: str,
+    weights: str,
+    encoder: str,
+    batch_size: int,
+    device: str,
+    kid_subsets: int,
+    kid_subset_size: int,
+    is_splits: int,
+    seed: int,
+) -> ScorePart:
+    """FID, KID and IS per encoder view; skipped (and said) when the weights are absent."""
+    if inception == "off":
+        return ScorePart(tags={"inception_metrics": "off"})
+    try:
+        model = FIDInception.from_weights(weights)
+    except MissingWeightsError as exc:
+        if inception == "required":
+            raise
+        return ScorePart(
+            tags={"inception_metrics": f"skipped: {exc}"[:5000]},
+            notes=[f"FID, KID and IS not computed: {exc}"],
+        )
+    part = ScorePart(tags={"inception_metrics": "computed"})
+    torch_device = resolve_device(device)
+    views = encoded_views(encoder, data.training)
+    for view, encode in views.items():
+        suffix = "" if len(views) == 1 else f"_{view}"
+        real_pool, real_logits = inception_features(
+            model, encode(data.training), batch_size, torch_device, f"inception real {view}"
+        )
+        syn_pool, syn_logits = inception_features(
+            model, encode(data.synthetic), batch_size, torch_device, f"inception {view}"
+        )
+        part.add(frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
+        kid = kernel_inception_distance(real_pool, syn_pool, kid_subsets, kid_subset_size, seed)
+        part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
+        part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
+        for name, logits in (("is", syn_logits), ("is_real", real_logits)):
+            splits = min(is_splits, len(logits))
+            mean, std = inception_score(logits, splits)
+            part.metrics.update({f"{name}_mean{suffix}": mean, f"{name}_std{suffix}": std})
+            part.metrics[f"{name}_splits{suffix}"] = splits
+    return part
+
+
+def offline_part(
+    data: ScoreData, *, classifier_uri: str, batch_size: int, device: str
+) -> ScorePart:
+    """FD_radiomic always (with the held-out real images as reference); FD_cls with a model."""
+    real = radiomic_features(data.training)
+    synthetic = radiomic_features(data.synthetic)
+    part = frechet("fd_radiomic", partial(radiomic_frechet_distance, real, synthetic))
+    if len(data.held_out) >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a reference figure; its counts are logged
+            held_out = radiomic_features(data.held_out)
+            part.metrics["fd_radiomic_held_out"] = radiomic_frechet_distance(real, held_out).value
+    if not classifier_uri:
+        part.tags["fd_cls"] = "skipped: no classifier given"
+        part.notes.append("FD_cls not computed (no classifier given: --classifier URI)")
+        return part
+    model, torch_device = load_classifier(classifier_uri), str(resolve_device(device))
+    part.tags["fd_cls"] = classifier_uri
+    features = [
+        classifier_features(model, images, batch_size, torch_device)
+        for images in (data.training, data.synthetic)
+    ]
+    return part.add(frechet("fd_cls", partial(frechet_distance, *features)))
+
+
+def memorisation_part(
+    data: ScoreData, *, region: str, threshold: float, pairs_shown: int, device: str
+) -> ScorePart:
+    """Nearest-training Pearson r and MI, for the synthetic and the held-out real images."""
+    part, correlations = ScorePart(), {}
+    torch_device = resolve_device(device)
+    for name, images in (("", data.synthetic), ("_held_out", data.held_out)):
+        if not len(images):
+            continue
+        nearest = nearest_training_correlation(images, data.training, region, device=torch_device)
+        summary = memorisation_summary(nearest, threshold)
+        part.metrics.update({f"memorisation{name}_{k}": v for k, v in summary.items()})
+        mi = mutual_information(
+            torch.from_numpy(images), torch.from_numpy(data.training[nearest.index])
+        ).numpy()
+        part.metrics.update(
+            {f"mi_nearest{name}_mean": float(mi.mean()), f"mi_nearest{name}_std": float(mi.std())}
+        )
+        correlations[name] = nearest.correlation
+        if not name:
+            table = pd.DataFrame(
+                {
+                    "synthetic_id": data.synthetic_ids,
+                    "nearest_training_id": [data.training_ids[i] for i in nearest.index],
+                    "pearson_r": nearest.correlation,
+                    "mi_nats": mi,
+                }
+            )
+            part.texts["nearest_training.csv"] = table.to_csv(index=False)
+            part.figures["nearest_pairs.png"] = nearest_pairs_figure(
+                data.synthetic, data.training, nearest, data.training_ids, pairs_shown
+            )
+    part.figures["memorisation_histogram.png"] = correlation_histogram(
+        correlations[""], correlations.get("_held_out", np.empty(0)), threshold
+    )
+    return part
+
+
+def diversity_part(data: ScoreData, *, pairs: int, seed: int) -> ScorePart:
+    part = ScorePart()
+    for name, images in (("synthetic", data.synthetic), ("real", data.training)):
+        if len(images) >= 2:
+            result = mean_pairwise_msssim(images, pairs, seed)
+            part.metrics.update(
+                {f"msssim_{name}_mean": result.mean, f"msssim_{name}_std": result.std}
+            )
+            part.metrics["msssim_scales"] = result.scales
+    return part
+
+
+HEADLINES = {  # the console summary: each headline figure beside its real-image reference
+    "fid": None,
+    "kid_mean": None,
+    "is_mean": "is_real_mean",
+    "fd_radiomic": "fd_radiomic_held_out",
+    "fd_cls": None,
+    "msssim_synthetic_mean": "msssim_real_mean",
+    "memorisation_mean": "memorisation_held_out_mean",
+    "memorisation_fraction_above": "memorisation_held_out_fraction_above",
+    "mi_nearest_mean": "mi_nearest_held_out_mean",
+}
+
+
+def summary_lines(metrics: dict[str, float]) -> list[str]:
+    lines = []
+    for name, reference in HEADLINES.items():
+        if name in metrics:
+            real = f"   (real: {metrics[reference]:.4g})" if reference in metrics else ""
+            lines.append(f"  {name:<30} {metrics[name]:10.4g}{real}")
+    return lines

@@ -1,0 +1,216 @@
+"""The declared graph and its one reuse key: shapes, keys per field, code edits, import order."""
+
+import ast
+import dataclasses
+import shutil
+from pathlib import Path
+
+import mlflow
+import pytest
+from step_helpers import runs_of
+
+from glioma.config import (
+    CrossEvalConfig,
+    MainConfig,
+    PrepareConfig,
+    SampleConfig,
+    ScoreGenConfig,
+    TrainClsConfig,
+    TrainClsFoldConfig,
+    TrainDDPMConfig,
+    build_config,
+)
+from glioma.config.fields import RESULT, role_of
+from glioma.errors import ConfigError
+from glioma.pipeline.ensure import RunContext, ensure
+from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
+from glioma.pipeline.graph import Graph, node
+from glioma.pipeline.keys import NodeResult, reuse_key
+from glioma.pipeline.nodes import prepare_node
+from glioma.pipeline.study import study_graph
+from glioma.tracking import fingerprint
+
+PACKAGE = Path(__file__).resolve().parents[1] / "glioma"
+STEP_CONFIGS = (
+    PrepareConfig,
+    TrainDDPMConfig,
+    SampleConfig,
+    ScoreGenConfig,
+    TrainClsFoldConfig,
+    TrainClsConfig,
+    CrossEvalConfig,
+)
+# A valid other value for fields whose type alone does not give one.
+OTHER = {
+    "site": "phantom-b",
+    "profile": "paper",
+    "source": "/data/BraTS2019",
+    "source_site": "brats",
+    "target_site": "tasmc",
+    "source_data": "/data/a.csv",
+    "target_data": "/data/b.csv",
+    "channel_mults": "1,2",
+    "attention_resolutions": "16",
+    "encoder": "per-modality",
+    "setups": "baseline,ddpm",
+    "ema_decay": 0.99,
+    "memorisation_threshold": 0.9,
+    "beta_end": 0.03,
+    "val_fraction": 0.2,
+    "mi_weight": 0.2,
+    "ddpm_mi_weight": 0.2,
+}
+
+
+def other_value(config, field: dataclasses.Field):
+    value = getattr(config, field.name)
+    if field.name in OTHER and OTHER[field.name] != value:
+        return OTHER[field.name]
+    choices = field.metadata.get("choices")
+    if choices:
+        return next(c for c in choices if c != value)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 1.5 if value else 0.05
+    return (value or "x") + "-other"
+
+
+def fake_inputs() -> dict[str, NodeResult]:
+    return {"prepare": NodeResult("prepare", "a" * 32, {"data_hash": "feed"})}
+
+
+def cases():
+    for cls in STEP_CONFIGS:
+        for field in dataclasses.fields(cls):
+            yield pytest.param(cls, field, id=f"{cls.step}.{field.name}")
+
+
+@pytest.mark.parametrize(("cls", "field"), list(cases()))
+def test_every_result_field_changes_the_key_and_no_other_does(cls, field):
+    base = cls() if cls is not PrepareConfig else cls(source="/data/BraTS2019")
+    changed = dataclasses.replace(base, **{field.name: other_value(base, field)})
+    inputs = fake_inputs()
+    key = reuse_key(node(cls.step, base, {}), inputs, "code")
+    other = reuse_key(node(cls.step, changed, {}), inputs, "code")
+    assert (other != key) == (role_of(field) == RESULT), role_of(field)
+
+
+def test_inputs_code_and_data_change_the_key():
+    config = TrainDDPMConfig(grade="HGG")
+    item = node("train_ddpm", config, {})
+    key = reuse_key(item, fake_inputs(), "code")
+    other_run = {"prepare": NodeResult("prepare", "b" * 32, {"data_hash": "feed"})}
+    assert reuse_key(item, other_run, "code") != key
+    assert reuse_key(item, fake_inputs(), "edited") != key
+    assert reuse_key(dataclasses.replace(item, data="new files"), fake_inputs(), "code") != key
+
+
+def test_the_study_graph_has_every_node_once():
+    graph = study_graph(build_config(MainConfig))
+    assert graph.steps() == {
+        "prepare": 2,
+        "train_ddpm": 40,  # 2 sites x 2 grades x 2 variants x 5 folds
+        "sample": 40,
+        "train_cls_fold": 40,  # 2 sites x 4 setups x 5 folds
+        "train_cls": 8,
+        "score_gen": 8,  # 2 sites x 2 grades x 2 variants, on the fold-0 samples
+        "cross_eval": 2,
+    }
+    order = {item: i for i, item in enumerate(graph.nodes)}
+    assert all(order[up] < order[item] for item in graph.nodes for _, up in item.inputs)
+    score = next(n for n in graph.nodes if n.step == "score_gen")
+    fold0 = next(
+        n
+        for n in graph.nodes
+        if n.step == "train_cls_fold" and n.config.fold == 0
+        and n.config.site == score.config.site
+        and n.config.setup == {"std": "ddpm", "mi": "ddpm_mi"}[score.config.variant]
+    )  # fmt: skip
+    grade = score.config.grade
+    assert score.upstream["sample"] == fold0.upstream[f"sample_{grade}"]  # one node, shared
+    with pytest.raises(ConfigError, match="setups"):
+        study_graph(build_config(MainConfig, {"setups": "baseline,gan"}))
+
+
+def glioma_imports(path: Path) -> tuple[set[str], list[str]]:
+    """(modules of glioma a file imports at top level, imports of glioma inside functions)."""
+    tree = ast.parse(path.read_text())
+    inside = []
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for item in ast.walk(function):
+                if isinstance(item, ast.ImportFrom) and (item.module or "").startswith("glioma"):
+                    inside.append(f"{path.name}:{function.name} imports {item.module}")
+    top = set()
+    for item in tree.body:
+        if isinstance(item, ast.ImportFrom) and (item.module or "").startswith("glioma"):
+            top.add(item.module)
+            top.update(f"{item.module}.{a.name}" for a in item.names)
+        elif isinstance(item, ast.Import):
+            top.update(a.name for a in item.names if a.name.startswith("glioma"))
+    return top, inside
+
+
+def test_no_import_cycle_and_no_import_hidden_in_a_function():
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph, hidden = {}, []
+    for name, path in modules.items():
+        top, inside = glioma_imports(path)
+        graph[name] = {m for m in top if m in modules and m != name}
+        hidden += inside
+    assert not hidden, hidden
+
+    def visit(name: str, stack: list[str], done: set[str]) -> None:
+        if name in stack:
+            raise AssertionError(
+                "import cycle: " + " -> ".join([*stack[stack.index(name) :], name])
+            )
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, [*stack, name], done)
+        done.add(name)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        visit(name, [], done)
+
+
+def test_a_source_edit_makes_a_new_run(project_home, monkeypatch, tmp_path):
+    """Uncommitted edits count: the code fingerprint hashes the sources as they are on disk."""
+    copy = tmp_path / "glioma"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", copy)
+    config = build_config(PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16"})
+    target = prepare_node(config)
+    first = ensure(target, {}, RunContext())
+    assert ensure(target, {}, RunContext()).run_id == first.run_id  # nothing changed: reused
+    losses = copy / "diffusion" / "losses.py"
+    losses.write_text(losses.read_text() + "\n# a user's edit\n")
+    edited = ensure(target, {}, RunContext())
+    assert not edited.reused and edited.run_id != first.run_id
+    assert edited.tags["code_fingerprint"] != first.tags["code_fingerprint"]
+
+
+def test_score_gen_never_scores_a_sample_of_another_n_or_steps(project_home, tiny_profile):
+    (ddpm,) = run_train_ddpm(build_config(TrainDDPMConfig, {"grade": "HGG"}))
+    manual = run_sample(build_config(SampleConfig, {"model": ddpm.run_id, "n": "3", "steps": "2"}))
+    score = run_score_gen(build_config(ScoreGenConfig, {"grade": "HGG"}))
+    scored = mlflow.get_run(score.tags["sample_run"])
+    assert scored.info.run_id != manual.run_id
+    assert scored.data.params["n"] == "0" and scored.data.params["steps"] == "5"  # tiny's
+    assert score.tags["ddpm_run"] == ddpm.run_id  # the same DDPM: its node was reused
+    assert len(runs_of("train_ddpm")) == 1
+
+
+def test_a_graph_with_one_target_is_just_its_ancestors():
+    config = build_config(MainConfig)
+    first = study_graph(config).nodes[0]
+    assert Graph([first]).nodes == (first,) and first.step == "prepare"
