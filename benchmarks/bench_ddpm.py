@@ -164,7 +164,7 @@ def step_flops(unet: UNetConfig, batch: int, mi_weight: float) -> float:
     x0, noise = torch.empty(shape, device="meta"), torch.empty(shape, device="meta")
     t = torch.zeros(batch, dtype=torch.long, device="meta")
     with FlopCounterMode(display=False) as counter:
-        diffusion_loss(model, schedule, x0, t, noise, mi_weight).total.backward()
+        diffusion_loss(model, schedule, x0, t, noise, mi_weight=mi_weight).total.backward()
     return float(counter.get_total_flops())
 
 
@@ -251,7 +251,7 @@ def bench_sampling(plan: SizePlan, device: torch.device) -> SampleResult:
     ddim_sample(model, schedule, shape, steps=2, **common)  # warm-up at this batch size
 
     def ddim(progress: Progress) -> torch.Tensor:
-        return ddim_sample(model, schedule, shape, DDIM_STEPS, progress=progress, **common)
+        return ddim_sample(model, schedule, shape, steps=DDIM_STEPS, progress=progress, **common)
 
     def ddpm(progress: Progress) -> torch.Tensor:
         return ddpm_sample(model, schedule, shape, progress=progress, **common)

@@ -15,9 +15,9 @@ import multiprocessing as mp
 import time
 
 import torch
-from glioma.pipeline.train_ddpm_step import _trainer
 
 from glioma.config import TrainDDPMConfig, build_config
+from glioma.pipeline.steps.train_ddpm import build_trainer
 
 # isort: split
 from machine import Interference, machine_line, usable_cpus, versions_line
@@ -26,8 +26,8 @@ from machine import Interference, machine_line, usable_cpus, versions_line
 def images_per_s(threads: int, images: int, batch: int, start: mp.Barrier | None = None) -> float:
     """Quick-profile DDPM training throughput with ``threads`` torch threads."""
     torch.set_num_threads(threads)
-    config = build_config(TrainDDPMConfig, {"batch_size": batch})
-    trainer = _trainer(config, 32, torch.device("cpu"))
+    config = build_config(TrainDDPMConfig, {"batch_size": batch, "device": "cpu"})
+    trainer = build_trainer(config, 32)
     data = torch.rand(images, 4, 32, 32) * 2 - 1
     trainer.train_epoch(data[: 2 * batch])  # warm-up
     if start is not None:

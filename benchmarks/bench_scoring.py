@@ -64,7 +64,7 @@ def search_vs_matmul(n: int, size: int, region: str, device, repeats: int, sync)
     search = best_of(
         repeats,
         lambda: nearest_training_correlation(
-            synthetic, training, region, device=device, progress=False
+            synthetic, training, region=region, device=device, progress=False
         ),
         sync,
     )
@@ -117,7 +117,9 @@ def main() -> None:
             throughput(
                 f"FID Inception {size}->299 px, batch 32",
                 64,
-                lambda u=unit: inception_features(inception, u[:, :3], 32, device),
+                lambda u=unit: inception_features(
+                    inception, u[:, :3], batch_size=32, device=device
+                ),
                 sync,
             )
         )
@@ -127,7 +129,9 @@ def main() -> None:
                 throughput(
                     f"classifier {arch} {size} px, batch 64",
                     64,
-                    lambda m=model, x=images: classifier_features(m, x, 64, str(device)),
+                    lambda m=model, x=images: classifier_features(
+                        m, x, batch_size=64, device=str(device)
+                    ),
                     sync,
                 )
             )
@@ -141,7 +145,10 @@ def main() -> None:
         )
         print(
             throughput(
-                f"MS-SSIM pairs {size} px", 500, lambda x=images: mean_pairwise_msssim(x, 500), sync
+                f"MS-SSIM pairs {size} px",
+                500,
+                lambda x=images: mean_pairwise_msssim(x, max_pairs=500),
+                sync,
             )
         )
     print("\n" + interference.report())

@@ -3,8 +3,10 @@
 For each executor: ``python -m entrypoints.main --executor X`` on a fresh project folder, as a
 user runs it (no MLFLOW_* variables), then the rerun that reuses every step; the wall time of
 both, where the first run's time went (read back from its store), and what the study left on
-disk by kind of artifact. The machine's speed is measured before and after (the figures scale
-with it), and how much CPU other processes took meanwhile.
+disk by kind of artifact; then, per step, the time of a run serially and on Ray, which says
+where the ratio comes from. The machine's speed is measured before and after (the figures scale
+with it), and how much CPU other processes took meanwhile (Ray's workers are not this script's
+children, so that line counts them as other processes).
 
 Targets (issue 10, on the machine that measured 12.7 min serial): ray >= 1.25x faster than
 serial, and at most 10 minutes; a quick study leaves at most 2 GB in the project folder.
@@ -109,12 +111,30 @@ def report(executor: str, home: Path, first: float, again: float) -> None:
     print(f"| **total** | **{sum(kinds.values()) / 1e6:.0f}** |")
 
 
+def step_comparison(root: Path, slots: int) -> None:
+    """Per step: seconds per run serially (all threads) and on Ray (one thread, ``slots`` at a
+    time), and what Ray's throughput is against serial's: where the ratio comes from."""
+    serial, on_ray = step_seconds(root / "serial"), step_seconds(root / "ray")
+    print(f"\n| step | serial s/run | ray s/run | ray throughput ({slots} slots) |")
+    print("| --- | --- | --- | --- |")
+    for step in STEPS:
+        (n, a), (m, b) = serial.get(step, (0, 0.0)), on_ray.get(step, (0, 0.0))
+        if n and m and b:
+            print(f"| {step} | {a / n:.2f} | {b / m:.2f} | {slots * (a / n) / (b / m):.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executors", default="serial,ray")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--keep", default="", help="folder for the project folders, kept")
+    parser.add_argument(
+        "--report", default="", help="only report the stores of an earlier run in this folder"
+    )
     args = parser.parse_args()
+    if args.report:
+        step_comparison(Path(args.report), os.cpu_count() or 1)
+        return
     print(machine_line())
     print(versions_line(mlflow, ray))
     print(speed_line())
@@ -131,6 +151,7 @@ def main() -> None:
     if {"serial", "ray"} <= set(walls):
         ratio = walls["serial"] / walls["ray"]
         print(f"\nray vs serial: {ratio:.2f}x faster (target >= 1.25x)")
+        step_comparison(root, os.cpu_count() or 1)
     print(f"\n{speed_line()} (after)\nproject folders: {root}\n{interference.report()}")
 
 

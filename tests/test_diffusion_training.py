@@ -179,18 +179,18 @@ def assert_same_states(a: dict, b: dict) -> None:
 def test_killed_and_resumed_training_matches_uninterrupted(tmp_path):
     train, val = resume_data()
     whole = resume_trainer(4)
-    whole.fit(train, val, tmp_path / "a" / "last.pt")
+    whole.fit(train, val, checkpoint=tmp_path / "a" / "last.pt")
 
     last = tmp_path / "b" / "last.pt"
     first = resume_trainer(2)
-    first.fit(train, val, last)
+    first.fit(train, val, checkpoint=last)
     assert load_checkpoint(last)["epoch"] == 2
     # a kill during a later write leaves its temporary file beside the checkpoint
     (last.parent / ".last.pt.crashed.tmp").write_bytes(b"half a checkpoint")
     resumed = resume_trainer(4)
     assert resumed.resume_from(last)
     assert resumed.epoch == 2 and len(resumed.history) == 2
-    resumed.fit(train, val, last)
+    resumed.fit(train, val, checkpoint=last)
 
     assert resumed.epoch == whole.epoch == 4
     assert_same_states(resumed.model.state_dict(), whole.model.state_dict())
@@ -316,8 +316,8 @@ def test_checkpoint_interval_saves_the_last_epoch_and_only_what_is_due(tmp_path,
         training, "save_checkpoint", lambda path, state: saved_epochs.append(state["epoch"])
     )
     train, val = resume_data()
-    resume_trainer(3).fit(train, val, tmp_path / "last.pt", checkpoint_every_s=3600)
+    resume_trainer(3).fit(train, val, checkpoint=tmp_path / "last.pt", checkpoint_every_s=3600)
     assert saved_epochs == [3], "a long interval still writes the final epoch, and only it"
     saved_epochs.clear()
-    resume_trainer(3).fit(train, val, tmp_path / "last.pt", checkpoint_every_s=0)
+    resume_trainer(3).fit(train, val, checkpoint=tmp_path / "last.pt", checkpoint_every_s=0)
     assert saved_epochs == [1, 2, 3]

@@ -194,6 +194,7 @@ def test_a_source_edit_makes_a_new_run(project_home, monkeypatch, tmp_path):
     assert ensure(target, {}, RunContext()).run_id == first.run_id  # nothing changed: reused
     losses = copy / "diffusion" / "losses.py"
     losses.write_text(losses.read_text() + "\n# a user's edit\n")
+    fingerprint._fingerprint.cache_clear()  # what a new process (the user's next command) sees
     edited = ensure(target, {}, RunContext())
     assert not edited.reused and edited.run_id != first.run_id
     assert edited.tags["code_fingerprint"] != first.tags["code_fingerprint"]

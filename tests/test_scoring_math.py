@@ -71,7 +71,9 @@ def test_kid_is_zero_for_a_set_with_itself_and_grows_with_a_shift():
     features = rng.normal(size=(200, 32))
     same = kernel_inception_distance(features, features, subsets=20, subset_size=100)
     values = [
-        kernel_inception_distance(features, rng.normal(shift, 1, (200, 32)), 20, 100).mean
+        kernel_inception_distance(
+            features, rng.normal(shift, 1, (200, 32)), subsets=20, subset_size=100
+        ).mean
         for shift in (0.25, 0.5, 1.0)
     ]
     # Subsets of one set share samples, which pulls the unbiased estimate slightly below 0.
@@ -102,7 +104,7 @@ def test_correlation_search_equals_a_brute_force_loop(region):
     synthetic[:, :, :, :3] = -1.0
     synthetic[4] = training[9]  # a copy
     found = nearest_training_correlation(
-        synthetic, training, region, synthetic_chunk=5, training_chunk=6, progress=False
+        synthetic, training, region=region, synthetic_chunk=5, training_chunk=6, progress=False
     )
     expected = brute_force_nearest(synthetic, training, region)
     np.testing.assert_allclose(found.correlation, expected[:, 0], atol=1e-5)

@@ -29,7 +29,7 @@ class IntensityScaleShift(v2.Transform):
 
 
 def classic_augmentation(
-    degrees: float = 10.0, zoom: float = 0.1, intensity: float = 0.1, noise: float = 0.02
+    *, degrees: float = 10.0, zoom: float = 0.1, intensity: float = 0.1, noise: float = 0.02
 ) -> v2.Compose:
     """The ``augment`` setup's random transform for one (4, H, W) float image in [-1, 1]."""
     return v2.Compose(

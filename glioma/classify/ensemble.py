@@ -31,6 +31,8 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema, TensorSpec
 
+from glioma.names import GRADES
+
 COMBINE = ("mean_prob", "mean_weights")
 NPY_COLUMN = "npy_base64"
 PIP_REQUIREMENTS = [
@@ -142,5 +144,5 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
         probabilities = self.probabilities(checked_batch(model_input, self.image_size))
-        labels = np.where(probabilities >= 0.5, "HGG", "LGG")
+        labels = np.where(probabilities >= 0.5, GRADES[1], GRADES[0])
         return pd.DataFrame({"prob_hgg": probabilities, "label": labels})

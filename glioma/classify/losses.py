@@ -12,6 +12,8 @@ ALPHA, GAMMA = 0.25, 2.0
 
 
 def focal_loss(
-    logits: torch.Tensor, labels: torch.Tensor, alpha: float = ALPHA, gamma: float = GAMMA
+    logits: torch.Tensor, labels: torch.Tensor, *, alpha: float = ALPHA, gamma: float = GAMMA
 ) -> torch.Tensor:
-    return sigmoid_focal_loss(logits, labels.to(logits.dtype), alpha, gamma, reduction="mean")
+    return sigmoid_focal_loss(
+        logits, labels.to(logits.dtype), alpha=alpha, gamma=gamma, reduction="mean"
+    )

@@ -157,7 +157,7 @@ def prepare_site(
     }
     dataset = write_dataset(out_dir, images, subjects, meta)
     splits = make_splits(
-        dataset.subjects["subject_id"].tolist(), dataset.subjects["grade"].tolist(), seed
+        dataset.subjects["subject_id"].tolist(), dataset.subjects["grade"].tolist(), seed=seed
     )
     write_splits(out_dir, splits)
     return PrepareResult(dataset, splits, exclusions, out_dir, time.perf_counter() - start)

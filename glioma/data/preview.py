@@ -9,14 +9,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from glioma.names import GRADES  # noqa: E402
+
 CHANNEL_NAMES = ("T1", "T1ce", "T2", "FLAIR")
 
 
-def preview_figure(images: np.ndarray, subjects: pd.DataFrame, per_grade: int = 3, seed: int = 0):
+def preview_figure(
+    images: np.ndarray, subjects: pd.DataFrame, *, per_grade: int = 3, seed: int = 0
+):
     """Rows: up to ``per_grade`` random subjects of each grade; columns: T1, T1ce, T2, FLAIR."""
     rng = np.random.default_rng(seed)
     rows = []
-    for grade in ("LGG", "HGG"):
+    for grade in GRADES:
         index = np.flatnonzero(subjects["grade"].to_numpy() == grade)
         rows += sorted(rng.choice(index, size=min(per_grade, len(index)), replace=False).tolist())
     fig, axes = plt.subplots(

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glioma.errors import DataError
+from glioma.names import LABELS
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
-GRADES = {"LGG": 0, "HGG": 1}
+GRADES = LABELS  # grade folder / manifest value -> label
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 MANIFEST_COLUMNS = ("subject_id", "grade", *MODALITIES, "seg")
 

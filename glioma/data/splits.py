@@ -22,6 +22,7 @@ SPLITS = "splits.json"
 def make_splits(
     subject_ids: list[str],
     grades: list[str],
+    *,
     seed: int,
     test_fraction: float = 0.2,
     n_folds: int = 5,

@@ -41,6 +41,7 @@ def diffusion_loss(
     x0: torch.Tensor,
     t: torch.Tensor,
     noise: torch.Tensor,
+    *,
     mi_weight: float = 0.0,
     mi_pair: str = "x0",
 ) -> LossTerms:

@@ -21,7 +21,7 @@ EPS = 1e-10
 
 
 def soft_bins(
-    values: torch.Tensor, bins: int, low: float = -1.0, high: float = 1.0
+    values: torch.Tensor, bins: int, *, low: float = -1.0, high: float = 1.0
 ) -> torch.Tensor:
     """(B, N) values -> (B, N, K) soft bin memberships summing to 1 over K."""
     centres = torch.linspace(low, high, bins, device=values.device, dtype=values.dtype)

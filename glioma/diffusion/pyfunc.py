@@ -108,10 +108,24 @@ class LoadedDDPM:
                 self.config.image_size,
             )
             if sampler == "ddpm":
-                x = ddpm_sample(self.model, self.schedule, shape, generator, device, progress)
+                x = ddpm_sample(
+                    self.model,
+                    self.schedule,
+                    shape,
+                    generator=generator,
+                    device=device,
+                    progress=progress,
+                )
             else:
                 x = ddim_sample(
-                    self.model, self.schedule, shape, steps, eta, generator, device, progress
+                    self.model,
+                    self.schedule,
+                    shape,
+                    steps=steps,
+                    eta=eta,
+                    generator=generator,
+                    device=device,
+                    progress=progress,
                 )
             out.append(x.float().cpu().numpy())
         return (

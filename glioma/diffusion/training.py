@@ -136,8 +136,8 @@ class DDPMTrainer:
                     x0,
                     t,
                     noise,
-                    self.settings.mi_weight,
-                    self.settings.mi_pair,
+                    mi_weight=self.settings.mi_weight,
+                    mi_pair=self.settings.mi_pair,
                 )
             self.optimizer.zero_grad(set_to_none=True)
             (terms.total * weight).backward()
@@ -164,8 +164,8 @@ class DDPMTrainer:
                 x0.to(self.device),
                 t,
                 noise,
-                self.settings.mi_weight,
-                self.settings.mi_pair,
+                mi_weight=self.settings.mi_weight,
+                mi_pair=self.settings.mi_pair,
             )
             for key, value in terms.detached().items():
                 sums[key] += value * len(x0)
@@ -176,6 +176,7 @@ class DDPMTrainer:
         self,
         train: torch.Tensor,
         val: torch.Tensor,
+        *,
         checkpoint: Path | None = None,
         on_epoch: Callable[[int, dict[str, float]], None] | None = None,
         checkpoint_every_s: float = 0.0,

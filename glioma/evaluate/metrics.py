@@ -15,7 +15,9 @@ from sklearn.metrics import (  # noqa: E402
     roc_auc_score,
 )
 
-CLASS_NAMES = ("LGG", "HGG")
+from glioma.names import GRADES  # noqa: E402
+
+CLASS_NAMES = GRADES  # label 0, label 1
 
 
 def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:

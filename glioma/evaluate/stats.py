@@ -72,6 +72,7 @@ def count_metrics(tp, fp, tn, fn) -> dict[str, np.ndarray]:
 def bootstrap_ci(
     labels: np.ndarray,
     probabilities: np.ndarray,
+    *,
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,

@@ -51,6 +51,7 @@ class RunContext:
     adopt_run_id: str | None = None
     prefix: str = "glioma"
     ray_node: str = ""
+    commit: str = ""  # the driver's git commit (a Ray worker's copy of the code has none)
 
 
 def given_result(node: Node) -> NodeResult:
@@ -74,18 +75,18 @@ def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> No
         result = NodeResult.of(found, reused=True)
     else:
         print(f"{context.prefix}: running {node.label}", flush=True)
-        result = run_node(node, inputs, context, key, code)
+        result = run_node(node, inputs, context, key=key, code=code)
     if spec.publish is not None:
         spec.publish(node.config, result)
     return result
 
 
 def run_node(
-    node: Node, inputs: dict[str, NodeResult], context: RunContext, key: str, code: str
+    node: Node, inputs: dict[str, NodeResult], context: RunContext, *, key: str, code: str
 ) -> NodeResult:
     tags = dict(node.tags)
     tags |= {lineage_tag(name): result.run_id for name, result in inputs.items()}
-    tags |= {REUSE_KEY: key, CODE_FINGERPRINT: code, GIT_COMMIT: git_commit()}
+    tags |= {REUSE_KEY: key, CODE_FINGERPRINT: code, GIT_COMMIT: context.commit or git_commit()}
     if context.ray_node:
         tags[RAY_NODE] = context.ray_node
     try:

@@ -137,11 +137,23 @@ def run_sample(config: SampleConfig) -> NodeResult:
     return run_graph(Graph([target]), config).result(target)
 
 
+def pinned(uri: str) -> str:
+    """``models:/name@alias`` -> ``models:/name/<version>``: a key must not follow an alias."""
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    if not uri.startswith("models:/") or not alias:
+        return uri
+    version = resolve_alias(name, alias)
+    if version is None:
+        raise DataError(f"{uri}: no such registered model version")
+    return f"models:/{name}/{version.version}"
+
+
 def score_graph_nodes(config: ScoreGenConfig) -> Node:
     """score_gen of the given sample run (with its DDPM and data), or of a default sample."""
     parse_encoder(config.encoder)  # a bad contrast name stops here, before anything runs
     if config.inception == "required":
         find_weights(config.inception_weights)  # likewise missing weights, before training
+    config = dataclasses.replace(config, classifier=pinned(config.classifier))
     if config.sample_run:
         sample_run = checked_run(config.sample_run, "sample")
         ddpm_run = checked_run(sample_run.data.tags.get("ddpm_run", ""), "train_ddpm")
@@ -157,7 +169,9 @@ def score_graph_nodes(config: ScoreGenConfig) -> Node:
             given(sample_run.info.run_id, "sample"),
             given(ddpm_run.info.run_id, "train_ddpm"),
         )
-        return score_node(sample, ddpm, given(prepare_run, "prepare"), config, None)
+        return score_node(
+            sample, ddpm, given(prepare_run, "prepare"), config=config, classifier=None
+        )
     sample_config = build_config(
         SampleConfig,
         {"site": config.site, "grade": config.grade, "variant": config.variant,
@@ -165,7 +179,9 @@ def score_graph_nodes(config: ScoreGenConfig) -> Node:
     )  # fmt: skip
     ddpm, sample_config = sample_graph_nodes(sample_config)
     prepare = ddpm.upstream["prepare"]
-    return score_node(sample_node(ddpm, sample_config), ddpm, prepare, config, None)
+    return score_node(
+        sample_node(ddpm, sample_config), ddpm, prepare, config=config, classifier=None
+    )
 
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:

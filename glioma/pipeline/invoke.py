@@ -27,7 +27,7 @@ from glioma.pipeline.executors import Outcome, run_serial
 from glioma.pipeline.graph import Graph
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.ray_executor import run_ray
-from glioma.tracking import configure_tracking, open_run
+from glioma.tracking import configure_tracking, git_commit, open_run
 from glioma.tracking.liveness import mark_orphans_killed
 from glioma.tracking.runs import REUSED_RUN
 from glioma.tracking.server import is_local_store, loopback_server
@@ -98,9 +98,9 @@ def project_run_id() -> Iterator[str | None]:
             os.environ["MLFLOW_RUN_ID"] = run_id
 
 
-def execute(graph: Graph, context: RunContext, settings: ExecutorConfig, uri: str, adopt):
+def execute(graph: Graph, context: RunContext, *, settings: ExecutorConfig, uri: str, adopt):
     if settings.executor == "ray":
-        return run_ray(graph, context, settings, uri)
+        return run_ray(graph, context, settings=settings, tracking_uri=uri)
     return run_serial(graph, context, adopt=adopt)
 
 
@@ -122,15 +122,15 @@ def run_graph(
     with project_run_id() as project_run, parallel_store(settings) as uri:
         experiment = experiment_id()
         if single:
-            context = RunContext(experiment, project_run, project_run, prefix)
-            outcome = execute(graph, context, settings, uri, graph.targets[0])
+            context = RunContext(experiment, project_run, project_run, prefix, commit=git_commit())
+            outcome = execute(graph, context, settings=settings, uri=uri, adopt=graph.targets[0])
             close_project_run(project_run, graph, outcome)
             return finish(Invocation(project_run, outcome))
         step = config.step if group else "invocation"
         tags = {"profile": config.profile}
         with open_run(step, as_params(config), tags, adopt_run_id=project_run) as run:
-            context = RunContext(experiment, run.info.run_id, None, prefix)
-            outcome = execute(graph, context, settings, uri, None)
+            context = RunContext(experiment, run.info.run_id, None, prefix, commit=git_commit())
+            outcome = execute(graph, context, settings=settings, uri=uri, adopt=None)
             mlflow.log_metrics({"steps_run": outcome.ran, "steps_reused": outcome.reused})
             if summarise is not None and not outcome.failures and not outcome.not_started:
                 summarise(outcome)

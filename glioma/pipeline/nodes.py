@@ -60,7 +60,7 @@ def sample_node(ddpm: Node, config: SampleConfig, *, fold: int = -1) -> Node:
 
 
 def score_node(
-    sample: Node, ddpm: Node, prepare: Node, config: ScoreGenConfig, classifier: Node | None
+    sample: Node, ddpm: Node, prepare: Node, *, config: ScoreGenConfig, classifier: Node | None
 ) -> Node:
     inputs = {"sample": sample, "ddpm": ddpm, "prepare": prepare}
     if classifier is not None:

@@ -98,7 +98,7 @@ def collect(refs: dict[Node, ray.ObjectRef], outcome: Outcome) -> None:
 
 
 def run_ray(
-    graph: Graph, context: RunContext, settings: ExecutorConfig, tracking_uri: str
+    graph: Graph, context: RunContext, *, settings: ExecutorConfig, tracking_uri: str
 ) -> Outcome:
     """Submit every node as a task (inputs as refs), then collect."""
     start_ray(settings, tracking_uri)

@@ -101,7 +101,7 @@ def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) 
         sample, ddpm = fold_ddpm(prepare, grade=grade, variant=variant, fold=0, cls=cls)
         overrides = {"site": cls.site, "grade": grade, "variant": variant}
         score = build_config(ScoreGenConfig, overrides | {"profile": cls.profile, "seed": cls.seed})
-        nodes.append(score_node(sample, ddpm, prepare, score, classifier))
+        nodes.append(score_node(sample, ddpm, prepare, config=score, classifier=classifier))
     return nodes
 
 

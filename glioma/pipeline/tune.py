@@ -127,7 +127,7 @@ def open_study(config: TuneConfig, distance: str) -> optuna.Study:
     return study
 
 
-def trial_graph(config: TuneConfig, prepare: NodeResult, values: dict, distance: str, out: Path):
+def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distance: str, out: Path):
     """train_ddpm (not registered) -> sample -> score_gen for one suggested point."""
     common = {"site": config.site, "grade": config.grade, "profile": config.profile}
     common |= {"seed": config.seed, "device": config.device}
@@ -167,7 +167,7 @@ def run_trial(
         )
         out = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
         graph, ddpm, sample, score = trial_graph(
-            config, prepare, {"mi_weight": mi_weight, "lr": lr}, distance, out
+            config, prepare, values={"mi_weight": mi_weight, "lr": lr}, distance=distance, out=out
         )
         context = RunContext(experiment_id(), run.info.run_id, None, "tune")
         outcome = run_serial(graph, context)

@@ -37,7 +37,7 @@ def _last_linear(model: nn.Module) -> nn.Linear:
 
 @torch.no_grad()
 def classifier_features(
-    model: nn.Module, images: np.ndarray, batch_size: int = 64, device: str = "cpu"
+    model: nn.Module, images: np.ndarray, *, batch_size: int = 64, device: str = "cpu"
 ) -> np.ndarray:
     """(N, 4, H, W) -> (N, F) penultimate features of ``model``."""
     model = model.to(device).eval()

@@ -70,6 +70,7 @@ class KIDResult:
 def kernel_inception_distance(
     features_a: np.ndarray,
     features_b: np.ndarray,
+    *,
     subsets: int = 100,
     subset_size: int = 1000,
     seed: int = 0,

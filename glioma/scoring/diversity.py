@@ -36,7 +36,7 @@ class Diversity:
 
 
 def mean_pairwise_msssim(
-    images: np.ndarray, max_pairs: int = 2000, seed: int = 0, batch_size: int = 256
+    images: np.ndarray, *, max_pairs: int = 2000, seed: int = 0, batch_size: int = 256
 ) -> Diversity:
     """Mean MS-SSIM over all pairs of ``images`` (N, C, H, W), or ``max_pairs`` random ones."""
     n = len(images)

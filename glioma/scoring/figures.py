@@ -16,6 +16,7 @@ def nearest_pairs_figure(
     synthetic: np.ndarray,
     training: np.ndarray,
     nearest: NearestTraining,
+    *,
     training_ids: list[str],
     pairs: int = 8,
 ):

@@ -112,6 +112,7 @@ class FIDInception(nn.Module):
 def inception_features(
     model: FIDInception,
     images: np.ndarray,
+    *,
     batch_size: int = 32,
     device: torch.device | str = "cpu",
     desc: str = "inception",

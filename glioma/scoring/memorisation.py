@@ -98,6 +98,7 @@ def _foreground_block(syn: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
 def nearest_training_correlation(
     synthetic: np.ndarray,
     training: np.ndarray,
+    *,
     region: str = "full",
     synthetic_chunk: int = 2048,
     training_chunk: int = 2048,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from glioma.names import VARIANTS
+
 # Metrics worth comparing across variants, with the direction that is better.
 COMPARED = {
     "fid": "lower",
@@ -22,7 +24,7 @@ COMPARED = {
 
 def comparison_table(metrics_by_variant: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Rows: metrics present in any variant; columns: the variants, then ``better``."""
-    variants = sorted(metrics_by_variant, key=lambda v: (v != "std", v))
+    variants = sorted(metrics_by_variant, key=lambda v: (v != VARIANTS[0], v))  # std first
     rows = []
     for name, better in COMPARED.items():
         values = {v: metrics_by_variant[v].get(name) for v in variants}

@@ -110,13 +110,23 @@ def inception_part(
     for view, encode in views.items():
         suffix = "" if len(views) == 1 else f"_{view}"
         real_pool, real_logits = inception_features(
-            model, encode(data.training), batch_size, torch_device, f"inception real {view}"
+            model,
+            encode(data.training),
+            batch_size=batch_size,
+            device=torch_device,
+            desc=f"inception real {view}",
         )
         syn_pool, syn_logits = inception_features(
-            model, encode(data.synthetic), batch_size, torch_device, f"inception {view}"
+            model,
+            encode(data.synthetic),
+            batch_size=batch_size,
+            device=torch_device,
+            desc=f"inception {view}",
         )
         part.add(frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
-        kid = kernel_inception_distance(real_pool, syn_pool, kid_subsets, kid_subset_size, seed)
+        kid = kernel_inception_distance(
+            real_pool, syn_pool, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+        )
         part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
         part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
         for name, logits in (("is", syn_logits), ("is_real", real_logits)):
@@ -146,7 +156,7 @@ def offline_part(
     model, torch_device = load_classifier(classifier_uri), str(resolve_device(device))
     part.tags["fd_cls"] = classifier_uri
     features = [
-        classifier_features(model, images, batch_size, torch_device)
+        classifier_features(model, images, batch_size=batch_size, device=torch_device)
         for images in (data.training, data.synthetic)
     ]
     return part.add(frechet("fd_cls", partial(frechet_distance, *features)))
@@ -161,7 +171,9 @@ def memorisation_part(
     for name, images in (("", data.synthetic), ("_held_out", data.held_out)):
         if not len(images):
             continue
-        nearest = nearest_training_correlation(images, data.training, region, device=torch_device)
+        nearest = nearest_training_correlation(
+            images, data.training, region=region, device=torch_device
+        )
         summary = memorisation_summary(nearest, threshold)
         part.metrics.update({f"memorisation{name}_{k}": v for k, v in summary.items()})
         mi = mutual_information(
@@ -182,7 +194,11 @@ def memorisation_part(
             )
             part.texts["nearest_training.csv"] = table.to_csv(index=False)
             part.figures["nearest_pairs.png"] = nearest_pairs_figure(
-                data.synthetic, data.training, nearest, data.training_ids, pairs_shown
+                data.synthetic,
+                data.training,
+                nearest,
+                training_ids=data.training_ids,
+                pairs=pairs_shown,
             )
     part.figures["memorisation_histogram.png"] = correlation_histogram(
         correlations[""], correlations.get("_held_out", np.empty(0)), threshold
@@ -194,7 +210,7 @@ def diversity_part(data: ScoreData, *, pairs: int, seed: int) -> ScorePart:
     part = ScorePart()
     for name, images in (("synthetic", data.synthetic), ("real", data.training)):
         if len(images) >= 2:
-            result = mean_pairwise_msssim(images, pairs, seed)
+            result = mean_pairwise_msssim(images, max_pairs=pairs, seed=seed)
             part.metrics.update(
                 {f"msssim_{name}_mean": result.mean, f"msssim_{name}_std": result.std}
             )

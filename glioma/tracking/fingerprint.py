@@ -15,32 +15,27 @@ from pathlib import Path
 
 from glioma.packaging import PACKAGE_DIR
 
-_cache: dict[Path, tuple[tuple, str]] = {}
-
 
 def _sources(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+@cache
+def _fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in _sources(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def code_fingerprint(root: Path | None = None) -> str:
     """16 hex digits over the relative paths and bytes of every ``.py`` file under ``root``.
 
-    Re-hashed only when a file's size or modification time changed (or a file came or went),
-    so calling it before every step costs a directory walk.
+    Computed once per process: the code a process runs is what it imported when it started,
+    so an edit made while a study runs belongs to the next command, not to the steps left.
     """
-    root = root or PACKAGE_DIR
-    files = _sources(root)
-    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    cached = _cache.get(root)
-    if cached and cached[0] == stamp:
-        return cached[1]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    value = digest.hexdigest()[:16]
-    _cache[root] = (stamp, value)
-    return value
+    return _fingerprint(root or PACKAGE_DIR)
 
 
 @cache

@@ -63,7 +63,7 @@ def render_subject(plan: SubjectPlan) -> tuple[np.ndarray, np.ndarray]:
     tissue = tissue_labels(grid, head, rng)
     tumour = sample_tumour(rng, plan.grade, head)
     seg = tumour_labels(grid, tumour, tissue > 0, rng)
-    images = render_contrasts(grid, tissue, seg, tumour, spec.style, rng)
+    images = render_contrasts(grid, tissue, seg, tumour, style=spec.style, rng=rng)
     return images, seg
 
 
@@ -76,7 +76,7 @@ def _generate_one(plan: SubjectPlan, root: Path) -> dict[str, str]:
         if spec.layout == "brats"
         else site_root / "images" / plan.subject_id
     )
-    paths = write_subject(folder, plan.subject_id, spec, images, seg)
+    paths = write_subject(folder, plan.subject_id, spec=spec, images=images, seg=seg)
     row = {"subject_id": plan.subject_id, "grade": plan.grade}
     row.update({k: str(p.relative_to(site_root)) for k, p in paths.items()})
     return row
@@ -98,7 +98,7 @@ def site_input(root: Path, site: str) -> Path:
 
 
 def generate_cohort(
-    root: str | Path, seed: int = 0, scale: float = 0.25, workers: int = 2
+    root: str | Path, *, seed: int = 0, scale: float = 0.25, workers: int = 2
 ) -> dict[str, Path]:
     """Write both phantom sites under ``root``; return each site's ``prepare`` input.
 

@@ -58,6 +58,7 @@ def render_contrasts(
     tissue: np.ndarray,
     seg: np.ndarray,
     tumour: Tumour,
+    *,
     style: ScannerStyle,
     rng: np.random.Generator,
 ) -> np.ndarray:

@@ -90,7 +90,7 @@ def site_mask(seg: np.ndarray, convention: str) -> np.ndarray:
 
 
 def write_volume(
-    path: Path, data: np.ndarray, grid: Grid, axcodes, dtype: str, scaled: bool = False
+    path: Path, data: np.ndarray, grid: Grid, *, axcodes, dtype: str, scaled: bool = False
 ) -> None:
     """Save a RAS array as NIfTI stored in orientation ``axcodes`` with on-disk ``dtype``.
 
@@ -106,7 +106,7 @@ def write_volume(
 
 
 def write_subject(
-    folder: Path, subject_id: str, spec: SiteSpec, images: np.ndarray, seg: np.ndarray
+    folder: Path, subject_id: str, *, spec: SiteSpec, images: np.ndarray, seg: np.ndarray
 ) -> dict[str, Path]:
     """Write the four contrasts and the mask as ``<subject>_<modality>.nii.gz`` files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,9 +115,14 @@ def write_subject(
     for channel, modality in enumerate(MODALITIES):
         paths[modality] = folder / f"{subject_id}_{modality}.nii.gz"
         write_volume(
-            paths[modality], images[channel], grid, spec.axcodes, spec.dtype, spec.scaled_storage
+            paths[modality],
+            images[channel],
+            grid,
+            axcodes=spec.axcodes,
+            dtype=spec.dtype,
+            scaled=spec.scaled_storage,
         )
     paths["seg"] = folder / f"{subject_id}_seg.nii.gz"
     mask = site_mask(seg, spec.mask_convention)
-    write_volume(paths["seg"], mask, grid, spec.axcodes, "uint8")
+    write_volume(paths["seg"], mask, grid, axcodes=spec.axcodes, dtype="uint8")
     return paths

@@ -57,9 +57,8 @@ def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
         probabilities = mlflow.pyfunc.load_model(uri).predict(images)["prob_hgg"].to_numpy()
         predicted = (probabilities >= 0.5).astype(int)
         row = point_estimates(labels, probabilities)
-        for name, (low, high) in bootstrap_ci(
-            labels, probabilities, config.n_boot, config.seed
-        ).items():
+        intervals = bootstrap_ci(labels, probabilities, n_boot=config.n_boot, seed=config.seed)
+        for name, (low, high) in intervals.items():
             row |= {f"{name}_ci_low": low, f"{name}_ci_high": high}
         if baseline is not None:
             test = mcnemar_exact(labels, predicted, baseline)

@@ -42,9 +42,9 @@ def resolve_input(config: PrepareConfig) -> Path:
     if config.source != "phantom":
         return Path(config.source).expanduser()
     root = Path(config.phantom_dir) if config.phantom_dir else project_root() / "data" / "phantom"
-    return generate_cohort(root, config.seed, config.phantom_scale, config.workers)[
-        site_name(config)
-    ]
+    return generate_cohort(
+        root, seed=config.seed, scale=config.phantom_scale, workers=config.workers
+    )[site_name(config)]
 
 
 def out_dir(config: PrepareConfig) -> Path:

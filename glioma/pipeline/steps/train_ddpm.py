@@ -157,7 +157,13 @@ def fit(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: E
 
     train = torch.from_numpy(dataset.select(job.train_ids)[0])
     val = torch.from_numpy(dataset.select(job.val_ids)[0])
-    trainer.fit(train, val, job.last, on_epoch, config.checkpoint_every_s)
+    trainer.fit(
+        train,
+        val,
+        checkpoint=job.last,
+        on_epoch=on_epoch,
+        checkpoint_every_s=config.checkpoint_every_s,
+    )
     best = job.last.parent / "best.pt"
     save_checkpoint(best, sampling_state(trainer.best_state, trainer.unet_config, trainer.schedule))
     trainer.sampling_model.load_state_dict(trainer.best_state)
