@@ -1,6 +1,5 @@
 """The classifier parts on known cases: stem, ImageNet rule, focal loss, augmentation, ensemble."""
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +10,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from glioma.classify.augment import classic_augmentation
 from glioma.classify.ensemble import EnsemblePyfunc, averaged_model, checked_batch, npy_base64
+from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.losses import focal_loss
 from glioma.classify.network import GliomaResNet, build_classifier, imagenet_weight_files
 from glioma.errors import DataError
@@ -98,11 +98,11 @@ def test_ensemble_equals_the_mean_of_its_folds(tmp_path):
     folds = [GliomaResNet("resnet18").eval() for _ in range(3)]
     paths = {}
     for k, model in enumerate(folds):
-        mlflow.pytorch.save_model(model, str(tmp_path / f"f{k}"), serialization_format="pickle")
-        paths[f"fold{k}"] = str(tmp_path / f"f{k}")
+        paths[f"fold{k}"] = str(save_fold_model(model, tmp_path / f"f{k}", 16))
     x = torch.rand(5, 4, 16, 16) * 2 - 1
     with torch.no_grad():
-        expected = torch.stack([torch.sigmoid(m(x)) for m in folds]).mean(0).numpy()
+        stored = [stored_precision(m) for m in folds]  # as save_fold_model keeps them
+        expected = torch.stack([torch.sigmoid(m(x)) for m in stored]).mean(0).numpy()
     ensemble = EnsemblePyfunc()
     ensemble.load_context(_Context(paths, {"image_size": 16, "combine": "mean_prob"}))
     frame = ensemble.predict(None, x.numpy())

@@ -86,7 +86,8 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
     assert run.info.status == "FINISHED" and tags["step"] == "score_gen"
     assert tags["sample_run"] == sample.run_id  # lineage: each tag names what it points at
     assert tags["ddpm_run"] == sample.tags["ddpm_run"] and tags["prepare_run"] == prepared.run_id
-    assert tags["inception_metrics"] == "computed" and tags["fd_cls"] == classifier
+    assert tags["inception_metrics"] == "computed"
+    assert tags["fd_cls"] == "models:/glioma-cls-phantom-a-baseline/1"  # the alias, pinned
     assert metrics["n_synthetic"] == 12 and metrics["fid_n_synthetic"] == 12
     assert metrics["fid_n_real"] == metrics["n_real_train"] > 0
     assert tags["fid_singular_covariance"] == "true"  # tens of images in 2048 dimensions

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 import mlflow
+import torch
 
 from glioma.config import as_params
 from glioma.errors import GliomaError
@@ -24,7 +25,14 @@ from glioma.pipeline.keys import NodeResult, reuse_key
 from glioma.pipeline.steps import STEPS
 from glioma.tracking import code_fingerprint, git_commit, open_run
 from glioma.tracking.reuse import find_finished_run
-from glioma.tracking.runs import CODE_FINGERPRINT, GIT_COMMIT, RAY_NODE, REUSE_KEY, one_line
+from glioma.tracking.runs import (
+    CODE_FINGERPRINT,
+    GIT_COMMIT,
+    RAY_NODE,
+    REUSE_KEY,
+    TORCH_THREADS,
+    one_line,
+)
 
 
 class StepFailed(GliomaError):
@@ -87,6 +95,9 @@ def run_node(
     tags = dict(node.tags)
     tags |= {lineage_tag(name): result.run_id for name, result in inputs.items()}
     tags |= {REUSE_KEY: key, CODE_FINGERPRINT: code, GIT_COMMIT: context.commit or git_commit()}
+    # Not in the key (results are the same within training noise) but it changes the rounding:
+    # a serial and a Ray study agree on the graph, not on every digit.
+    tags[TORCH_THREADS] = torch.get_num_threads()
     if context.ray_node:
         tags[RAY_NODE] = context.ray_node
     try:

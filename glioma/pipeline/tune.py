@@ -141,9 +141,8 @@ def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distan
     score_overrides = common | {"variant": ddpm_config.variant, "classifier": ""}
     score_overrides |= {"inception": "required" if distance == "fid" else "off"}
     score_overrides |= {"inception_weights": config.inception_weights}
-    score = score_node(
-        sample, ddpm, prepare_node, build_config(ScoreGenConfig, score_overrides), None
-    )
+    score_config = build_config(ScoreGenConfig, score_overrides)
+    score = score_node(sample, ddpm, prepare_node, config=score_config, classifier=None)
     return Graph([score]), ddpm, sample, score
 
 

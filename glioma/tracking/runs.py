@@ -37,6 +37,7 @@ CODE_FINGERPRINT = "code_fingerprint"
 GIT_COMMIT = "git_commit"
 HOST, PID, PID_START = "host", "pid", "pid_start"
 RAY_NODE = "ray_node"
+TORCH_THREADS = "torch_threads"
 ERROR = "error"
 REUSED_RUN = "reused_run"
 
