@@ -113,9 +113,7 @@ def test_a_sigkilled_study_continues_from_what_finished(project_home, tiny_profi
     assert "marked" in out and "KILLED" in out
     assert all(f"({run_id})" in out for run_id in folds_before), "a killed train_cls keeps folds"
     assert runs_of("train_cls_fold", "RUNNING") == [] and runs_of("main", "RUNNING") == []
-    graph = study_graph(
-        build_config(MainConfig, {"profile": tiny_profile, "setups": "ddpm_mi"})
-    )
+    graph = study_graph(build_config(MainConfig, {"profile": tiny_profile, "setups": "ddpm_mi"}))
     done = [r for s in graph.steps() for r in runs_of(s, "FINISHED")]
     assert run_signatures(done) == graph_signatures(graph), "one FINISHED run per node"
 
