@@ -26,7 +26,6 @@ from glioma.config import (
 )
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
-from glioma.errors import DataError
 from glioma.names import GRADES, PAPER_MI_WEIGHT
 from glioma.pipeline.graph import Graph, Node, given
 from glioma.pipeline.inputs import checked_run
@@ -45,7 +44,7 @@ from glioma.pipeline.nodes import (
 from glioma.pipeline.steps.train_ddpm import follow_main_process
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
-from glioma.tracking.registry import resolve_alias
+from glioma.tracking.registry import require_alias
 
 # Every entry point (MLproject's and the console's) and the config it takes.
 CONFIGS: dict[str, type[StepConfig]] = {
@@ -100,16 +99,10 @@ def run_train_ddpm(config: TrainDDPMConfig) -> list[NodeResult]:
 def ddpm_run_of(model: str) -> str:
     """The train_ddpm run behind a models:/ or runs:/ URI or a run id."""
     if model.startswith("models:/"):
-        name, _, alias = model[len("models:/") :].partition("@")
-        if alias:
-            version = resolve_alias(name, alias)
-            if version is None:
-                raise DataError(f"{model}: no such registered model version")
-            return version.run_id
-        name, _, number = name.partition("/")
+        name, _, number = pinned(model).removeprefix("models:/").partition("/")
         return mlflow.MlflowClient().get_model_version(name, number).run_id
     if model.startswith("runs:/"):
-        return model[len("runs:/") :].split("/", 1)[0]
+        return model.removeprefix("runs:/").split("/", 1)[0]
     return model
 
 
@@ -142,10 +135,7 @@ def pinned(uri: str) -> str:
     name, _, alias = uri.removeprefix("models:/").partition("@")
     if not uri.startswith("models:/") or not alias:
         return uri
-    version = resolve_alias(name, alias)
-    if version is None:
-        raise DataError(f"{uri}: no such registered model version")
-    return f"models:/{name}/{version.version}"
+    return f"models:/{name}/{require_alias(name, alias).version}"
 
 
 def score_graph_nodes(config: ScoreGenConfig) -> Node:

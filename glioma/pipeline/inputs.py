@@ -70,7 +70,10 @@ def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:
 
 
 def refuse_leaks(ddpm_run: str, splits: dict, fold: int) -> None:
-    """The science rule: no DDPM behind a fold's training data saw its evaluation subjects."""
+    """The science rule: no DDPM behind a fold's training data saw its evaluation subjects.
+
+    ``fold`` = k: fold k's validation subjects and the test split; -1: the test split alone.
+    """
     seen = ddpm_subjects(ddpm_run)
     evaluated = set(splits["test"]) | (set(splits["folds"][fold]) if fold >= 0 else set())
     leaked = sorted((set(seen["train"]) | set(seen["validation"])) & evaluated)
@@ -78,8 +81,9 @@ def refuse_leaks(ddpm_run: str, splits: dict, fold: int) -> None:
         shown = ", ".join(leaked[:10]) + (
             f" and {len(leaked) - 10} more" if len(leaked) > 10 else ""
         )
-        where = f"fold {fold}" if fold >= 0 else "the test split"
+        if fold < 0:
+            raise DataError(f"refusing DDPM run {ddpm_run}: it trained on test subject(s) {shown}")
         raise DataError(
-            f"refusing synthetic images of DDPM run {ddpm_run} for {where}: it trained on "
-            f"subject(s) {shown}, which {where} validates or tests on"
+            f"refusing synthetic images of DDPM run {ddpm_run} for fold {fold}: it trained on "
+            f"subject(s) {shown}, which fold {fold} validates or tests on"
         )

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -46,6 +47,7 @@ class Invocation:
 
     run_id: str | None
     outcome: Outcome
+    summary: Any = None  # what ``summarise`` returned (main: the study's results)
 
     def result(self, target) -> NodeResult:
         return self.outcome.results[target]
@@ -110,7 +112,7 @@ def run_graph(
     *,
     settings: ExecutorConfig = SERIAL,
     group: bool = False,
-    summarise: Callable[[Outcome], None] | None = None,
+    summarise: Callable[[Outcome], Any] | None = None,
 ) -> Invocation:
     """Run ``graph`` for the entry point of ``config``; see the module docstring."""
     prefix = config.step
@@ -132,9 +134,9 @@ def run_graph(
             context = RunContext(experiment, run.info.run_id, None, prefix, commit=git_commit())
             outcome = execute(graph, context, settings=settings, uri=uri, adopt=None)
             mlflow.log_metrics({"steps_run": outcome.ran, "steps_reused": outcome.reused})
-            if summarise is not None and not outcome.failures and not outcome.not_started:
-                summarise(outcome)
-            invocation = Invocation(run.info.run_id, outcome)
+            complete = not outcome.failures and not outcome.not_started
+            summary = summarise(outcome) if summarise is not None and complete else None
+            invocation = Invocation(run.info.run_id, outcome, summary)
             if outcome.failures:
                 raise StudyFailed(outcome.failure_report())
         return invocation

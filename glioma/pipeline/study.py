@@ -130,8 +130,8 @@ def log_comparisons(outcome: Outcome) -> None:
         print(f"main: {site} {grade} std vs mi\n{markdown_table(table)}")
 
 
-def summarise(outcome: Outcome) -> None:
-    """The study's figures and tables, on the main run."""
+def summarise(outcome: Outcome) -> pd.DataFrame:
+    """The study's figures and tables, on the main run; returns the results."""
     results = study_results(outcome)
     figure = study_heatmaps(results)
     mlflow.log_figure(figure, "study_heatmaps.png")
@@ -144,6 +144,7 @@ def summarise(outcome: Outcome) -> None:
         f"main: done ({outcome.ran} steps run, {outcome.reused} reused)\n{markdown_table(table)}"
         f"figures and tables: {mlflow.get_artifact_uri()}/study_heatmaps.png, study_results.md"
     )
+    return results
 
 
 def run_main(config: MainConfig) -> StudyOutput:
@@ -152,4 +153,4 @@ def run_main(config: MainConfig) -> StudyOutput:
         study_graph(config), config, settings=config, group=True, summarise=summarise
     )
     outcome = invocation.outcome
-    return StudyOutput(invocation.run_id, study_results(outcome), outcome.reused, outcome.ran)
+    return StudyOutput(invocation.run_id, invocation.summary, outcome.reused, outcome.ran)

@@ -15,7 +15,7 @@ import mlflow
 
 from glioma.config import ScoreGenConfig
 from glioma.errors import DataError
-from glioma.pipeline.inputs import ddpm_subjects, load_dataset, load_prepared
+from glioma.pipeline.inputs import ddpm_subjects, load_dataset, load_prepared, refuse_leaks
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.scoring.encoders import parse_encoder
@@ -41,9 +41,7 @@ def score_data(inputs: Inputs) -> ScoreData:
         )
     subjects = ddpm_subjects(ddpm.run_id)
     real, splits = load_prepared(prepare.run_id)
-    leaked = sorted(set(subjects["train"]) & set(splits["test"]))
-    if leaked:  # the science rule, checked again where the data meet
-        raise DataError(f"DDPM run {ddpm.run_id} trained on test subject(s) {', '.join(leaked)}")
+    refuse_leaks(ddpm.run_id, splits, -1)  # the science rule, checked again where data meet
     synthetic = load_dataset(sample.run_id)
     training, training_ids = real.select(subjects["train"])
     held_out, _ = real.select(subjects["validation"])

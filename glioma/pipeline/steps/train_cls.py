@@ -27,7 +27,12 @@ from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS
 from glioma.pipeline.inputs import load_prepared
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
-from glioma.tracking.registry import cls_model_name, ensemble_model_name, set_alias
+from glioma.tracking.registry import (
+    cls_model_name,
+    ensemble_model_name,
+    register_source,
+    set_alias,
+)
 
 FOLD_MODEL_URI = "fold_model_uri"  # tag of a fold run once its ensemble holds its model
 
@@ -55,25 +60,16 @@ def register_models(config: TrainClsConfig, inner: dict[str, str]) -> tuple[str,
     Sources lie in this run's artifacts, so a tracking server accepts them (it refuses a
     local path outside the run's artifact folder).
     """
-    run = mlflow.active_run()
-    root = f"{run.info.artifact_uri}/{ENSEMBLE_MODEL}"
-    version = register_source(root, ensemble_model_name(config.site, config.setup), "champion")
+    run = mlflow.active_run().info
+    root = f"{run.artifact_uri}/{ENSEMBLE_MODEL}"
+    ensemble = ensemble_model_name(config.site, config.setup)
+    version = register_source(root, ensemble, "champion", run.run_id)
     name = cls_model_name(config.site, config.setup)
     folds = {
-        str(k): register_source(f"{root}/{inner[f'fold{k}']}", name, f"fold{k}")
+        str(k): register_source(f"{root}/{inner[f'fold{k}']}", name, f"fold{k}", run.run_id)
         for k in range(N_FOLDS)
     }
     return version, folds
-
-
-def register_source(source: str, name: str, alias: str) -> str:
-    client = MlflowClient()
-    if not client.search_registered_models(filter_string=f"name = '{name}'"):
-        client.create_registered_model(name)
-    run_id = mlflow.active_run().info.run_id
-    version = str(client.create_model_version(name, source, run_id=run_id).version)
-    set_alias(name, alias, version)
-    return version
 
 
 def take_in_folds(folds: list[NodeResult], name: str, versions: dict[str, str]) -> None:

@@ -141,6 +141,12 @@ def grade_training(config: TrainDDPMConfig, dataset: Dataset, splits: dict) -> G
     return GradeTraining(trainer, train_ids, val_ids, last, trainer.epoch)
 
 
+def job_images(dataset: Dataset, job: GradeTraining) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) images of one grade's job, in dataset order."""
+    train = torch.from_numpy(dataset.select(job.train_ids)[0])
+    return train, torch.from_numpy(dataset.select(job.val_ids)[0])
+
+
 def grid_images(trainer: DDPMTrainer, seed: int) -> np.ndarray:
     ddpm = LoadedDDPM(trainer.sampling_model.eval(), trainer.schedule, trainer.unet_config)
     return ddpm.sample(GRID_IMAGES, seed=seed, steps=20)
@@ -155,8 +161,7 @@ def fit(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: E
         grid = done % every == 0 and done < config.epochs if every else False
         report(epoch, metrics, grid_images(trainer, config.seed) if grid else None)
 
-    train = torch.from_numpy(dataset.select(job.train_ids)[0])
-    val = torch.from_numpy(dataset.select(job.val_ids)[0])
+    train, val = job_images(dataset, job)
     trainer.fit(
         train,
         val,
@@ -240,9 +245,7 @@ def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
             continue  # rank 0 reused a finished run of this grade
         dataset, splits = read_dataset(folder), read_splits(folder)
         job = grade_training(dataclasses.replace(config, grade=grade), dataset, splits)
-        train = torch.from_numpy(dataset.select(job.train_ids)[0])
-        val = torch.from_numpy(dataset.select(job.val_ids)[0])
-        job.trainer.fit(train, val)
+        job.trainer.fit(*job_images(dataset, job))
 
 
 STEP = StepSpec("train_ddpm", run, publish)
