@@ -37,8 +37,11 @@ import torch  # noqa: E402
 import torchvision  # noqa: E402
 
 from glioma.classify.ensemble import npy_base64  # noqa: E402
+from glioma.classify.export import save_ensemble, save_fold_model, stored_precision  # noqa: E402
 from glioma.classify.network import GliomaResNet  # noqa: E402
 from glioma.config.profiles import PROFILES  # noqa: E402
+from glioma.names import ENSEMBLE_MODEL  # noqa: E402
+from glioma.tracking import configure_tracking  # noqa: E402
 
 # isort: split
 from machine import Interference, best_of, machine_line, versions_line  # noqa: E402
@@ -76,26 +79,22 @@ def serve(uri: str, home: Path) -> tuple[subprocess.Popen, int]:
 
 
 def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.nn.Module]]:
-    """Five random fold models and their ensemble, registered as train_cls registers them."""
-    from glioma.pipeline.train_cls_step import build_ensemble, log_fold_model
-
-    from glioma.config import TrainClsConfig, build_config
-    from glioma.tracking import configure_tracking
-    from glioma.tracking.registry import cls_model_name, register
-
+    """Five random fold models saved and joined as ``train_cls`` does (float16 folds inside one
+    ensemble folder, logged on a run); the ensemble's runs:/ URI and the float32 models."""
     configure_tracking()
-    config = build_config(TrainClsConfig, {"site": site, "arch": arch})
-    models, versions = [], {}
-    with mlflow.start_run():
+    models = []
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
+        dirs = {}
         for k in range(5):
             torch.manual_seed(k)
             models.append(GliomaResNet(arch).eval())
-            info = log_fold_model(models[-1], size)
-            versions[str(k)] = register(
-                info.model_uri, cls_model_name(site, "baseline"), f"fold{k}"
-            )
+            dirs[f"fold{k}"] = str(save_fold_model(models[-1], Path(tmp) / f"fold{k}", size))
+        folder = Path(tmp) / ENSEMBLE_MODEL
         example = np.zeros((2, 4, size, size), np.float32)
-        uri, _ = build_ensemble(config, versions, example)
+        save_ensemble(dirs, folder, combine="mean_prob", metadata={"site": site}, example=example)
+        mlflow.log_artifacts(str(folder), ENSEMBLE_MODEL)
+        uri = f"runs:/{mlflow.active_run().info.run_id}/{ENSEMBLE_MODEL}"
+    models = [stored_precision(m) for m in models]  # what the served folds compute with
     return uri, models
 
 

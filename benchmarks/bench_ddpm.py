@@ -8,7 +8,7 @@ The issue asks for, in one run on one machine:
   can do and the ratio shows how much of it the UNet wastes;
 - DDIM-50 against DDPM-1000 sampling time (target: DDIM >= 15x faster).
 
-Training is timed through ``DDPMTrainer.train_epoch``, the loop the pipeline runs (loss,
+Training is timed through ``DDPMTrainer.train_steps``, the loop the pipeline runs (loss,
 backward, gradient clipping, AdamW, EMA), so the figure is what training really costs; with
 MI weight 0 and 0.1, to show the MI term's cost. FLOPs are counted with ``FlopCounterMode`` on
 the meta device: the count depends only on the model and the shapes, and counting there costs
@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from glioma.config.profiles import PROFILES
 from glioma.devices import resolve_device
-from glioma.diffusion.losses import diffusion_loss
+from glioma.diffusion.losses import MITerm, diffusion_loss
 from glioma.diffusion.samplers import Progress, ddim_sample, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings
@@ -164,7 +164,7 @@ def step_flops(unet: UNetConfig, batch: int, mi_weight: float) -> float:
     x0, noise = torch.empty(shape, device="meta"), torch.empty(shape, device="meta")
     t = torch.zeros(batch, dtype=torch.long, device="meta")
     with FlopCounterMode(display=False) as counter:
-        diffusion_loss(model, schedule, x0, t, noise, mi_weight=mi_weight).total.backward()
+        diffusion_loss(model, schedule, x0, t, noise, mi=MITerm(weight=mi_weight)).total.backward()
     return float(counter.get_total_flops())
 
 
@@ -176,13 +176,14 @@ def fake_images(count: int, unet: UNetConfig) -> torch.Tensor:
 
 def bench_training(plan: SizePlan, mi_weight: float, device: torch.device) -> TrainResult:
     """Best-of-rounds time per step of the trainer's own loop; warm-up steps are dropped."""
-    settings = TrainSettings(batch_size=plan.train_batch, lr=plan.lr, mi_weight=mi_weight)
+    settings = TrainSettings(batch_size=plan.train_batch, lr=plan.lr, mi=MITerm(weight=mi_weight))
     trainer = DDPMTrainer(plan.unet, NoiseSchedule(), settings, device=device)
-    trainer.train_epoch(fake_images(plan.warmup_steps * plan.train_batch, plan.unet))
+    trainer.train_steps(fake_images(plan.train_batch, plan.unet), plan.warmup_steps)
     images = fake_images(plan.steps_per_round * plan.train_batch, plan.unet)
     sync = synchronizer(device)
     rounds = [
-        wall_s(lambda: trainer.train_epoch(images), sync) / plan.steps_per_round
+        wall_s(lambda: trainer.train_steps(images, plan.steps_per_round), sync)
+        / plan.steps_per_round
         for _ in range(plan.rounds)
     ]
     size, flops = plan.unet.image_size, step_flops(plan.unet, plan.train_batch, mi_weight)

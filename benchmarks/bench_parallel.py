@@ -27,13 +27,13 @@ def images_per_s(threads: int, images: int, batch: int, start: mp.Barrier | None
     """Quick-profile DDPM training throughput with ``threads`` torch threads."""
     torch.set_num_threads(threads)
     config = build_config(TrainDDPMConfig, {"batch_size": batch, "device": "cpu"})
-    trainer = build_trainer(config, 32)
     data = torch.rand(images, 4, 32, 32) * 2 - 1
-    trainer.train_epoch(data[: 2 * batch])  # warm-up
+    trainer = build_trainer(config, 32, images)
+    trainer.train_steps(data, 2)  # warm-up
     if start is not None:
         start.wait()
     begin = time.perf_counter()
-    trainer.train_epoch(data)
+    trainer.train_steps(data, -(-images // batch))
     return images / (time.perf_counter() - begin)
 
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 GRADES = ("LGG", "HGG")
 LABELS = {"LGG": 0, "HGG": 1}
 
+
+def other_grade(grade: str) -> str:
+    """LGG -> HGG, HGG -> LGG."""
+    return GRADES[1 - GRADES.index(grade)]
+
+
 # DDPM variants: ``std`` is trained with mi_weight = 0, ``mi`` with a positive MI weight.
 VARIANTS = ("std", "mi")
 # The paper's MI weight (loss = 0.9 Huber + 0.1 MI): the mi variant's default weight.

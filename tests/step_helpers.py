@@ -8,7 +8,8 @@ import urllib.request
 
 # A DDPM small enough to train in a second or two: the steps' tests need a model, not a good one.
 TINY_DDPM = {
-    "epochs": "2",
+    "train_steps": "4",
+    "eval_every": "2",
     "batch_size": "8",
     "base_channels": "8",
     "channel_mults": "1,2",

@@ -25,13 +25,14 @@ from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
-    "epochs": "2",
+    "train_steps": "4",
+    "eval_every": "2",
     "batch_size": "8",
     "base_channels": "8",
     "channel_mults": "1,2",
     "attention_resolutions": "8",
     "num_steps": "50",
-    "sample_every": "1",
+    "sample_every": "2",
     "checkpoint_every_s": "0",
     "lr": "2e-3",
 }
@@ -79,7 +80,7 @@ def test_train_both_grades_register_and_sample(prepared):
         subjects = mlflow.artifacts.load_dict(f"runs:/{output.run_id}/training_subjects.json")
         assert not (set(subjects["train"]) | set(subjects["validation"])) & set(splits["test"])
         names = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id, "samples")}
-        assert {"samples/epoch_0001.png", "samples/best.png"} <= names
+        assert {"samples/step_000002.png", "samples/best.png"} <= names
         files = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id)}
         assert "checkpoints" not in files, "a finished run keeps no resumable checkpoint"
 
@@ -104,9 +105,9 @@ def test_train_both_grades_register_and_sample(prepared):
 
 
 def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path, monkeypatch):
-    config = _tiny(prepared, grade="HGG", epochs="4", sample_every="0")
+    config = _tiny(prepared, grade="HGG", train_steps="8", sample_every="0")
     last = checkpoint_path(config, prepared.data_hash)
-    args = [f"--{k}={v}" for k, v in {**TINY, "epochs": "4", "sample_every": "0"}.items()]
+    args = [f"--{k}={v}" for k, v in {**TINY, "train_steps": "8", "sample_every": "0"}.items()]
     cmd = [
         *(sys.executable, "-m", "entrypoints.train_ddpm"),
         *("--grade", "HGG", "--prepare_run", prepared.run_id, *args),
@@ -120,14 +121,14 @@ def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    epochs_done = torch.load(last, weights_only=True)["epoch"]
-    assert 1 <= epochs_done < 4, "the kill should land mid-training"
+    steps_done = torch.load(last, weights_only=True)["step"]
+    assert 2 <= steps_done < 8, "the kill should land mid-training"
     killed = runs_of("train_ddpm", "RUNNING")
     assert len(killed) == 1, "SIGKILL leaves its run RUNNING"
-    resumed = _tiny(prepared, grade="HGG", epochs="4", sample_every="0", resume="true")
+    resumed = _tiny(prepared, grade="HGG", train_steps="8", sample_every="0", resume="true")
     resumed = run_train_ddpm(resumed)[0]
     assert mlflow.get_run(killed[0].info.run_id).info.status == "KILLED"  # found at the restart
-    assert mlflow.get_run(resumed.run_id).data.tags["resumed_from_epoch"] == str(epochs_done)
+    assert mlflow.get_run(resumed.run_id).data.tags["resumed_from_step"] == str(steps_done)
     resumed_w = _best_weights(resumed.run_id)
     assert not last.exists(), "a finished run leaves its checkpoints in MLflow only"
 
@@ -135,7 +136,7 @@ def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path
     clean_prepared = _fresh_project(tmp_path, monkeypatch, "clean")
     same = read_dataset(dataset_folder(clean_prepared)).images  # the same data, another store
     np.testing.assert_array_equal(same, images)
-    clean = run_train_ddpm(_tiny(clean_prepared, grade="HGG", epochs="4", sample_every="0"))[0]
+    clean = run_train_ddpm(_tiny(clean_prepared, grade="HGG", train_steps="8", sample_every="0"))[0]
     clean_w = _best_weights(clean.run_id)
     assert clean_w.keys() == resumed_w.keys()
     assert all(torch.equal(clean_w[k], resumed_w[k]) for k in clean_w)
@@ -178,7 +179,7 @@ def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
     uri = f"sqlite:///{project_home / 'mlflow.db'}"
     extras = [
         x
-        for k, v in {**TINY, "epochs": "1", "sample_every": "0"}.items()
+        for k, v in {**TINY, "train_steps": "2", "sample_every": "0"}.items()
         for x in ("-P", f"{k}={v}")
     ]
     cmd = [
@@ -202,3 +203,31 @@ def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
     assert run.info.status == "FINISHED" and run.data.params["mi_weight"] == "0.1"
     assert run.data.tags["variant"] == "mi" and run.data.tags["step"] == "train_ddpm"
     assert len(runs_of("train_ddpm")) == 1, "the run mlflow run made is the step's run"
+
+
+def test_conditional_ddpm_learns_both_grades_in_one_network(prepared):
+    outputs = run_train_ddpm(_tiny(prepared, conditional="true"))
+    assert len(outputs) == 1, "one network for both grades"
+    run = mlflow.get_run(outputs[0].run_id)
+    assert run.data.tags["conditional"] == "true" and "grade" not in run.data.tags
+    params = run.data.params
+    assert int(params["n_train_LGG"]) > 0 and int(params["n_train_HGG"]) > 0
+    version = resolve_alias("glioma-ddpm-phantom-a-both-std", "best")
+    assert version is not None and version.run_id == outputs[0].run_id
+    drawn = {}
+    for grade in ("LGG", "HGG"):
+        config = build_config(
+            SampleConfig,
+            {"model": outputs[0].run_id, "grade": grade, "steps": "4", "guidance": "2"},
+        )
+        sample = run_sample(config)
+        data = read_dataset(dataset_folder(sample))
+        assert set(data.subjects["grade"]) == {grade} and sample.tags["grade"] == grade
+        assert len(data.images) == int(params[f"n_train_{grade}"]) + int(params[f"n_val_{grade}"])
+        drawn[grade] = data.images
+    assert not np.allclose(drawn["LGG"][:2], drawn["HGG"][:2]), "the grade changes the images"
+    pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-both-std@best")
+    images = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 1, "steps": 3, "grade": "LGG"}]))
+    assert images.shape == (2, 4, 16, 16)
+    with pytest.raises(Exception, match="needs LGG or HGG"):
+        pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 1, "steps": 3}]))

@@ -20,9 +20,10 @@ from diffusion_helpers import (  # noqa: F401  (single_thread is an autouse fixt
 from torch import nn
 from torch.nn import functional as F
 
-from glioma.diffusion.losses import diffusion_loss
-from glioma.diffusion.mi import mutual_information
+from glioma.diffusion.losses import MITerm, diffusion_loss
+from glioma.diffusion.mi import mutual_information, normalised_mutual_information
 from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.unet import Guided, UNet, UNetConfig
 from glioma.errors import ConfigError
 
 # --- 1. schedule -------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def loss_batch(seed: int = 7):
 def test_loss_without_mi_is_plain_huber():
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi_weight=0.0)
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.0))
     expected = F.smooth_l1_loss(model(s.q_sample(x0, t, noise), t), noise)
     assert torch.equal(terms.total, expected)
     assert torch.equal(terms.huber, expected)
@@ -206,7 +207,7 @@ def test_loss_without_mi_is_plain_huber():
 def test_loss_with_mi_mixes_terms():
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi_weight=0.1)
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1))
     assert terms.mi.requires_grad
     assert torch.allclose(terms.total, 0.9 * terms.huber + 0.1 * terms.mi)
     x_t = s.q_sample(x0, t, noise)
@@ -224,12 +225,12 @@ def test_mi_gradient_reaches_the_model():
     by_weight = {}
     for weight in (0.0, 0.5):
         model = tiny_unet()
-        diffusion_loss(model, s, x0, t, noise, mi_weight=weight).total.backward()
+        diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=weight)).total.backward()
         by_weight[weight] = grads(model)
     assert not torch.allclose(by_weight[0.0], by_weight[0.5])
     # the MI term alone has a non-zero, finite gradient on the network's weights
     model = tiny_unet()
-    diffusion_loss(model, s, x0, t, noise, mi_weight=0.5).mi.backward()
+    diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.5)).mi.backward()
     mi_grad = grads(model)
     assert torch.isfinite(mi_grad).all() and mi_grad.abs().sum() > 0
 
@@ -237,9 +238,66 @@ def test_mi_gradient_reaches_the_model():
 def test_loss_eps_pair_and_bad_pair():
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi_weight=0.1, mi_pair="eps")
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, pair="eps"))
     eps_hat = model(s.q_sample(x0, t, noise), t)
     assert torch.allclose(terms.mi, mutual_information(eps_hat, noise).mean())
     assert torch.allclose(terms.total, 0.9 * terms.huber + 0.1 * terms.mi)
-    with pytest.raises(ValueError, match="mi_pair"):
-        diffusion_loss(model, s, x0, t, noise, mi_weight=0.1, mi_pair="x_t")
+    with pytest.raises(ConfigError, match="mi_pair"):
+        MITerm(weight=0.1, pair="x_t")
+    with pytest.raises(ConfigError, match="mi_mode"):
+        MITerm(weight=0.1, mode="entropy")
+
+
+def test_mi_t_min_gates_the_term_by_noise_level():
+    model, s = tiny_unet(), NoiseSchedule(50)
+    x0, _, noise = loss_batch()
+    t = torch.tensor([2, 10, 30, 45])
+    x_t = s.q_sample(x0, t, noise)
+    per_sample = mutual_information(s.predict_x0(x_t, t, model(x_t, t)), x0)
+    gated = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, t_min=20))
+    # the mean over the batch of 1[t >= t_min] * MI: the two low-noise samples count as 0
+    assert torch.allclose(gated.mi, per_sample[2:].sum() / 4)
+    assert torch.allclose(gated.total, 0.9 * gated.huber + 0.1 * gated.mi)
+    none = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, t_min=49))
+    assert float(none.mi.detach()) == 0.0 and torch.allclose(none.total, 0.9 * none.huber)
+
+
+def test_normalised_mi_is_in_unit_range_and_stable_across_bin_counts():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand((3, 4, 16, 16), generator=gen) * 2 - 1
+    b = torch.rand((3, 4, 16, 16), generator=gen) * 2 - 1
+    for bins in (8, 16, 32):
+        same, other = (
+            normalised_mutual_information(a, a, bins),
+            normalised_mutual_information(a, b, bins),
+        )
+        assert ((other >= 0) & (other < 0.05)).all() and ((same > 0.5) & (same <= 1)).all()
+    # MI grows with the histogram (log K), NMI much less: mi_weight keeps its meaning
+    mi_ratio = float(mutual_information(a, a, 32).mean() / mutual_information(a, a, 8).mean())
+    nmi_ratio = float(
+        normalised_mutual_information(a, a, 32).mean()
+        / normalised_mutual_information(a, a, 8).mean()
+    )
+    assert mi_ratio > 2.0 and nmi_ratio < 1.5, (mi_ratio, nmi_ratio)  # measured 2.31, 1.37
+    model, s = tiny_unet(), NoiseSchedule(50)
+    x0, t, noise = loss_batch()
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, mode="nmi"))
+    x_t = s.q_sample(x0, t, noise)
+    expected = normalised_mutual_information(s.predict_x0(x_t, t, model(x_t, t)), x0).mean()
+    assert torch.allclose(terms.mi, expected) and terms.mi.requires_grad
+
+
+def test_classifier_free_guidance_mixes_conditional_and_unconditional():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(image_size=8, base_channels=8, channel_mults=(1,), num_classes=2,
+                            attention_resolutions=()))  # fmt: skip
+    with torch.no_grad():
+        model.class_embed.weight.normal_()  # distinct classes from the start
+        x, t = torch.randn(3, 4, 8, 8), torch.tensor([1, 5, 9])
+        cond = model(x, t, torch.ones(3, dtype=torch.long))
+        uncond = model(x, t)  # no label: the null class
+        assert torch.allclose(uncond, model(x, t, torch.full((3,), 2)))
+        assert not torch.allclose(cond, model(x, t, torch.zeros(3, dtype=torch.long)))
+        assert torch.allclose(Guided(model, 1, 1.0)(x, t), cond, atol=1e-6)
+        guided = Guided(model, 1, 3.0)(x, t)
+        assert torch.allclose(guided, uncond + 3.0 * (cond - uncond), atol=1e-5)

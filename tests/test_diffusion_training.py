@@ -24,11 +24,12 @@ from diffusion_helpers import (  # noqa: F401  (single_thread is an autouse fixt
 from torch import nn
 
 from glioma.data.dataset import Dataset
+from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.pyfunc import LoadedDDPM, sampling_state
 from glioma.diffusion.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
-from glioma.diffusion.training import DDPMTrainer, TrainSettings
+from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
 from glioma.errors import DataError
 from glioma.pipeline.steps.train_ddpm import refuse_test_subjects, split_subjects
 
@@ -37,14 +38,17 @@ from glioma.pipeline.steps.train_ddpm import refuse_test_subjects, split_subject
 
 def test_tiny_ddpm_overfits_structured_images():
     images = structured_images(16)
-    settings = TrainSettings(epochs=60, batch_size=4, lr=2e-3, ema_decay=0.9, seed=0)
+    settings = TrainSettings(
+        train_steps=720, eval_every=12, batch_size=4, lr=2e-3, ema_decay=0.9, seed=0
+    )
     trainer = DDPMTrainer(TINY16, NoiseSchedule(100), settings)
     trainer.fit(images.repeat(3, 1, 1, 1), images)
     losses = [m["train_huber"] for m in trainer.history]
     assert len(losses) == 60 and all(math.isfinite(v) for v in losses)
+    assert [m["step"] for m in trainer.history] == list(range(12, 721, 12))
     first, last = np.mean(losses[:3]), np.mean(losses[-3:])
     assert first > 3 * last, (first, last)
-    assert trainer.best_state is not None and 0 <= trainer.best_epoch < 60
+    assert trainer.best_state is not None and 12 <= trainer.best_step <= 720
     assert trainer.history[-1]["best_val_loss"] == trainer.best_val
 
 
@@ -165,8 +169,13 @@ def resume_data():
     return images_in_range(6, 8, seed=9), images_in_range(2, 8, seed=10)
 
 
-def resume_trainer(epochs: int) -> DDPMTrainer:
-    settings = TrainSettings(epochs=epochs, batch_size=4, lr=1e-3, ema_decay=0.9, seed=3)
+def resume_trainer(validations: int, **augment) -> DDPMTrainer:
+    """``validations`` x 2 optimiser steps (a validation every 2) over 6 images of batch 4: the
+    passes and the validations do not line up, as in real runs."""
+    settings = TrainSettings(
+        train_steps=2 * validations, eval_every=2, batch_size=4, lr=1e-3, ema_decay=0.9, seed=3,
+        augment=Augmentation(**augment) if augment else Augmentation(prob=0.0),
+    )  # fmt: skip
     return DDPMTrainer(TINY8, NoiseSchedule(50), settings)
 
 
@@ -176,36 +185,37 @@ def assert_same_states(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-def test_killed_and_resumed_training_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("augment", [{}, {"prob": 0.7}], ids=["plain", "augmented"])
+def test_killed_and_resumed_training_matches_uninterrupted(tmp_path, augment):
     train, val = resume_data()
-    whole = resume_trainer(4)
+    whole = resume_trainer(4, **augment)
     whole.fit(train, val, checkpoint=tmp_path / "a" / "last.pt")
 
     last = tmp_path / "b" / "last.pt"
-    first = resume_trainer(2)
+    first = resume_trainer(2, **augment)
     first.fit(train, val, checkpoint=last)
-    assert load_checkpoint(last)["epoch"] == 2
+    assert load_checkpoint(last)["step"] == 4
     # a kill during a later write leaves its temporary file beside the checkpoint
     (last.parent / ".last.pt.crashed.tmp").write_bytes(b"half a checkpoint")
-    resumed = resume_trainer(4)
+    resumed = resume_trainer(4, **augment)
     assert resumed.resume_from(last)
-    assert resumed.epoch == 2 and len(resumed.history) == 2
+    assert resumed.step == 4 and len(resumed.history) == 2
     resumed.fit(train, val, checkpoint=last)
 
-    assert resumed.epoch == whole.epoch == 4
+    assert resumed.step == whole.step == 8
     assert_same_states(resumed.model.state_dict(), whole.model.state_dict())
     assert_same_states(resumed.ema.state_dict(), whole.ema.state_dict())
     assert_same_states(resumed.best_state, whole.best_state)
-    assert resumed.best_epoch == whole.best_epoch and resumed.best_val == whole.best_val
+    assert resumed.best_step == whole.best_step and resumed.best_val == whole.best_val
     assert resumed.history == whole.history
     on_disk = load_checkpoint(last)
-    assert on_disk["epoch"] == 4
+    assert on_disk["step"] == 8
     assert_same_states(on_disk["model"], whole.model.state_dict())
 
 
 def test_ema_off_samples_with_the_raw_weights():
     train, val = resume_data()
-    settings = TrainSettings(epochs=1, batch_size=4, lr=1e-3, ema_decay=0.0, seed=3)
+    settings = TrainSettings(train_steps=2, batch_size=4, lr=1e-3, ema_decay=0.0, seed=3)
     trainer = DDPMTrainer(TINY8, NoiseSchedule(50), settings)
     trainer.fit(train, val)
     assert trainer.sampling_model is trainer.model
@@ -216,7 +226,7 @@ def test_ema_off_samples_with_the_raw_weights():
 def test_resume_from_missing_checkpoint_starts_fresh(tmp_path):
     trainer = resume_trainer(1)
     assert trainer.resume_from(tmp_path / "nothing" / "last.pt") is False
-    assert trainer.epoch == 0
+    assert trainer.step == 0
 
 
 def test_crash_during_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
@@ -308,16 +318,24 @@ def test_split_subjects_needs_two_non_test_subjects():
         split_subjects(dataset, splits, grade="LGG", val_fraction=0.25, seed=0)
 
 
-def test_checkpoint_interval_saves_the_last_epoch_and_only_what_is_due(tmp_path, monkeypatch):
+def test_checkpoint_interval_saves_the_last_step_and_only_what_is_due(tmp_path, monkeypatch):
     import glioma.diffusion.training as training
 
-    saved_epochs: list[int] = []
+    saved_steps: list[int] = []
     monkeypatch.setattr(
-        training, "save_checkpoint", lambda path, state: saved_epochs.append(state["epoch"])
+        training, "save_checkpoint", lambda path, state: saved_steps.append(state["step"])
     )
     train, val = resume_data()
     resume_trainer(3).fit(train, val, checkpoint=tmp_path / "last.pt", checkpoint_every_s=3600)
-    assert saved_epochs == [3], "a long interval still writes the final epoch, and only it"
-    saved_epochs.clear()
+    assert saved_steps == [6], "a long interval still writes the final step, and only it"
+    saved_steps.clear()
     resume_trainer(3).fit(train, val, checkpoint=tmp_path / "last.pt", checkpoint_every_s=0)
-    assert saved_epochs == [1, 2, 3]
+    assert saved_steps == [2, 4, 6]
+
+
+def test_every_image_is_seen_once_per_pass_whatever_the_step_count():
+    trainer = resume_trainer(4)
+    seen = torch.cat([trainer.batch_index(step, 6) for step in range(4)])  # 2 passes of 4 + 2
+    assert sorted(seen[:6].tolist()) == sorted(seen[6:].tolist()) == list(range(6))
+    assert seen[:6].tolist() != seen[6:].tolist(), "each pass has its own seeded order"
+    assert steps_for_epochs(3, 6, 4) == 6 and steps_for_epochs(1, 8, 4) == 2

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def ddpm(prepared, grade: str, fold: int = -1, **extra):
-    overrides = {**TINY_DDPM, "grade": grade, "fold": str(fold), **extra}
+    overrides = {**TINY_DDPM, "grade": grade, "held_out": str(fold), **extra}
     return ddpm_node(given(prepared.run_id, "prepare"), build_config(TrainDDPMConfig, overrides))
 
 

@@ -53,6 +53,8 @@ OTHER = {
     "attention_resolutions": "16",
     "encoder": "per-modality",
     "setups": "baseline,ddpm",
+    "held_out": "0,1",
+    "ddpm_scope": "fold_groups:2",
     "ema_decay": 0.99,
     "memorisation_threshold": 0.9,
     "beta_end": 0.03,
@@ -208,7 +210,10 @@ def test_score_gen_never_scores_a_sample_of_another_n_or_steps(project_home, tin
     assert scored.info.run_id != manual.run_id
     assert scored.data.params["n"] == "0" and scored.data.params["steps"] == "5"  # tiny's
     assert score.tags["ddpm_run"] == ddpm.run_id  # the same DDPM: its node was reused
-    assert len(runs_of("train_ddpm")) == 1
+    # and TSTR's other grade: its DDPM trained now, beside the reused one
+    ddpms = runs_of("train_ddpm")
+    assert sorted(r.data.tags["grade"] for r in ddpms) == ["HGG", "LGG"]
+    assert score.tags["other_ddpm_run"] in {r.info.run_id for r in ddpms} - {ddpm.run_id}
 
 
 def test_a_graph_with_one_target_is_just_its_ancestors():

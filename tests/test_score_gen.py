@@ -20,7 +20,9 @@ from entrypoints.score_gen import main as score_gen_main
 from glioma.classify.network import GliomaResNet
 from glioma.config import SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
+from glioma.data.splits import read_splits
 from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
+from glioma.pipeline.invoke import StudyFailed
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
@@ -104,6 +106,55 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
     assert nearest["pearson_r"].mean() == pytest.approx(metrics["memorisation_mean"], abs=1e-6)
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(output.run_id)}
     assert {"nearest_pairs.png", "memorisation_histogram.png", "scores.json"} <= names
+    for space in ("radiomic", "cls", "inception"):  # PRDC in every feature space it has
+        values = [metrics[f"{space}_{k}"] for k in ("precision", "recall", "density", "coverage")]
+        assert all(0 <= v <= 1 for v in values[:2] + values[3:]) and values[2] >= 0, space
+    assert np.isfinite(metrics["kid_radiomic_mean"])
+    assert tags["tstr"].startswith("skipped"), "one grade given: TSTR said skipped"
+
+
+def labelled_sample(prepared, grade: str, **ddpm) -> object:
+    overrides = {**TINY_DDPM, "prepare_run": prepared.run_id, "grade": grade, **ddpm}
+    model = run_train_ddpm(build_config(TrainDDPMConfig, overrides))[0]
+    return run_sample(build_config(SampleConfig, {"model": model.run_id, "n": "12", "steps": "5"}))
+
+
+def test_tstr_trains_on_both_grades_and_tests_on_images_no_ddpm_saw(sampled):
+    prepared, hgg = sampled
+    lgg = labelled_sample(prepared, "LGG")
+    overrides = {**FAST_SCORES, "inception": "off", "classifier": "off", "tstr_epochs": "2"}
+    config = build_config(
+        ScoreGenConfig, overrides | {"sample_run": hgg.run_id, "other_sample_run": lgg.run_id}
+    )
+    run = mlflow.get_run(run_score_gen(config).run_id)
+    metrics, tags = run.data.metrics, run.data.tags
+    splits = read_splits(dataset_folder(prepared))
+    # site-scoped DDPMs (no fold held out): evaluated on the test split, which neither saw
+    assert tags["tstr_evaluated_on"] == f"the test split ({len(splits['test'])} subjects)"
+    assert metrics["tstr_n_evaluated"] == len(splits["test"])
+    assert metrics["tstr_n_train"] == 24 and metrics["trtr_n_train"] > 0  # 12 + 12, balanced
+    for name in ("tstr", "trtr"):
+        assert 0 <= metrics[f"{name}_balanced_accuracy"] <= 1
+        assert 0 <= metrics[f"{name}_roc_auc"] <= 1
+    ratio = metrics["tstr_balanced_accuracy"] / metrics["trtr_balanced_accuracy"]
+    assert metrics["tstr_over_trtr_balanced_accuracy"] == pytest.approx(ratio)
+    assert tags["other_sample_run"] == lgg.run_id
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert "real_vs_synthetic.png" in names
+
+    # fold-scoped DDPMs (both without fold 1): TSTR evaluates on fold 1's subjects
+    folded = {g: labelled_sample(prepared, g, held_out="1") for g in ("HGG", "LGG")}
+    config = build_config(
+        ScoreGenConfig,
+        overrides | {"sample_run": folded["HGG"].run_id, "other_sample_run": folded["LGG"].run_id},
+    )
+    run = mlflow.get_run(run_score_gen(config).run_id)
+    assert run.data.tags["tstr_evaluated_on"].startswith("the validation subjects of fold(s) 1")
+    assert run.data.metrics["tstr_n_evaluated"] == len(splits["folds"][1])
+
+    wrong = dict(overrides, sample_run=hgg.run_id, other_sample_run=folded["HGG"].run_id)
+    with pytest.raises(StudyFailed, match="TSTR needs LGG images"):
+        run_score_gen(build_config(ScoreGenConfig, wrong))
 
 
 def test_copies_of_training_images_score_as_memorised(sampled):

@@ -107,7 +107,7 @@ def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_prof
     for grade in ("LGG", "HGG"):
         for k in range(5):  # each fold's DDPM never saw the fold's or the test subjects
             version = resolve_alias(f"glioma-ddpm-phantom-a-{grade}-mi", f"fold{k}")
-            refuse_leaks(version.run_id, splits, k)
+            refuse_leaks(version.run_id, splits, (k,))
     fold_run = mlflow.get_run(output.tags["fold0_run"])
     params = fold_run.data.params
     assert int(params["n_train_synthetic"]) == int(params["n_train_real"])  # ratio 1
@@ -129,7 +129,7 @@ def test_leakage_guard_names_the_subjects(prepared):
     hgg = set(dataset.subjects.loc[dataset.subjects["grade"] == "HGG", "subject_id"])
     seen_in_fold = sorted(hgg & set(splits["folds"][0]))
     with pytest.raises(DataError) as caught:
-        refuse_leaks(whole.run_id, splits, 0)
+        refuse_leaks(whole.run_id, splits, (0,))
     message = str(caught.value)
     assert whole.run_id in message and "fold 0" in message
     assert all(subject in message for subject in seen_in_fold)

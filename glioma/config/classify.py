@@ -12,6 +12,44 @@ from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
 from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUPS, direction_of
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+DDPM_SCOPE_HELP = (
+    "the DDPMs behind the ddpm setups: fold (one per fold, never saw it; the paper's), "
+    "fold_groups:K (one per group of K groups of folds, never saw the group), or site (one per "
+    "site: it saw the folds' validation subjects, never the test split)"
+)
+
+
+def scope_groups(scope: str) -> list[tuple[int, ...]]:
+    """The fold groups of a ``ddpm_scope``: one DDPM per group, trained without its folds.
+
+    ``fold`` -> [(0,), (1,), ...]; ``fold_groups:2`` -> [(0, 1, 2), (3, 4)]; ``site`` -> [()].
+    """
+    if scope == "site":
+        return [()]
+    if scope == "fold":
+        return [(k,) for k in range(N_FOLDS)]
+    name, _, count = scope.partition(":")
+    check(
+        name == "fold_groups" and count.isdigit() and 2 <= int(count) <= N_FOLDS,
+        f"ddpm_scope: expected fold, fold_groups:K (K = 2..{N_FOLDS}) or site, got {scope!r}",
+    )
+    k, extra = divmod(N_FOLDS, int(count))
+    sizes = [k + (i < extra) for i in range(int(count))]
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [tuple(range(a, a + n)) for a, n in zip(starts, sizes)]
+
+
+def held_out_for(scope: str, fold: int) -> tuple[int, ...]:
+    """The folds that the DDPM serving classifier fold ``fold`` never saw, under ``scope``."""
+    return next(group for group in scope_groups(scope) if fold in group or not group)
+
+
+def guarded_folds(scope: str, fold: int) -> tuple[int, ...]:
+    """The folds whose subjects the leakage guard refuses in fold ``fold``'s DDPMs (besides the
+    test split, which it always refuses): fold ``fold`` itself, except under ``site``."""
+    return () if scope == "site" else (fold,)
+
+
 DDPM_MI_WEIGHT_HELP = "the MI weight of the DDPMs behind setup ddpm_mi"
 
 
@@ -44,9 +82,11 @@ class ClsTrainingConfig(StepConfig):
     batch_size: int = param(32, "images per SGD step")
     lr: float = param(0.01, "peak of the one-cycle learning rate")
     weight_decay: float = param(1e-4, "SGD weight decay")
+    ddpm_scope: str = param("fold", DDPM_SCOPE_HELP)
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
     def check(self) -> None:
+        scope_groups(self.ddpm_scope)
         check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
         check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
         check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")

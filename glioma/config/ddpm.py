@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, int_list, param
+from glioma.config.build import build_config
+from glioma.config.fields import (
+    UPSTREAM,
+    VOLATILE,
+    StepConfig,
+    check,
+    check_choice,
+    int_list,
+    param,
+)
 from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
-from glioma.names import GRADES, VARIANTS, variant_of
+from glioma.errors import ConfigError
+from glioma.names import GRADES, N_FOLDS, VARIANTS, variant_of
 
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
+
+
+MI_PAIRS = ("x0", "eps")
+MI_MODES = ("mi", "nmi")
+
+
+def check_mi_term(*, weight: float, pair: str, mode: str, t_min: int) -> None:
+    """The MI regulariser's settings (``glioma.diffusion.losses.MITerm`` checks with this)."""
+    check(0.0 <= weight < 1.0, f"mi_weight: must be in [0, 1), got {weight}")
+    check_choice("mi_pair", pair, MI_PAIRS)
+    check_choice("mi_mode", mode, MI_MODES)
+    check(t_min >= 0, f"mi_t_min: must be >= 0, got {t_min}")
+
+
+def check_augmentation(*, prob: float, degrees: float, zoom: float) -> None:
+    """DDPM augmentation's settings (``glioma.diffusion.augment.Augmentation`` checks with this)."""
+    check(0.0 <= prob <= 1.0, f"augment_prob: must be in [0, 1], got {prob}")
+    check(0.0 <= degrees <= 30.0, f"augment_degrees: must be 0..30, got {degrees}")
+    check(0.0 <= zoom < 0.5, f"augment_zoom: must be in [0, 0.5), got {zoom}")
+
+
+def fold_list(text: str) -> tuple[int, ...]:
+    """``"0,2"`` -> (0, 2): classifier folds, sorted; ``""`` or ``"-1"`` -> () (none)."""
+    text = str(text).replace(" ", "")
+    if text in ("", "-1"):
+        return ()
+    try:
+        folds = tuple(sorted({int(v) for v in text.split(",") if v}))
+    except ValueError:
+        raise ConfigError(f"held_out: expected fold numbers such as '0,1', got {text!r}") from None
+    check(
+        bool(folds) and min(folds) >= 0 and max(folds) < N_FOLDS and len(folds) < N_FOLDS,
+        f"held_out: folds are 0..{N_FOLDS - 1} and at least one must stay in, got {text!r}",
+    )
+    return folds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,18 +64,35 @@ class TrainDDPMConfig(StepConfig):
     """Train the DDPM of one site and grade (both grades when ``grade`` is empty)."""
 
     step: ClassVar[str] = "train_ddpm"
+    renamed: ClassVar[dict[str, str]] = {"fold": "held_out"}
 
     site: str = param("phantom-a", "the site whose images the DDPM learns")
     grade: str = param("", "LGG, HGG, or empty for both", choices=("", *GRADES))
     source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
     prepare_run: str = param("", PREPARE_RUN_HELP, role=UPSTREAM)
-    fold: int = param(-1, "-1: every non-test subject (alias best); k: also without fold k")
-    mi_weight: float = param(0.0, "this DDPM's MI weight: 0 trains variant std, > 0 variant mi")
-    mi_pair: str = param(
-        "x0", "MI between x0_hat and x0, or eps_hat and eps", choices=("x0", "eps")
+    held_out: str = param(
+        "",
+        "folds whose subjects it never sees: '' none (alias best), '2' (fold2), '0,1' (folds0-1)",
     )
-    epochs: int = param(40, "passes over the training images")
-    batch_size: int = param(8, "images per optimiser step")
+    mi_weight: float = param(0.0, "this DDPM's MI weight: 0 trains variant std, > 0 variant mi")
+    mi_pair: str = param("x0", "MI between x0_hat and x0, or eps_hat and eps", choices=MI_PAIRS)
+    mi_mode: str = param(
+        "mi", "mi (nats, the paper's) or nmi (normalised to [0, 1])", choices=MI_MODES
+    )
+    mi_t_min: int = param(0, "the MI term acts only at diffusion steps t >= this (0: every t)")
+    train_steps: int = param(1000, "optimiser steps, the same for every grade, fold and size")
+    epochs: int = param(
+        0, "0: train_steps decides; > 0: that many passes over the images instead (said)"
+    )
+    eval_every: int = param(100, "optimiser steps between validations (best-checkpoint choice)")
+    batch_size: int = param(16, "images per optimiser step")
+    conditional: bool = param(
+        False, "one class-conditional network for both grades (grade embedding; grade '')"
+    )
+    cond_dropout: float = param(0.1, "conditional: share of labels dropped (for guidance)")
+    augment_prob: float = param(0.5, "share of training images flipped/rotated/zoomed (0: off)")
+    augment_degrees: float = param(10.0, "largest rotation of an augmented image, degrees")
+    augment_zoom: float = param(0.05, "largest zoom of an augmented image (0.05: 0.95..1.05)")
     lr: float = param(2e-3, "AdamW learning rate")
     weight_decay: float = param(0.0, "AdamW weight decay")
     ema_decay: float = param(0.995, "EMA of the weights (0: off)")
@@ -41,9 +104,9 @@ class TrainDDPMConfig(StepConfig):
     num_res_blocks: int = param(1, "residual blocks per UNet level")
     attention_resolutions: str = param("8", "feature-map sizes with self-attention ('' none)")
     val_fraction: float = param(0.15, "share of the training subjects held out for selection")
-    sample_every: int = param(10, "epochs between logged sample grids (0: only the best)")
+    sample_every: int = param(0, "optimiser steps between logged sample grids (0: only the best)")
     checkpoint_every_s: float = param(
-        60.0, "least seconds between resumable checkpoints (0: every epoch)", role=VOLATILE
+        60.0, "least seconds between resumable checkpoints (0: every validation)", role=VOLATILE
     )
     register: bool = param(True, "register the model (false: log it on the run only)")
     resume: bool = param(False, "continue from this configuration's checkpoint", role=VOLATILE)
@@ -54,10 +117,39 @@ class TrainDDPMConfig(StepConfig):
     def variant(self) -> str:
         return variant_of(self.mi_weight)
 
+    @property
+    def grade_label(self) -> str:
+        """The grade in names and messages: ``both`` for a conditional DDPM."""
+        return "both" if self.conditional else self.grade
+
+    @property
+    def held_out_folds(self) -> tuple[int, ...]:
+        """The folds left out, sorted; ``-1`` (the old ``--fold -1``) means none."""
+        return fold_list(self.held_out)
+
     def check(self) -> None:
-        check(0.0 <= self.mi_weight < 1.0, f"mi_weight: must be in [0, 1), got {self.mi_weight}")
-        check(-1 <= self.fold <= 4, f"fold: must be -1 (none) or 0..4, got {self.fold}")
-        check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        self.held_out_folds  # noqa: B018 - parsing is the check
+        check_mi_term(
+            weight=self.mi_weight, pair=self.mi_pair, mode=self.mi_mode, t_min=self.mi_t_min
+        )
+        check_augmentation(
+            prob=self.augment_prob, degrees=self.augment_degrees, zoom=self.augment_zoom
+        )
+        check(
+            self.mi_t_min < self.num_steps,
+            f"mi_t_min: must be below num_steps {self.num_steps}, got {self.mi_t_min}",
+        )
+        check(
+            not (self.conditional and self.grade),
+            f"grade: a conditional DDPM learns both grades; leave grade empty, got {self.grade}",
+        )
+        check(
+            0.0 <= self.cond_dropout < 1.0,
+            f"cond_dropout: must be in [0, 1), got {self.cond_dropout}",
+        )
+        check(self.train_steps >= 1, f"train_steps: must be >= 1, got {self.train_steps}")
+        check(self.epochs >= 0, f"epochs: must be >= 0 (0: use train_steps), got {self.epochs}")
+        check(self.eval_every >= 1, f"eval_every: must be >= 1, got {self.eval_every}")
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
         check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
         check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
@@ -99,6 +191,9 @@ class SampleConfig(StepConfig):
     sampler: str = param("ddim", "ddim, or ddpm (ancestral, all T steps)", choices=("ddim", "ddpm"))
     steps: int = param(25, "DDIM steps (DDPM always takes all T)")
     eta: float = param(0.0, "DDIM eta (0: deterministic)")
+    guidance: float = param(
+        1.0, "classifier-free guidance scale of a conditional DDPM (1: none, > 1: stronger)"
+    )
     batch_size: int = param(64, "images per sampling batch (the seed draws per batch)")
     out_dir: str = param(
         "",
@@ -115,4 +210,12 @@ class SampleConfig(StepConfig):
         )
         check(self.steps >= 1, f"steps: must be >= 1, got {self.steps}")
         check(0.0 <= self.eta <= 1.0, f"eta: must be in [0, 1], got {self.eta}")
+        check(0.0 <= self.guidance <= 20.0, f"guidance: must be in [0, 20], got {self.guidance}")
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+
+
+def ddpm_config_for(grade: str, overrides: dict) -> TrainDDPMConfig:
+    """The DDPM that draws ``grade`` under these overrides (and their profile): the grade's own,
+    or, where the profile makes DDPMs conditional, the one network of both grades."""
+    shared = build_config(TrainDDPMConfig, {**overrides, "grade": ""})
+    return shared if shared.conditional else dataclasses.replace(shared, grade=grade)

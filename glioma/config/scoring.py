@@ -5,10 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from glioma.config.ddpm import DEVICE_HELP, DEVICES
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
+from glioma.config.classify import ARCHITECTURES
+from glioma.config.ddpm import DEVICE_HELP, DEVICES, MI_MODES
+from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, check_choice, param
 from glioma.config.prepare import SOURCE_HELP
 from glioma.names import GRADES, VARIANTS
+
+
+def mi_mode_list(text: str) -> tuple[str, ...]:
+    """``"mi,nmi"`` -> ("mi", "nmi"), each one of MI_MODES."""
+    modes = tuple(m for m in str(text).replace(" ", "").split(",") if m)
+    check(bool(modes), "mi_modes: empty; name at least one of " + ", ".join(MI_MODES))
+    for mode in modes:
+        check_choice("mi_modes", mode, MI_MODES)
+    return modes
+
 
 WEIGHTS_HELP = "FID Inception weights file (default: torch's hub cache)"
 
@@ -45,6 +56,16 @@ class ScoreGenConfig(StepConfig):
     memorisation_threshold: float = param(0.95, "r above which a synthetic image counts as copied")
     msssim_pairs: int = param(2000, "pairs drawn for the mean pairwise MS-SSIM")
     pairs_shown: int = param(8, "nearest pairs in the figure")
+    prdc_k: int = param(5, "k of the k-NN balls of precision/recall/density/coverage")
+    other_sample_run: str = param(
+        "",
+        "the other grade's sample run, for TSTR and the real-vs-synthetic figure (with "
+        "sample_run; without it, the default sample of the other grade)",
+        role=UPSTREAM,
+    )
+    tstr: bool = param(True, "train on synthetic (both grades), test on real, beside TRTR")
+    tstr_arch: str = param("resnet18", "TSTR/TRTR classifier", choices=ARCHITECTURES)
+    tstr_epochs: int = param(30, "TSTR/TRTR training epochs")
     batch_size: int = param(32, "images per feature batch", role=VOLATILE)
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
@@ -64,6 +85,8 @@ class ScoreGenConfig(StepConfig):
         )
         check(self.msssim_pairs >= 1, f"msssim_pairs: must be >= 1, got {self.msssim_pairs}")
         check(self.pairs_shown >= 1, f"pairs_shown: must be >= 1, got {self.pairs_shown}")
+        check(self.prdc_k >= 1, f"prdc_k: must be >= 1, got {self.prdc_k}")
+        check(self.tstr_epochs >= 1, f"tstr_epochs: must be >= 1, got {self.tstr_epochs}")
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
 
 
@@ -78,6 +101,10 @@ class TuneConfig(StepConfig):
     source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
     n_trials: int = param(8, "trials this process adds to the study")
     mi_weight_max: float = param(0.5, "mi_weight is searched in [0, mi_weight_max]")
+    mi_modes: str = param("mi,nmi", "the MI modes searched (mi: nats, nmi: normalised)")
+    mi_t_min_max: int = param(
+        800, "mi_t_min is searched in 0, T/10, ... up to this x T/1000 (0: always 0, every t)"
+    )
     lr_min: float = param(5e-4, "lr is searched log-uniformly in [lr_min, lr_max]")
     lr_max: float = param(5e-3, "upper end of the lr range")
     objective: str = param(
@@ -91,6 +118,11 @@ class TuneConfig(StepConfig):
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
     def check(self) -> None:
+        mi_mode_list(self.mi_modes)
+        check(
+            0 <= self.mi_t_min_max < 1000 and self.mi_t_min_max % 100 == 0,
+            f"mi_t_min_max: a multiple of 100 in 0..900, got {self.mi_t_min_max}",
+        )
         check(1 <= self.n_trials <= 10_000, f"n_trials: must be 1..10000, got {self.n_trials}")
         check(
             0.0 < self.mi_weight_max < 1.0,

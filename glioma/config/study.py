@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from glioma.config.classify import DDPM_MI_WEIGHT_HELP, setup_list
+from glioma.config.classify import (
+    DDPM_MI_WEIGHT_HELP,
+    DDPM_SCOPE_HELP,
+    scope_groups,
+    setup_list,
+)
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
 from glioma.names import PAPER_MI_WEIGHT
 
@@ -58,6 +63,7 @@ class MainConfig(ExecutorConfig, StepConfig):
     setups: str = param("baseline,augment,ddpm,ddpm_mi", "the setups compared")
     ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
     synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
+    ddpm_scope: str = param("", "'': the profile's (quick site, paper fold); " + DDPM_SCOPE_HELP)
     n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
     workers: int = param(2, "worker processes of prepare", role=VOLATILE)
     phantom_scale: float = param(0.0, "0: the profile's value (quick 0.25, paper 1.0)")
@@ -65,6 +71,8 @@ class MainConfig(ExecutorConfig, StepConfig):
     def check(self) -> None:
         self.check_executor()
         setup_list(self.setups)
+        if self.ddpm_scope:
+            scope_groups(self.ddpm_scope)
         check(self.site_a != self.site_b, f"site_b: must differ from site_a {self.site_a!r}")
         check(
             0.0 < self.ddpm_mi_weight < 1.0,

@@ -2,7 +2,9 @@
 
 The model's one artifact is the checkpoint (``best.pt``: UNet config, schedule length and the
 selected EMA weights), read back with ``weights_only=True``. ``predict`` takes a one-row frame
-``{n, seed, sampler, steps, eta}`` and returns ``n`` images (n, 4, H, W) in [-1, 1].
+``{n, seed, sampler, steps, eta}`` and returns ``n`` images (n, 4, H, W) in [-1, 1]; a
+class-conditional DDPM (one network for both grades) also takes ``grade`` (LGG or HGG) and
+``guidance`` (the classifier-free guidance scale, 1: none).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from glioma.diffusion.checkpoint import load_checkpoint
 from glioma.diffusion.samplers import ddim_sample, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
-from glioma.diffusion.unet import UNet, UNetConfig
+from glioma.diffusion.unet import Guided, UNet, UNetConfig
+from glioma.errors import DataError
+from glioma.names import LABELS
 from glioma.packaging import package_code
 
 CHECKPOINT_ARTIFACT = "checkpoint"
@@ -45,6 +49,8 @@ SIGNATURE = ModelSignature(
             ColSpec("string", "sampler", required=False),
             ColSpec("long", "steps", required=False),
             ColSpec("double", "eta", required=False),
+            ColSpec("string", "grade", required=False),
+            ColSpec("double", "guidance", required=False),
         ]
     ),
     outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 4, -1, -1), "images")]),
@@ -74,6 +80,22 @@ class LoadedDDPM:
     schedule: NoiseSchedule
     config: UNetConfig
 
+    @property
+    def conditional(self) -> bool:
+        return self.config.num_classes > 0
+
+    def eps_model(self, grade: str, guidance: float) -> torch.nn.Module:
+        """What the samplers call: the network, or, if conditional, fixed to ``grade``."""
+        if not self.conditional:
+            if grade:
+                raise DataError(
+                    f"grade {grade}: this DDPM is not class-conditional; it draws one grade only"
+                )
+            return self.model
+        if grade not in LABELS:
+            raise DataError(f"grade: a class-conditional DDPM needs LGG or HGG, got {grade!r}")
+        return Guided(self.model, LABELS[grade], guidance)
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: torch.device | str = "cpu") -> LoadedDDPM:
         state = load_checkpoint(path, map_location=device)
@@ -95,8 +117,12 @@ class LoadedDDPM:
         eta: float = 0.0,
         batch_size: int = 64,
         progress=None,
+        grade: str = "",
+        guidance: float = 1.0,
     ) -> np.ndarray:
-        """``n`` images; the same seed gives the same images (per batch size)."""
+        """``n`` images; the same seed gives the same images (per batch size). A conditional
+        DDPM needs the ``grade``; an unconditional one refuses a grade it cannot honour."""
+        model = self.eps_model(grade, guidance)
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
         out = []
@@ -109,7 +135,7 @@ class LoadedDDPM:
             )
             if sampler == "ddpm":
                 x = ddpm_sample(
-                    self.model,
+                    model,
                     self.schedule,
                     shape,
                     generator=generator,
@@ -118,7 +144,7 @@ class LoadedDDPM:
                 )
             else:
                 x = ddim_sample(
-                    self.model,
+                    model,
                     self.schedule,
                     shape,
                     steps=steps,
@@ -161,4 +187,6 @@ class DDPMPyfunc(mlflow.pyfunc.PythonModel):
             sampler=str(row.get("sampler", "ddim")),
             steps=int(row.get("steps", 50)),
             eta=float(row.get("eta", 0.0)),
+            grade=row["grade"] if isinstance(row.get("grade"), str) else "",
+            guidance=float(row["guidance"]) if pd.notna(row.get("guidance")) else 1.0,
         )

@@ -1,9 +1,11 @@
 """DDPM training that can be killed at any moment and resumed to the same result.
 
-Everything random in epoch e (batch order, steps t, noise) comes from generators seeded with
-(seed, e), so an epoch replayed after a crash is the epoch an uninterrupted run would have
-had. The full state (weights, EMA, optimiser, epoch, best validation loss) is written
-atomically after every epoch; a resumed run loses at most the epoch in flight.
+Training is counted in optimiser steps. The images are visited in passes (a seeded random order
+per pass, seeded by (seed, pass)); the steps t, noise and augmentation of optimiser step s come
+from a generator seeded by (seed, s). So the batch a resumed run replays after a crash is the
+batch an uninterrupted run would have had. Every ``eval_every`` steps the sampling (EMA) model is
+validated, the best so far kept, and the full state (weights, EMA, optimiser, step, best
+validation loss) written atomically when due; a resumed run loses at most the steps since.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +26,51 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
 from glioma.config.fields import check
+from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.distributed import local_share
-from glioma.diffusion.losses import diffusion_loss
+from glioma.diffusion.losses import MITerm, diffusion_loss
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import UNet, UNetConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainSettings:
-    epochs: int = 30
+    """The optimisation, counted in optimiser steps: the same budget for 15 images or 300."""
+
+    train_steps: int = 1000
+    eval_every: int = 100  # steps between validations (best-checkpoint selection), logged points
     batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 0.0
-    mi_weight: float = 0.0
-    mi_pair: str = "x0"
+    mi: MITerm = field(default_factory=MITerm)
+    augment: Augmentation = field(default_factory=lambda: Augmentation(prob=0.0))
     ema_decay: float = 0.995  # 0 turns the moving average off (the raw weights are used)
+    cond_dropout: float = 0.1  # class-conditional networks: share of labels replaced by null
     grad_clip: float = 1.0
     seed: int = 0
     bf16: bool = False  # bfloat16 autocast of the forward pass, CUDA only
 
     def __post_init__(self) -> None:
-        check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
+        check(self.train_steps >= 1, f"train_steps: must be >= 1, got {self.train_steps}")
+        check(self.eval_every >= 1, f"eval_every: must be >= 1, got {self.eval_every}")
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
         check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
-        check(0.0 <= self.mi_weight < 1.0, f"mi_weight: must be in [0, 1), got {self.mi_weight}")
-        check(self.mi_pair in ("x0", "eps"), f"mi_pair: expected x0 or eps, got {self.mi_pair!r}")
         check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
         check(self.grad_clip > 0, f"grad_clip: must be > 0, got {self.grad_clip}")
+        check(
+            0.0 <= self.cond_dropout < 1.0,
+            f"cond_dropout: must be in [0, 1), got {self.cond_dropout}",
+        )
+
+
+def steps_for_epochs(epochs: int, n_images: int, batch_size: int) -> int:
+    """Optimiser steps of ``epochs`` passes over ``n_images`` (the last batch of a pass short)."""
+    return epochs * math.ceil(n_images / batch_size)
 
 
 def _generator(*key: int) -> torch.Generator:
-    """A CPU generator seeded by (seed, epoch, purpose): the same stream on any device."""
+    """A CPU generator seeded by (seed, pass or step, purpose): the same stream on any device."""
     state = np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state % 2**63))
 
@@ -77,7 +92,7 @@ def ema_with_warmup(decay: float):
 
 
 class DDPMTrainer:
-    """Holds model, EMA, optimiser and progress; ``fit`` runs the remaining epochs."""
+    """Holds model, EMA, optimiser and progress; ``fit`` runs the remaining optimiser steps."""
 
     def __init__(
         self, unet: UNetConfig, schedule: NoiseSchedule, settings: TrainSettings, device="cpu"
@@ -86,7 +101,9 @@ class DDPMTrainer:
         self.device = torch.device(device)
         self.unet_config, self.settings = unet, settings
         self.schedule = schedule.to(self.device)
-        self.model = UNet(unet).to(self.device)
+        # channels_last: oneDNN's convolutions are faster in it on CPU (1.08x at 32 base
+        # channels, 1.4x at 16, quick UNet at 32 px); CUDA's are as fast or faster.
+        self.model = UNet(unet).to(self.device, memory_format=torch.channels_last)
         self.trained = DistributedDataParallel(self.model) if dist.is_initialized() else self.model
         decay = settings.ema_decay
         self.ema = AveragedModel(
@@ -95,11 +112,11 @@ class DDPMTrainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         )
-        self.epoch = 0  # epochs completed
+        self.step = 0  # optimiser steps completed
         self.best_val = math.inf
-        self.best_epoch = -1
+        self.best_step = -1  # the step count at the best validation
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.history: list[dict[str, float]] = []
+        self.history: list[dict[str, float]] = []  # one row per validation
 
     def _autocast(self):
         enabled = self.settings.bf16 and self.device.type == "cuda"
@@ -116,56 +133,75 @@ class DDPMTrainer:
         else:
             self.ema.module.load_state_dict(self.model.state_dict())
 
-    def train_epoch(self, images: torch.Tensor) -> dict[str, float]:
-        """One pass over ``images`` (N, 4, H, W) in a seeded random order."""
+    def batch_index(self, step: int, n_images: int) -> torch.Tensor:
+        """The images of optimiser step ``step``: its slice of its pass's seeded order."""
+        per_pass = math.ceil(n_images / self.settings.batch_size)
+        order = torch.randperm(
+            n_images, generator=_generator(self.settings.seed, step // per_pass, 1)
+        )
+        at = (step % per_pass) * self.settings.batch_size
+        return order[at : at + self.settings.batch_size]
+
+    def _labels(self, labels: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor | None:
+        """The batch's classes with ``cond_dropout`` of them replaced by the null class."""
+        if labels is None:
+            return None
+        drop = torch.rand(len(labels), generator=gen) < self.settings.cond_dropout
+        return torch.where(drop, self.model.null_class, labels)
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        """Optimiser step ``self.step`` on its batch of ``images`` (N, 4, H, W) (and their
+        classes, for a class-conditional network)."""
         self.model.train()
-        gen = _generator(self.settings.seed, self.epoch, 1)
-        order = torch.randperm(len(images), generator=gen)
+        index = self.batch_index(self.step, len(images))
+        gen = _generator(self.settings.seed, self.step, 3)
+        x0 = self.settings.augment(images[index], gen).to(self.device)
+        x0 = x0.contiguous(memory_format=torch.channels_last)
+        t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        y = self._labels(labels[index] if labels is not None else None, gen)
+        rows, weight = local_share(len(index))
+        x0, t, noise = x0[rows], t[rows].to(self.device), noise[rows].to(self.device)
+        y = y[rows].to(self.device) if y is not None else None
+        with self._autocast():
+            terms = diffusion_loss(
+                self.trained, self.schedule, x0, t, noise, mi=self.settings.mi, y=y
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        (terms.total * weight).backward()
+        if self.settings.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        self._update_ema()
+        self.step += 1
+        return terms.detached()
+
+    def train_steps(
+        self, images: torch.Tensor, count: int, labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """``count`` optimiser steps; their mean loss terms as ``train_*``."""
         sums = {"loss": 0.0, "huber": 0.0, "mi": 0.0}
-        batches = order.split(self.settings.batch_size)
-        for index in batches:
-            x0 = images[index].to(self.device)
-            t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen)
-            noise = torch.randn(x0.shape, generator=gen)
-            rows, weight = local_share(len(index))
-            x0, t, noise = x0[rows], t[rows].to(self.device), noise[rows].to(self.device)
-            with self._autocast():
-                terms = diffusion_loss(
-                    self.trained,
-                    self.schedule,
-                    x0,
-                    t,
-                    noise,
-                    mi_weight=self.settings.mi_weight,
-                    mi_pair=self.settings.mi_pair,
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            (terms.total * weight).backward()
-            if self.settings.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
-            self.optimizer.step()
-            self._update_ema()
-            for key, value in terms.detached().items():
+        for _ in range(count):
+            for key, value in self.train_step(images, labels).items():
                 sums[key] += value
-        return {f"train_{k}": v / len(batches) for k, v in sums.items()}
+        return {f"train_{k}": v / count for k, v in sums.items()}
 
     @torch.no_grad()
-    def validate(self, images: torch.Tensor) -> dict[str, float]:
-        """Sampling-model loss at fixed (seeded) steps and noise: comparable across epochs."""
+    def validate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        """Sampling-model loss at fixed (seeded) steps and noise: comparable across steps;
+        conditional networks are validated with the true classes."""
         model = self.sampling_model.eval()
         gen = _generator(self.settings.seed, 0, 2)
         sums, count = {"loss": 0.0, "huber": 0.0, "mi": 0.0}, 0
-        for x0 in images.split(self.settings.batch_size):
+        for i, x0 in enumerate(images.split(self.settings.batch_size)):
             t = torch.randint(0, self.schedule.num_steps, (len(x0),), generator=gen).to(self.device)
             noise = torch.randn(x0.shape, generator=gen).to(self.device)
+            y = None
+            if labels is not None:
+                at = i * self.settings.batch_size
+                y = labels[at : at + len(x0)].to(self.device)
             terms = diffusion_loss(
-                model,
-                self.schedule,
-                x0.to(self.device),
-                t,
-                noise,
-                mi_weight=self.settings.mi_weight,
-                mi_pair=self.settings.mi_pair,
+                model, self.schedule, x0.to(self.device), t, noise, mi=self.settings.mi, y=y
             )
             for key, value in terms.detached().items():
                 sums[key] += value * len(x0)
@@ -178,42 +214,52 @@ class DDPMTrainer:
         val: torch.Tensor,
         *,
         checkpoint: Path | None = None,
-        on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+        on_eval: Callable[[int, dict[str, float]], None] | None = None,
         checkpoint_every_s: float = 0.0,
+        labels: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
-        """Train from ``self.epoch`` to ``settings.epochs``.
+        """Train from ``self.step`` to ``settings.train_steps``, validating every ``eval_every``.
 
-        The resumable checkpoint is written after an epoch when ``checkpoint_every_s`` seconds
-        have passed since the last one (0: after every epoch) and always after the last epoch:
-        a short epoch would otherwise spend more time pickling than training.
+        The resumable checkpoint is written after a validation when ``checkpoint_every_s``
+        seconds have passed since the last one (0: after every validation) and always after the
+        last step: short intervals would otherwise spend more time pickling than training.
+        ``on_eval(step, metrics)`` gets the step count done. ``labels``: the (training,
+        validation) classes of a class-conditional network.
         """
-        last_saved = time.monotonic()
-        while self.epoch < self.settings.epochs:
-            metrics = {**self.train_epoch(train), **self.validate(val)}
+        train_y, val_y = labels if labels is not None else (None, None)
+        last_saved, total = time.monotonic(), self.settings.train_steps
+        while self.step < total:
+            upto = min(
+                total, (self.step // self.settings.eval_every + 1) * self.settings.eval_every
+            )
+            metrics = {
+                **self.train_steps(train, upto - self.step, train_y),
+                **self.validate(val, val_y),
+            }
             if metrics["val_loss"] < self.best_val:
-                self.best_val, self.best_epoch = metrics["val_loss"], self.epoch
+                self.best_val, self.best_step = metrics["val_loss"], self.step
                 self.best_state = copy.deepcopy(self.sampling_model.state_dict())
             metrics["best_val_loss"] = self.best_val
-            self.history.append(metrics)
-            self.epoch += 1
+            self.history.append({"step": self.step, **metrics})
             due = time.monotonic() - last_saved >= checkpoint_every_s
-            if checkpoint is not None and (due or self.epoch == self.settings.epochs):
+            if checkpoint is not None and (due or self.step == total):
                 save_checkpoint(checkpoint, self.state_dict())
                 last_saved = time.monotonic()
-            if on_epoch:
-                on_epoch(self.epoch - 1, metrics)
+            if on_eval:
+                on_eval(self.step, metrics)
 
     def state_dict(self) -> dict[str, Any]:
+        settings = asdict(self.settings)
         return {
             "unet": self.unet_config.to_dict(),
-            "settings": asdict(self.settings),
+            "settings": settings,
             "num_steps": self.schedule.num_steps,
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch,
+            "step": self.step,
             "best_val": self.best_val,
-            "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
             "best_state": self.best_state,
             "history": self.history,
         }
@@ -222,10 +268,10 @@ class DDPMTrainer:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.best_val, self.best_epoch = (
-            state["epoch"],
+        self.step, self.best_val, self.best_step = (
+            state["step"],
             state["best_val"],
-            state["best_epoch"],
+            state["best_step"],
         )
         self.best_state, self.history = state["best_state"], list(state["history"])
 

@@ -3,6 +3,12 @@
 Sinusoidal time embedding -> MLP; residual blocks with GroupNorm and SiLU that add the time
 embedding; self-attention at the resolutions listed in ``attention_resolutions``; skip
 connections between encoder and decoder levels. 4 channels in, 4 out.
+
+With ``num_classes`` > 0 the network is class-conditional (one network for both grades): a
+learned embedding of the class y is added to the time embedding, and one extra index
+(``num_classes``, the "null" class) stands for "no condition", which training uses with
+probability ``cond_dropout`` so that the same network also predicts the unconditional noise
+that classifier-free guidance needs (Ho & Salimans 2022).
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ class UNetConfig:
     num_res_blocks: int = 1
     attention_resolutions: tuple[int, ...] = (8,)
     dropout: float = 0.0
+    num_classes: int = 0  # 0: unconditional; 2: the grades (LGG 0, HGG 1), plus a null class
 
     def __post_init__(self) -> None:
         """Fail at construction, naming the field, rather than deep inside the first forward."""
         check(self.channels >= 1, f"channels: must be >= 1, got {self.channels}")
+        check(self.num_classes >= 0, f"num_classes: must be >= 0, got {self.num_classes}")
         check(self.num_res_blocks >= 1, f"num_res_blocks: must be >= 1, got {self.num_res_blocks}")
         check(0.0 <= self.dropout < 1.0, f"dropout: must be in [0, 1), got {self.dropout}")
         check(
@@ -142,6 +150,9 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(
             nn.Linear(base, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim)
         )
+        self.class_embed = (
+            nn.Embedding(config.num_classes + 1, time_dim) if config.num_classes else None
+        )
         self.stem = nn.Conv2d(config.channels, base, 3, padding=1)
         widths = [base * m for m in config.channel_mults]
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -181,8 +192,20 @@ class UNet(nn.Module):
         # (benchmarks/bench_layout.py); so the samplers use it and training does not.
         self.to(memory_format=self.memory_format)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    @property
+    def null_class(self) -> int:
+        """The class index that means "no condition" (classifier-free guidance)."""
+        return self.config.num_classes
+
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """eps_hat(x_t, t[, y]); a conditional network given no ``y`` is unconditional."""
         temb = self.time_mlp(sinusoidal_embedding(t, self.config.base_channels))
+        if self.class_embed is not None:
+            if y is None:
+                y = torch.full((len(x),), self.null_class, dtype=torch.long, device=x.device)
+            temb = temb + self.class_embed(y)
         h = self.stem(x.contiguous(memory_format=self.memory_format))
         skips = [h]
         for level, down in zip(self.down, self.downsample):
@@ -200,3 +223,26 @@ class UNet(nn.Module):
             if not isinstance(up, nn.Identity):
                 h = up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         return self.head(h)
+
+
+class Guided(nn.Module):
+    """A conditional UNet fixed to class ``y`` with classifier-free guidance scale ``scale``:
+
+        eps = eps(x, t, null) + scale * (eps(x, t, y) - eps(x, t, null))
+
+    (Ho & Salimans 2022, eq. 6 with w = scale - 1): scale 1 is the plain conditional model,
+    > 1 trades diversity for fidelity to the class. The samplers call it like any eps model.
+    """
+
+    def __init__(self, model: UNet, y: int, scale: float = 1.0):
+        super().__init__()
+        self.model, self.y, self.scale = model, y, scale
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        labels = torch.full((len(x),), self.y, dtype=torch.long, device=x.device)
+        if self.scale == 1.0:
+            return self.model(x, t, labels)
+        null = torch.full_like(labels, self.model.null_class)
+        both = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null]))
+        conditional, unconditional = both.chunk(2)
+        return unconditional + self.scale * (conditional - unconditional)

@@ -10,6 +10,8 @@ from glioma.evaluate.stats import METRICS
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """Direction, setup, each metric with its 95 % interval, and McNemar's p vs baseline."""
     table = results[["direction", "setup"]].copy()
+    if "ddpm_scope" in results:  # which DDPMs the ddpm rows' images came from
+        table["ddpm_scope"] = results["ddpm_scope"].fillna("").astype(str)
     for name in METRICS:
         table[name] = [
             f"{v:.3f} [{lo:.3f}, {hi:.3f}]"

@@ -24,9 +24,10 @@ from glioma.config import (
     build_config,
     setup_list,
 )
+from glioma.config.ddpm import ddpm_config_for
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
-from glioma.names import GRADES, PAPER_MI_WEIGHT
+from glioma.names import GRADES, PAPER_MI_WEIGHT, other_grade
 from glioma.pipeline.graph import Graph, Node, given
 from glioma.pipeline.inputs import checked_run
 from glioma.pipeline.invoke import run_graph
@@ -81,13 +82,17 @@ def with_site_of(config, prepare: Node):
 def train_ddpm_nodes(config: TrainDDPMConfig) -> list[Node]:
     prepare = upstream_prepare(config, config.site)
     config = with_site_of(config, prepare)
-    grades = [config.grade] if config.grade else list(GRADES)
-    return [ddpm_node(prepare, dataclasses.replace(config, grade=g)) for g in grades]
+    return [ddpm_node(prepare, dataclasses.replace(config, grade=g)) for g in job_grades(config)]
+
+
+def job_grades(config: TrainDDPMConfig) -> list[str]:
+    """One DDPM per grade, or ``config.grade``'s alone, or one conditional DDPM ("")."""
+    return [config.grade] if config.grade or config.conditional else list(GRADES)
 
 
 def run_train_ddpm(config: TrainDDPMConfig) -> list[NodeResult]:
     """Both grades (or ``config.grade``); under ``torchrun`` ranks > 0 follow rank 0."""
-    grades = [config.grade] if config.grade else list(GRADES)
+    grades = job_grades(config)
     if init_distributed(resolve_device(config.device)) and not is_main_process():
         follow_main_process(config, grades)
         return []
@@ -111,14 +116,15 @@ def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
     if config.model:
         run = checked_run(ddpm_run_of(config.model), "train_ddpm")
         tags = run.data.tags
+        grade = tags.get("grade", config.grade)  # a conditional DDPM draws the grade asked
         config = dataclasses.replace(
-            config, site=tags["site"], grade=tags["grade"], variant=tags["variant"]
+            config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
         return given(run.info.run_id, "train_ddpm"), config
     mi_weight = PAPER_MI_WEIGHT if config.variant == "mi" else 0.0
-    overrides = {"site": config.site, "grade": config.grade, "mi_weight": mi_weight}
-    ddpm = build_config(
-        TrainDDPMConfig, overrides | {"profile": config.profile, "seed": config.seed}
+    overrides = {"site": config.site, "mi_weight": mi_weight}
+    ddpm = ddpm_config_for(
+        config.grade, overrides | {"profile": config.profile, "seed": config.seed}
     )
     prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
     return ddpm_node(prepare, ddpm), config
@@ -155,23 +161,34 @@ def score_graph_nodes(config: ScoreGenConfig) -> Node:
             grade=tags["grade"],
             variant=tags.get("variant", config.variant),
         )
-        sample, ddpm = (
-            given(sample_run.info.run_id, "sample"),
-            given(ddpm_run.info.run_id, "train_ddpm"),
-        )
+        sample, ddpm = given_sample(config.sample_run)
+        other = given_sample(config.other_sample_run) if config.other_sample_run else None
         return score_node(
-            sample, ddpm, given(prepare_run, "prepare"), config=config, classifier=None
-        )
+            sample, ddpm, given(prepare_run, "prepare"), config=config, classifier=None,
+            other=other,
+        )  # fmt: skip
+    sample, ddpm = default_sample(config, config.grade)
+    other = default_sample(config, other_grade(config.grade)) if config.tstr else None
+    prepare = ddpm.upstream["prepare"]
+    return score_node(sample, ddpm, prepare, config=config, classifier=None, other=other)
+
+
+def given_sample(run_id: str) -> tuple[Node, Node]:
+    """(sample, DDPM) nodes of a finished sample run the user named."""
+    sample_run = checked_run(run_id, "sample")
+    ddpm_run = checked_run(sample_run.data.tags.get("ddpm_run", ""), "train_ddpm")
+    return given(sample_run.info.run_id, "sample"), given(ddpm_run.info.run_id, "train_ddpm")
+
+
+def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
+    """(sample, DDPM) nodes of the default sample of ``grade`` at the config's site/variant."""
     sample_config = build_config(
         SampleConfig,
-        {"site": config.site, "grade": config.grade, "variant": config.variant,
+        {"site": config.site, "grade": grade, "variant": config.variant,
          "source": config.source, "profile": config.profile, "seed": config.seed},
     )  # fmt: skip
     ddpm, sample_config = sample_graph_nodes(sample_config)
-    prepare = ddpm.upstream["prepare"]
-    return score_node(
-        sample_node(ddpm, sample_config), ddpm, prepare, config=config, classifier=None
-    )
+    return sample_node(ddpm, sample_config), ddpm
 
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:

@@ -69,21 +69,23 @@ def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:
     return mlflow.artifacts.load_dict(f"runs:/{ddpm_run}/{TRAINING_SUBJECTS}")
 
 
-def refuse_leaks(ddpm_run: str, splits: dict, fold: int) -> None:
-    """The science rule: no DDPM behind a fold's training data saw its evaluation subjects.
+def refuse_leaks(ddpm_run: str, splits: dict, folds: tuple[int, ...] = ()) -> None:
+    """The science rule: no DDPM behind a classifier saw the subjects it is evaluated on.
 
-    ``fold`` = k: fold k's validation subjects and the test split; -1: the test split alone.
+    Always the test split; and the subjects of ``folds`` (a fold classifier's own fold, unless
+    its ``ddpm_scope`` is ``site``: see ``glioma.config.classify.guarded_folds``).
     """
     seen = ddpm_subjects(ddpm_run)
-    evaluated = set(splits["test"]) | (set(splits["folds"][fold]) if fold >= 0 else set())
+    evaluated = set(splits["test"]).union(*(splits["folds"][k] for k in folds))
     leaked = sorted((set(seen["train"]) | set(seen["validation"])) & evaluated)
     if leaked:
         shown = ", ".join(leaked[:10]) + (
             f" and {len(leaked) - 10} more" if len(leaked) > 10 else ""
         )
-        if fold < 0:
+        if not folds:
             raise DataError(f"refusing DDPM run {ddpm_run}: it trained on test subject(s) {shown}")
+        named = ", ".join(map(str, folds))
         raise DataError(
-            f"refusing synthetic images of DDPM run {ddpm_run} for fold {fold}: it trained on "
-            f"subject(s) {shown}, which fold {fold} validates or tests on"
+            f"refusing synthetic images of DDPM run {ddpm_run} for fold {named}: it trained on "
+            f"subject(s) {shown}, which fold {named} validates or tests on"
         )

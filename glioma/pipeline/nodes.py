@@ -19,6 +19,8 @@ from glioma.config import (
     TrainDDPMConfig,
     build_config,
 )
+from glioma.config.classify import held_out_for
+from glioma.config.ddpm import ddpm_config_for
 from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import GIVEN, Node, given, node
 from glioma.pipeline.inputs import checked_run
@@ -49,22 +51,36 @@ def prepare_for(
 
 def ddpm_node(prepare: Node, config: TrainDDPMConfig) -> Node:
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
-    tags |= {"fold": config.fold if config.fold >= 0 else None, "profile": config.profile}
+    tags |= {"fold": folds_label(config.held_out_folds), "profile": config.profile}
     return node("train_ddpm", config, {"prepare": prepare}, tags=tags)
 
 
-def sample_node(ddpm: Node, config: SampleConfig, *, fold: int = -1) -> Node:
+def folds_label(held_out: tuple[int, ...]) -> str | None:
+    """(3,) -> "3", (0, 1, 2) -> "0-1-2", () -> None: the ``fold`` tag of a DDPM and its samples."""
+    return "-".join(map(str, held_out)) or None
+
+
+def sample_node(ddpm: Node, config: SampleConfig, *, held_out: tuple[int, ...] = ()) -> Node:
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
-    tags |= {"fold": fold if fold >= 0 else None, "profile": config.profile}
+    tags |= {"fold": folds_label(held_out), "profile": config.profile}
     return node("sample", config, {"ddpm": ddpm}, tags=tags)
 
 
 def score_node(
-    sample: Node, ddpm: Node, prepare: Node, *, config: ScoreGenConfig, classifier: Node | None
+    sample: Node,
+    ddpm: Node,
+    prepare: Node,
+    *,
+    config: ScoreGenConfig,
+    classifier: Node | None,
+    other: tuple[Node, Node] | None = None,
 ) -> Node:
+    """score_gen of ``sample``; ``other`` (the other grade's sample and DDPM) adds TSTR."""
     inputs = {"sample": sample, "ddpm": ddpm, "prepare": prepare}
     if classifier is not None:
         inputs["classifier"] = classifier
+    if other is not None and config.tstr:
+        inputs |= {"other_sample": other[0], "other_ddpm": other[1]}
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
     return node("score_gen", config, inputs, tags=tags | {"profile": config.profile})
 
@@ -72,14 +88,16 @@ def score_node(
 def fold_ddpm(
     prepare: Node, *, grade: str, variant: str, fold: int, cls: TrainClsConfig
 ) -> tuple[Node, Node]:
-    """(sample, DDPM) of one grade for classifier fold ``fold``: a DDPM that never saw it."""
+    """(sample, DDPM) of one grade for classifier fold ``fold``: the DDPM that ``ddpm_scope``
+    assigns it (one that never saw the fold, or, under ``site``, the site's one)."""
     common = {"site": cls.site, "grade": grade, "profile": cls.profile, "seed": cls.seed}
     mi_weight = cls.ddpm_mi_weight if variant == "mi" else 0.0
-    ddpm = ddpm_node(
-        prepare, build_config(TrainDDPMConfig, {**common, "fold": fold, "mi_weight": mi_weight})
-    )
+    held_out = held_out_for(cls.ddpm_scope, fold)
+    shared = {k: v for k, v in common.items() if k != "grade"}
+    shared |= {"held_out": ",".join(map(str, held_out)), "mi_weight": mi_weight}
+    ddpm = ddpm_node(prepare, ddpm_config_for(grade, shared))
     overrides = {**common, "variant": variant, "n_per_subject": cls.synthetic_ratio}
-    return sample_node(ddpm, build_config(SampleConfig, overrides), fold=fold), ddpm
+    return sample_node(ddpm, build_config(SampleConfig, overrides), held_out=held_out), ddpm
 
 
 def fold_node(prepare: Node, config: TrainClsFoldConfig, cls: TrainClsConfig) -> Node:
@@ -93,6 +111,7 @@ def fold_node(prepare: Node, config: TrainClsFoldConfig, cls: TrainClsConfig) ->
             )  # fmt: skip
             inputs |= {f"sample_{grade}": sample, f"ddpm_{grade}": ddpm}
     tags = {"site": config.site, "setup": config.setup, "fold": config.fold}
+    tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls_fold", config, inputs, tags=tags | {"profile": config.profile})
 
 
@@ -103,6 +122,7 @@ def classifier_node(prepare: Node, config: TrainClsConfig) -> Node:
         f"fold{k}": fold_node(prepare, config.fold_config(k), config) for k in range(N_FOLDS)
     }
     tags = {"site": config.site, "setup": config.setup, "profile": config.profile}
+    tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls", config, inputs, tags=tags)
 
 

@@ -24,7 +24,7 @@ from glioma.config import (
 )
 from glioma.evaluate.figures import study_heatmaps
 from glioma.evaluate.tables import results_table
-from glioma.names import DIRECTION_RESULTS, GRADES, SETUP_VARIANT
+from glioma.names import DIRECTION_RESULTS, GRADES, SETUP_VARIANT, other_grade
 from glioma.pipeline.executors import Outcome
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.invoke import run_graph
@@ -49,6 +49,8 @@ class StudyOutput:
 def classifier_config(config: MainConfig, site: str, setup: str) -> TrainClsConfig:
     overrides = {"site": site, "setup": setup, "ddpm_mi_weight": config.ddpm_mi_weight}
     overrides |= {"synthetic_ratio": config.synthetic_ratio}
+    if config.ddpm_scope:
+        overrides["ddpm_scope"] = config.ddpm_scope
     return build_config(
         TrainClsConfig, overrides | {"profile": config.profile, "seed": config.seed}
     )
@@ -96,12 +98,21 @@ def study_graph(config: MainConfig) -> Graph:
 def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) -> list[Node]:
     """score_gen of the samples fold 0's classifier trains with, per grade."""
     variant = SETUP_VARIANT[cls.setup]
+    pairs = {g: fold_ddpm(prepare, grade=g, variant=variant, fold=0, cls=cls) for g in GRADES}
     nodes = []
-    for grade in GRADES:
-        sample, ddpm = fold_ddpm(prepare, grade=grade, variant=variant, fold=0, cls=cls)
+    for grade, (sample, ddpm) in pairs.items():
         overrides = {"site": cls.site, "grade": grade, "variant": variant}
         score = build_config(ScoreGenConfig, overrides | {"profile": cls.profile, "seed": cls.seed})
-        nodes.append(score_node(sample, ddpm, prepare, config=score, classifier=classifier))
+        nodes.append(
+            score_node(
+                sample,
+                ddpm,
+                prepare,
+                config=score,
+                classifier=classifier,
+                other=pairs[other_grade(grade)],
+            )  # fmt: skip
+        )
     return nodes
 
 
@@ -139,7 +150,9 @@ def summarise(outcome: Outcome) -> pd.DataFrame:
     mlflow.log_text(results.to_csv(index=False), "study_results.csv")
     mlflow.log_text(markdown_table(results_table(results)), "study_results.md")
     log_comparisons(outcome)
-    table = results_table(results)[["direction", "setup", "accuracy", "balanced_accuracy", "f1"]]
+    table = results_table(results)
+    shown = ["direction", "setup", "ddpm_scope", "accuracy", "balanced_accuracy", "f1"]
+    table = table[[c for c in shown if c in table]]
     print(
         f"main: done ({outcome.ran} steps run, {outcome.reused} reused)\n{markdown_table(table)}"
         f"figures and tables: {mlflow.get_artifact_uri()}/study_heatmaps.png, study_results.md"

@@ -31,6 +31,7 @@ from glioma.config import (
     as_params,
     build_config,
 )
+from glioma.config.scoring import mi_mode_list
 from glioma.errors import ConfigError, GliomaError
 from glioma.evaluate.figures import pareto_figure
 from glioma.pipeline.ensure import RunContext, StepFailed
@@ -131,14 +132,17 @@ def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distan
     """train_ddpm (not registered) -> sample -> score_gen for one suggested point."""
     common = {"site": config.site, "grade": config.grade, "profile": config.profile}
     common |= {"seed": config.seed, "device": config.device}
-    ddpm_config = build_config(TrainDDPMConfig, common | values | {"register": False})
+    # one grade's DDPM is tuned, whatever the profile's conditioning
+    ddpm_config = build_config(
+        TrainDDPMConfig, common | values | {"register": False, "conditional": False}
+    )
     prepare_node = given(prepare.run_id, "prepare")
     ddpm = ddpm_node(prepare_node, ddpm_config)
     sample_config = build_config(
         SampleConfig, common | {"variant": ddpm_config.variant, "out_dir": str(out)}
     )
     sample = sample_node(ddpm, sample_config)
-    score_overrides = common | {"variant": ddpm_config.variant, "classifier": ""}
+    score_overrides = common | {"variant": ddpm_config.variant, "classifier": "", "tstr": False}
     score_overrides |= {"inception": "required" if distance == "fid" else "off"}
     score_overrides |= {"inception_weights": config.inception_weights}
     score_config = build_config(ScoreGenConfig, score_overrides)
@@ -146,13 +150,26 @@ def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distan
     return Graph([score]), ddpm, sample, score
 
 
+def suggest(trial: optuna.Trial, config: TuneConfig) -> dict:
+    """One point: mi_weight, lr, the MI mode and the smallest step t the term acts on (in
+    tenths of the DDPM's T, up to ``mi_t_min_max`` of T = 1000: 0, 100, ... for the profiles)."""
+    num_steps = build_config(TrainDDPMConfig, {"profile": config.profile}).num_steps
+    stride = max(1, num_steps // 10)
+    top = min(config.mi_t_min_max * num_steps // 1000, num_steps - 1) // stride * stride
+    return {
+        "mi_weight": trial.suggest_float("mi_weight", 0.0, config.mi_weight_max),
+        "lr": trial.suggest_float("lr", config.lr_min, config.lr_max, log=True),
+        "mi_mode": trial.suggest_categorical("mi_mode", list(mi_mode_list(config.mi_modes))),
+        "mi_t_min": trial.suggest_int("mi_t_min", 0, top, step=stride) if top else 0,
+    }
+
+
 def run_trial(
     trial: optuna.Trial, config: TuneConfig, prepare: NodeResult, distance: str
 ) -> tuple[float, float]:
-    """train_ddpm -> sample -> score_gen for one suggested (mi_weight, lr), in a child run."""
-    mi_weight = trial.suggest_float("mi_weight", 0.0, config.mi_weight_max)
-    lr = trial.suggest_float("lr", config.lr_min, config.lr_max, log=True)
-    params = {"trial": trial.number, "mi_weight": mi_weight, "lr": lr}
+    """train_ddpm -> sample -> score_gen for one suggested point, in a child run."""
+    point = suggest(trial, config)
+    params = {"trial": trial.number, **point}
     params |= {"profile": config.profile, "seed": config.seed, "device": config.device}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
     with child_run("tune_trial", params, **tags) as run:
@@ -166,7 +183,7 @@ def run_trial(
         )
         out = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
         graph, ddpm, sample, score = trial_graph(
-            config, prepare, values={"mi_weight": mi_weight, "lr": lr}, distance=distance, out=out
+            config, prepare, values=point, distance=distance, out=out
         )
         context = RunContext(experiment_id(), run.info.run_id, None, "tune")
         outcome = run_serial(graph, context)
@@ -195,6 +212,8 @@ def trials_table(study: optuna.Study, distance: str) -> pd.DataFrame:
             "trial": t.number,
             "mi_weight": t.params["mi_weight"],
             "lr": t.params["lr"],
+            "mi_mode": t.params.get("mi_mode", "mi"),
+            "mi_t_min": t.params.get("mi_t_min", 0),
             distance: t.values[0],
             MEMORISATION: t.values[1],
             "pareto": t.number in front,

@@ -66,3 +66,33 @@ def correlation_histogram(synthetic_r: np.ndarray, held_out_r: np.ndarray, thres
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
     return fig
+
+
+def real_vs_synthetic_figure(
+    real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], *, per_grade: int = 4
+):
+    """Per grade, ``per_grade`` real patches beside as many synthetic ones, 4 contrasts each.
+
+    Rows: a grade's patch pairs; columns: real T1, T1ce, T2, FLAIR | synthetic T1 ... FLAIR.
+    What a person looks at first: do the samples look like the data, lesion and all?
+    """
+    rows = [
+        (g, i) for g in sorted(real) for i in range(min(per_grade, len(real[g]), len(synthetic[g])))
+    ]
+    fig, axes = plt.subplots(
+        len(rows), 8, figsize=(10, 1.3 * len(rows) + 0.7), squeeze=False, constrained_layout=True
+    )
+    for row, (grade, i) in enumerate(rows):
+        for c in range(8):
+            image = (real if c < 4 else synthetic)[grade][i]
+            ax = axes[row, c]
+            ax.imshow(np.flipud(image[c % 4].T), cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(
+                    f"{'real' if c < 4 else 'synthetic'}\n{CHANNEL_NAMES[c % 4]}", fontsize=8
+                )
+        axes[row, 0].set_ylabel(grade, fontsize=8)
+    fig.suptitle("Real and synthetic patches per grade", fontsize=9)
+    return fig

@@ -19,15 +19,22 @@ import torch
 
 from glioma.devices import resolve_device
 from glioma.diffusion.mi import mutual_information
+from glioma.names import LABELS
 from glioma.scoring.classifier_features import classifier_features, load_classifier
 from glioma.scoring.distances import FrechetResult, frechet_distance, kernel_inception_distance
 from glioma.scoring.diversity import mean_pairwise_msssim
 from glioma.scoring.encoders import encoded_views
-from glioma.scoring.figures import correlation_histogram, nearest_pairs_figure
+from glioma.scoring.fidelity import prdc_metrics
+from glioma.scoring.figures import (
+    correlation_histogram,
+    nearest_pairs_figure,
+    real_vs_synthetic_figure,
+)
 from glioma.scoring.inception import FIDInception, MissingWeightsError, inception_features
 from glioma.scoring.inception_score import inception_score
 from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
-from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance
+from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance, standardise
+from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr
 
 
 @dataclass
@@ -58,6 +65,38 @@ class ScoreData:
     training: np.ndarray  # the DDPM's training images (this grade, non-test subjects)
     training_ids: list[str]
     held_out: np.ndarray  # the DDPM's validation images: real, same grade, never trained on
+
+
+@dataclass(frozen=True)
+class WorthData:
+    """Both grades, for TSTR/TRTR and the side-by-side figure (``glioma.scoring.tstr``)."""
+
+    synthetic: dict[str, np.ndarray]  # grade -> synthetic images
+    training: dict[str, np.ndarray]  # grade -> the real images its DDPM trained on
+    evaluate: tuple[np.ndarray, np.ndarray]  # real images no DDPM behind them saw, labels
+    evaluated_on: str  # which real images those are, in words
+
+
+def prdc_part(prefix: str, real: np.ndarray, synthetic: np.ndarray, *, k: int) -> ScorePart:
+    """``<prefix>_precision`` ... ``_coverage`` of the synthetic features against the real."""
+    values = prdc_metrics(real, synthetic, k=k)
+    return ScorePart(metrics={f"{prefix}_{name}": v for name, v in values.items()})
+
+
+def worth_part(worth: WorthData, *, settings: TSTRSettings, device: str) -> ScorePart:
+    """TSTR against TRTR on the real images in ``worth.evaluate``, and the side-by-side figure."""
+    figure = real_vs_synthetic_figure(worth.training, worth.synthetic)
+    part = ScorePart(figures={"real_vs_synthetic.png": figure})
+    part.tags["tstr_evaluated_on"] = worth.evaluated_on
+    if len(np.unique(worth.evaluate[1])) < 2:
+        part.notes.append(f"TSTR not computed: {worth.evaluated_on} hold one grade only")
+        return part
+    synthetic = balanced(worth.synthetic, LABELS, settings.seed)
+    real = balanced(worth.training, LABELS, settings.seed)
+    part.metrics.update(
+        tstr_trtr(synthetic, real, worth.evaluate, settings, device=resolve_device(device))
+    )
+    return part
 
 
 def frechet(prefix: str, distance: Callable[[], FrechetResult]) -> ScorePart:
@@ -91,8 +130,9 @@ def inception_part(
     kid_subset_size: int,
     is_splits: int,
     seed: int,
+    prdc_k: int,
 ) -> ScorePart:
-    """FID, KID and IS per encoder view; skipped (and said) when the weights are absent."""
+    """FID, KID, IS and PRDC per encoder view; skipped (and said) when the weights are absent."""
     if inception == "off":
         return ScorePart(tags={"inception_metrics": "off"})
     try:
@@ -124,6 +164,7 @@ def inception_part(
             desc=f"inception {view}",
         )
         part.add(frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
+        part.add(prdc_part(f"inception{suffix}", real_pool, syn_pool, k=prdc_k))
         kid = kernel_inception_distance(
             real_pool, syn_pool, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
         )
@@ -138,12 +179,19 @@ def inception_part(
 
 
 def offline_part(
-    data: ScoreData, *, classifier_uri: str, batch_size: int, device: str
+    data: ScoreData, *, classifier_uri: str, batch_size: int, device: str, prdc_k: int
 ) -> ScorePart:
-    """FD_radiomic always (with the held-out real images as reference); FD_cls with a model."""
+    """FD_radiomic, KID_radiomic and PRDC always (with the held-out real images as reference);
+    FD_cls and PRDC in the classifier's features with a model."""
     real = radiomic_features(data.training)
     synthetic = radiomic_features(data.synthetic)
     part = frechet("fd_radiomic", partial(radiomic_frechet_distance, real, synthetic))
+    real_z, synthetic_z = standardise(real, real), standardise(synthetic, real)
+    kid = kernel_inception_distance(
+        real_z, synthetic_z, subsets=100, subset_size=min(len(real), len(synthetic)), seed=0
+    )
+    part.metrics.update({"kid_radiomic_mean": kid.mean, "kid_radiomic_std": kid.std})
+    part.add(prdc_part("radiomic", real_z, synthetic_z, k=prdc_k))
     if len(data.held_out) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a reference figure; its counts are logged
@@ -159,6 +207,7 @@ def offline_part(
         classifier_features(model, images, batch_size=batch_size, device=torch_device)
         for images in (data.training, data.synthetic)
     ]
+    part.add(prdc_part("cls", *features, k=prdc_k))
     return part.add(frechet("fd_cls", partial(frechet_distance, *features)))
 
 
@@ -223,6 +272,11 @@ HEADLINES = {  # the console summary: each headline figure beside its real-image
     "kid_mean": None,
     "is_mean": "is_real_mean",
     "fd_radiomic": "fd_radiomic_held_out",
+    "kid_radiomic_mean": None,
+    "radiomic_precision": None,
+    "radiomic_recall": None,
+    "tstr_balanced_accuracy": "trtr_balanced_accuracy",
+    "tstr_roc_auc": "trtr_roc_auc",
     "fd_cls": None,
     "msssim_synthetic_mean": "msssim_real_mean",
     "memorisation_mean": "memorisation_held_out_mean",

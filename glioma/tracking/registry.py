@@ -13,9 +13,14 @@ def ddpm_model_name(site: str, grade: str, variant: str) -> str:
     return f"glioma-ddpm-{site}-{grade}-{variant}"
 
 
-def ddpm_alias(fold: int) -> str:
-    """``best``: trained on every non-test subject; ``fold<k>``: also without fold k's subjects."""
-    return "best" if fold < 0 else f"fold{fold}"
+def ddpm_alias(held_out: tuple[int, ...]) -> str:
+    """``best``: trained on every non-test subject; ``fold<k>``: also without fold k's subjects;
+    ``folds<a>-<b>``: without the subjects of a group of folds."""
+    if not held_out:
+        return "best"
+    if len(held_out) == 1:
+        return f"fold{held_out[0]}"
+    return "folds" + "-".join(map(str, held_out))
 
 
 def cls_model_name(site: str, setup: str) -> str:

@@ -36,6 +36,7 @@ class SetupResult:
     probabilities: np.ndarray
     ensemble_uri: str
     train_cls_run: str
+    ddpm_scope: str  # which DDPMs made its synthetic images ("" for the real-only setups)
 
 
 def ordered_setups(config: CrossEvalConfig) -> tuple[str, ...]:
@@ -69,7 +70,8 @@ def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
             }
         baseline = predicted if setup == "baseline" else baseline
         row |= {"majority_accuracy": majority_accuracy(labels), "n_subjects": len(labels)}
-        results.append(SetupResult(setup, row, labels, probabilities, uri, ensemble.run_id))
+        scope = ensemble.tags.get("ddpm_scope", "")
+        results.append(SetupResult(setup, row, labels, probabilities, uri, ensemble.run_id, scope))
     return results
 
 
@@ -78,6 +80,7 @@ def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) 
     mlflow.set_tags({"data_hash": data_hash})
     for result in results:
         tags = {"site": config.source_site, "setup": result.setup, "direction": config.direction}
+        tags |= {"ddpm_scope": result.ddpm_scope} if result.ddpm_scope else {}
         with child_run("cross_eval_setup", as_params(config), profile=config.profile, **tags):
             mlflow.set_tags(
                 {"ensemble_uri": result.ensemble_uri, "train_cls_run": result.train_cls_run}
@@ -88,7 +91,10 @@ def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) 
             mlflow.log_figure(figure, "confusion.png")
             plt.close(figure)
     table = pd.DataFrame(
-        [{"setup": r.setup, "direction": config.direction, **r.row} for r in results]
+        [
+            {"setup": r.setup, "direction": config.direction, "ddpm_scope": r.ddpm_scope, **r.row}
+            for r in results
+        ]
     )
     mlflow.log_text(table.to_csv(index=False), DIRECTION_RESULTS)
     mlflow.log_text(markdown_table(results_table(table)), "direction_results.md")

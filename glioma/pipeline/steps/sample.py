@@ -41,12 +41,16 @@ def load_ddpm(uri: str, device: str) -> LoadedDDPM:
     return LoadedDDPM.from_checkpoint(checkpoint, resolve_device(device))
 
 
-def image_count(config: SampleConfig, ddpm: NodeResult) -> int:
-    """``n``, or n_per_subject x the real subjects the DDPM trained and selected on."""
+def image_count(config: SampleConfig, ddpm: NodeResult, grade: str) -> int:
+    """``n``, or n_per_subject x the real subjects of ``grade`` the DDPM trained and selected
+    on (a conditional DDPM saw both grades; the per-grade counts are on its run)."""
     if config.n:
         return config.n
     params = mlflow.get_run(ddpm.run_id).data.params
-    subjects = int(params.get("n_train_images", 0)) + int(params.get("n_val_images", 0))
+    if f"n_train_{grade}" in params:
+        subjects = int(params[f"n_train_{grade}"]) + int(params[f"n_val_{grade}"])
+    else:  # a DDPM run of an older release: one grade, total counts
+        subjects = int(params.get("n_train_images", 0)) + int(params.get("n_val_images", 0))
     return max(1, round(config.n_per_subject * subjects))
 
 
@@ -61,6 +65,8 @@ def draw(ddpm: LoadedDDPM, config: SampleConfig, n: int, grade: str) -> np.ndarr
             eta=config.eta,
             batch_size=config.batch_size,
             progress=bar.update,
+            grade=grade if ddpm.conditional else "",
+            guidance=config.guidance,
         )
 
 
@@ -91,7 +97,7 @@ def compute(config: SampleConfig, ddpm: NodeResult) -> tuple[Dataset, Path, str]
     site, grade, variant = (
         ddpm.tags.get(k, getattr(config, k)) for k in ("site", "grade", "variant")
     )
-    n = image_count(config, ddpm)
+    n = image_count(config, ddpm, grade)
     images = draw(model, config, n, grade)
     meta = {
         "synthetic": True,
@@ -100,6 +106,7 @@ def compute(config: SampleConfig, ddpm: NodeResult) -> tuple[Dataset, Path, str]
         "sampler": config.sampler,
         "steps": config.steps,
         "eta": config.eta,
+        "guidance": config.guidance if model.conditional else None,
         "seed": config.seed,
         "code_fingerprint": code_fingerprint(),
         "patch_size": model.config.image_size,

@@ -15,6 +15,7 @@ import mlflow
 
 from glioma.config import ScoreGenConfig
 from glioma.errors import DataError
+from glioma.names import other_grade
 from glioma.pipeline.inputs import ddpm_subjects, load_dataset, load_prepared, refuse_leaks
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
@@ -23,30 +24,97 @@ from glioma.scoring.inception import find_weights
 from glioma.scoring.suite import (
     ScoreData,
     ScorePart,
+    WorthData,
     diversity_part,
     inception_part,
     memorisation_part,
     offline_part,
     summary_lines,
+    worth_part,
 )
+from glioma.scoring.tstr import TSTRSettings
 
 
-def score_data(inputs: Inputs) -> ScoreData:
-    """The synthetic set, and the real training / held-out images behind its DDPM."""
-    sample, ddpm, prepare = inputs["sample"], inputs["ddpm"], inputs["prepare"]
+def checked_pair(sample: NodeResult, ddpm: NodeResult) -> None:
     if sample.tags.get("ddpm_run") != ddpm.run_id:
         raise DataError(
             f"sample_run {sample.run_id}: drawn from DDPM run {sample.tags.get('ddpm_run')}, "
             f"not {ddpm.run_id}"
         )
+
+
+def of_grade(real, ids: list[str], grade: str) -> list[str]:
+    """The subjects of ``grade`` among ``ids``: a conditional DDPM trained on both grades, and
+    a grade's samples are judged against that grade's images."""
+    grades = real.subjects.set_index("subject_id")["grade"]
+    return [s for s in ids if not grade or grades.get(s) == grade]
+
+
+def score_data(inputs: Inputs) -> ScoreData:
+    """The synthetic set, and the real training / held-out images behind its DDPM."""
+    sample, ddpm, prepare = inputs["sample"], inputs["ddpm"], inputs["prepare"]
+    checked_pair(sample, ddpm)
     subjects = ddpm_subjects(ddpm.run_id)
     real, splits = load_prepared(prepare.run_id)
-    refuse_leaks(ddpm.run_id, splits, -1)  # the science rule, checked again where data meet
+    refuse_leaks(ddpm.run_id, splits)  # the science rule, checked again where data meet
     synthetic = load_dataset(sample.run_id)
-    training, training_ids = real.select(subjects["train"])
-    held_out, _ = real.select(subjects["validation"])
+    grade = sample.tags.get("grade", "")
+    training, training_ids = real.select(of_grade(real, subjects["train"], grade))
+    held_out, _ = real.select(of_grade(real, subjects["validation"], grade))
     synthetic_ids = synthetic.subjects["subject_id"].tolist()
     return ScoreData(synthetic.images, synthetic_ids, training, training_ids, held_out)
+
+
+def evaluation_subjects(splits: dict, ddpm_runs: list[str]) -> tuple[list[str], str]:
+    """Real subjects that no DDPM in ``ddpm_runs`` trained on or selected with: the folds they
+    all held out, or, when one of them held out none (``site`` scope), the test split."""
+    held = [mlflow.get_run(r).data.tags.get("held_out_folds", "none") for r in ddpm_runs]
+    common = set.intersection(*(set(h.split(",")) if h != "none" else set() for h in held))
+    if common:
+        folds = sorted(int(k) for k in common)
+        ids = sorted(set().union(*(splits["folds"][k] for k in folds)))
+        where = f"the validation subjects of fold(s) {', '.join(map(str, folds))}"
+    else:
+        ids, where = sorted(splits["test"]), "the test split"
+    seen = set()
+    for run in ddpm_runs:
+        subjects = ddpm_subjects(run)
+        seen |= set(subjects["train"]) | set(subjects["validation"])
+    leaked = sorted(seen & set(ids))
+    if leaked:
+        raise DataError(f"TSTR: DDPMs {', '.join(ddpm_runs)} saw {', '.join(leaked[:10])}")
+    return ids, where
+
+
+def worth_data(inputs: Inputs, grade: str) -> WorthData | None:
+    """Both grades' synthetic and DDPM-training images, and TSTR's real evaluation images."""
+    other_sample, other_ddpm = inputs.get("other_sample"), inputs.get("other_ddpm")
+    if other_sample is None:
+        return None
+    checked_pair(other_sample, other_ddpm)
+    prepare_run, other = inputs["prepare"].run_id, other_grade(grade)
+    if other_sample.tags.get("grade") != other or other_ddpm.tags.get("prepare_run") != prepare_run:
+        raise DataError(
+            f"other_sample_run {other_sample.run_id}: TSTR needs {other} images of the DDPMs' "
+            f"own prepare run {prepare_run}; it is {other_sample.tags.get('grade')} of "
+            f"{other_ddpm.tags.get('prepare_run')}"
+        )
+    real, splits = load_prepared(prepare_run)
+    pairs = {grade: (inputs["sample"], inputs["ddpm"]), other: (other_sample, other_ddpm)}
+    ddpm_runs = [ddpm.run_id for _, ddpm in pairs.values()]
+    for run in ddpm_runs:
+        refuse_leaks(run, splits)
+    ids, where = evaluation_subjects(splits, ddpm_runs)
+    keep = real.subjects["subject_id"].isin(ids).to_numpy()
+    return WorthData(
+        synthetic={g: load_dataset(s.run_id).images for g, (s, _) in pairs.items()},
+        training={
+            g: real.select(of_grade(real, ddpm_subjects(d.run_id)["train"], g))[0]
+            for g, (_, d) in pairs.items()
+        },
+        evaluate=(real.images[keep], real.subjects["label"].to_numpy()[keep]),
+        evaluated_on=f"{where} ({len(ids)} subjects)",
+    )
 
 
 def classifier_uri(config: ScoreGenConfig, classifier: NodeResult | None) -> str:
@@ -79,10 +147,23 @@ def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
             kid_subset_size=config.kid_subset_size,
             is_splits=config.is_splits,
             seed=config.seed,
+            prdc_k=config.prdc_k,
         )
     )
     uri = classifier_uri(config, inputs.get("classifier"))
-    scores.add(offline_part(data, classifier_uri=uri, batch_size=batch, device=device))
+    scores.add(
+        offline_part(
+            data, classifier_uri=uri, batch_size=batch, device=device, prdc_k=config.prdc_k
+        )
+    )
+    worth = worth_data(inputs, config.grade) if config.tstr else None
+    if worth is None:
+        scores.tags["tstr"] = "off" if not config.tstr else "skipped: no other grade's sample"
+        if config.tstr:
+            scores.notes.append("TSTR not computed: no sample of the other grade given")
+    else:
+        settings = TSTRSettings(arch=config.tstr_arch, epochs=config.tstr_epochs, seed=config.seed)
+        scores.add(worth_part(worth, settings=settings, device=device))
     scores.add(diversity_part(data, pairs=config.msssim_pairs, seed=config.seed))
     scores.add(
         memorisation_part(

@@ -23,6 +23,7 @@ from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.network import build_classifier
 from glioma.classify.training import ClsSettings, labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsFoldConfig
+from glioma.config.classify import guarded_folds
 from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
 from glioma.errors import DataError
@@ -61,16 +62,25 @@ def fold_data(dataset: Dataset, splits: dict, fold: int) -> FoldData:
     )
 
 
-def synthetic_sets(inputs: Inputs, splits: dict, fold: int) -> list[tuple[str, Dataset]]:
-    """The fold's synthetic images per grade, each checked against the leakage rule."""
-    sets = []
+def synthetic_sets(
+    inputs: Inputs, splits: dict, config: TrainClsFoldConfig
+) -> list[tuple[str, Dataset]]:
+    """The fold's synthetic images per grade, each checked against the leakage rule: from a
+    DDPM of this site's prepare run that saw neither the test split nor (unless ``ddpm_scope``
+    is ``site``) this fold."""
+    sets, prepare_run = [], inputs["prepare"].run_id
     for grade in GRADES:
         sample, ddpm = inputs.get(f"sample_{grade}"), inputs.get(f"ddpm_{grade}")
         if sample is None:
             continue
         if sample.tags.get("ddpm_run") != ddpm.run_id:
             raise DataError(f"sample run {sample.run_id}: not drawn from DDPM run {ddpm.run_id}")
-        refuse_leaks(ddpm.run_id, splits, fold)
+        if ddpm.tags.get("prepare_run") != prepare_run:
+            raise DataError(
+                f"DDPM run {ddpm.run_id}: trained on prepare run {ddpm.tags.get('prepare_run')}, "
+                f"not this classifier's {prepare_run} (another site's or data's images)"
+            )
+        refuse_leaks(ddpm.run_id, splits, guarded_folds(config.ddpm_scope, config.fold))
         dataset = load_dataset(sample.run_id)
         if (dataset.subjects["grade"] != grade).any():
             raise DataError(f"sample run {sample.run_id}: expected only {grade} images")
@@ -97,7 +107,7 @@ def compute(config: TrainClsFoldConfig, inputs: Inputs, on_epoch) -> TrainedFold
     """Train and evaluate fold ``config.fold``; ``on_epoch(epoch, metrics)`` after each epoch."""
     dataset, splits = load_prepared(inputs["prepare"].run_id)
     data = fold_data(dataset, splits, config.fold)
-    sets = synthetic_sets(inputs, splits, config.fold)
+    sets = synthetic_sets(inputs, splits, config)
     train_x = torch.cat([data.train_x, *(torch.from_numpy(s.images) for _, s in sets)])
     train_y = torch.cat(
         [data.train_y, *(labels_tensor(s.subjects["label"].to_numpy()) for _, s in sets)]

@@ -27,14 +27,16 @@ from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.preview import grid_figure
 from glioma.data.splits import read_splits
 from glioma.devices import resolve_device
+from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import save_checkpoint
 from glioma.diffusion.distributed import broadcast
+from glioma.diffusion.losses import MITerm
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
-from glioma.diffusion.training import DDPMTrainer, TrainSettings
+from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import DataError
-from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, TRAINING_SUBJECTS
+from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
 from glioma.pipeline.inputs import artifact_folder, load_prepared
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
@@ -42,18 +44,24 @@ from glioma.tracking import project_root
 from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_alias
 
 GRID_IMAGES = 16
-EpochReport = Callable[[int, dict[str, float], np.ndarray | None], None]
+EvalReport = Callable[[int, dict[str, float], np.ndarray | None], None]
 
 
 def split_subjects(
-    dataset: Dataset, splits: dict, *, grade: str, val_fraction: float, seed: int, fold: int = -1
+    dataset: Dataset,
+    splits: dict,
+    *,
+    grade: str,
+    val_fraction: float,
+    seed: int,
+    held_out: tuple[int, ...] = (),
 ) -> tuple[list[str], list[str]]:
     """(training ids, validation ids) of one grade: non-test subjects only, split by seed.
 
-    With ``fold`` = k the classifier's fold-k validation subjects are left out too, so that the
-    fold-k classifier can train on this DDPM's images and still be validated on unseen subjects.
+    The subjects of the classifier folds in ``held_out`` are left out too, so that those folds'
+    classifiers can train on this DDPM's images and still be validated on unseen subjects.
     """
-    excluded = set(splits["test"]) | (set(splits["folds"][fold]) if fold >= 0 else set())
+    excluded = set(splits["test"]).union(*(splits["folds"][k] for k in held_out))
     pool = sorted(
         s
         for s, g in zip(dataset.subjects["subject_id"], dataset.subjects["grade"])
@@ -94,18 +102,32 @@ def unet_config(config: TrainDDPMConfig, image_size: int) -> UNetConfig:
         channel_mults=int_list(config.channel_mults, "channel_mults"),
         num_res_blocks=config.num_res_blocks,
         attention_resolutions=int_list(attention, "attention_resolutions") if attention else (),
+        num_classes=len(GRADES) if config.conditional else 0,
     )
 
 
-def build_trainer(config: TrainDDPMConfig, image_size: int) -> DDPMTrainer:
+def total_steps(config: TrainDDPMConfig, n_train: int) -> int:
+    """``train_steps``, or ``epochs`` passes over the ``n_train`` images when epochs > 0."""
+    if config.epochs:
+        return steps_for_epochs(config.epochs, n_train, config.batch_size)
+    return config.train_steps
+
+
+def build_trainer(config: TrainDDPMConfig, image_size: int, n_train: int) -> DDPMTrainer:
     settings = TrainSettings(
-        epochs=config.epochs,
+        train_steps=total_steps(config, n_train),
+        eval_every=config.eval_every,
         batch_size=config.batch_size,
         lr=config.lr,
         weight_decay=config.weight_decay,
-        mi_weight=config.mi_weight,
-        mi_pair=config.mi_pair,
+        mi=MITerm(
+            weight=config.mi_weight, pair=config.mi_pair, mode=config.mi_mode, t_min=config.mi_t_min
+        ),
+        augment=Augmentation(
+            prob=config.augment_prob, degrees=config.augment_degrees, zoom=config.augment_zoom
+        ),
         ema_decay=config.ema_decay,
+        cond_dropout=config.cond_dropout,
         seed=config.seed,
         bf16=config.bf16,
     )
@@ -122,52 +144,77 @@ class GradeTraining:
     train_ids: list[str]
     val_ids: list[str]
     last: Path  # this configuration's resumable checkpoint
-    resumed_from: int  # epochs done before this process started (0: a fresh start)
+    resumed_from: int  # optimiser steps done before this process started (0: a fresh start)
 
 
 def grade_training(config: TrainDDPMConfig, dataset: Dataset, splits: dict) -> GradeTraining:
-    train_ids, val_ids = split_subjects(
-        dataset,
-        splits,
-        grade=config.grade,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        fold=config.fold,
-    )
-    trainer = build_trainer(config, dataset.images.shape[-1])
+    """One grade's job, or, for a conditional DDPM, both grades' (each split on its own)."""
+    train_ids, val_ids = [], []
+    for grade in GRADES if config.conditional else (config.grade,):
+        train, val = split_subjects(
+            dataset,
+            splits,
+            grade=grade,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            held_out=config.held_out_folds,
+        )
+        train_ids, val_ids = train_ids + train, val_ids + val
+    trainer = build_trainer(config, dataset.images.shape[-1], len(train_ids))
     last = checkpoint_path(config, dataset.data_hash)
     if config.resume:
         trainer.resume_from(last)
-    return GradeTraining(trainer, train_ids, val_ids, last, trainer.epoch)
+    return GradeTraining(trainer, train_ids, val_ids, last, trainer.step)
 
 
 def job_images(dataset: Dataset, job: GradeTraining) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training, validation) images of one grade's job, in dataset order."""
+    """(training, validation) images of one job, in dataset order."""
     train = torch.from_numpy(dataset.select(job.train_ids)[0])
     return train, torch.from_numpy(dataset.select(job.val_ids)[0])
 
 
+def job_labels(dataset: Dataset, job: GradeTraining) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(training, validation) classes of a conditional job, in the order of ``job_images``."""
+    if not job.trainer.unet_config.num_classes:
+        return None
+    subjects = dataset.subjects
+
+    def labels(ids: list[str]) -> torch.Tensor:
+        rows = subjects[subjects["subject_id"].isin(ids)]
+        return torch.tensor([LABELS[g] for g in rows["grade"]], dtype=torch.long)
+
+    return labels(job.train_ids), labels(job.val_ids)
+
+
 def grid_images(trainer: DDPMTrainer, seed: int) -> np.ndarray:
+    """16 samples of the current sampling weights (8 per grade from a conditional DDPM)."""
     ddpm = LoadedDDPM(trainer.sampling_model.eval(), trainer.schedule, trainer.unet_config)
-    return ddpm.sample(GRID_IMAGES, seed=seed, steps=20)
+    if not ddpm.conditional:
+        return ddpm.sample(GRID_IMAGES, seed=seed, steps=20)
+    half = GRID_IMAGES // 2
+    return np.concatenate([ddpm.sample(half, seed=seed, steps=20, grade=g) for g in GRADES])
 
 
-def fit(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: EpochReport):
-    """Train to the last epoch, reporting each one (with a grid every ``sample_every``)."""
+def fit(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: EvalReport):
+    """Train to the last step, reporting each validation (with a grid every ``sample_every``)."""
     trainer = job.trainer
+    last_grid = [trainer.step // config.sample_every if config.sample_every else 0]
 
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        every, done = config.sample_every, epoch + 1
-        grid = done % every == 0 and done < config.epochs if every else False
-        report(epoch, metrics, grid_images(trainer, config.seed) if grid else None)
+    def on_eval(step: int, metrics: dict[str, float]) -> None:
+        every, total = config.sample_every, trainer.settings.train_steps
+        grid = every > 0 and step // every > last_grid[0] and step < total
+        if grid:
+            last_grid[0] = step // every
+        report(step, metrics, grid_images(trainer, config.seed) if grid else None)
 
     train, val = job_images(dataset, job)
     trainer.fit(
         train,
         val,
         checkpoint=job.last,
-        on_epoch=on_epoch,
+        on_eval=on_eval,
         checkpoint_every_s=config.checkpoint_every_s,
+        labels=job_labels(dataset, job),
     )
     best = job.last.parent / "best.pt"
     save_checkpoint(best, sampling_state(trainer.best_state, trainer.unet_config, trainer.schedule))
@@ -189,38 +236,53 @@ def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
     job = grade_training(config, dataset, splits)
     mlflow.set_tags({"data_hash": dataset.data_hash})
     mlflow.log_dict({"train": job.train_ids, "validation": job.val_ids}, TRAINING_SUBJECTS)
-    mlflow.log_params({"n_train_images": len(job.train_ids), "n_val_images": len(job.val_ids)})
+    trainer = job.trainer
+    steps = trainer.settings.train_steps
+    mlflow.log_params(
+        {"n_train_images": len(job.train_ids), "n_val_images": len(job.val_ids), "steps": steps}
+    )
+    mlflow.set_tag("held_out_folds", ",".join(map(str, config.held_out_folds)) or "none")
+    mlflow.set_tag("conditional", str(config.conditional).lower())
+    grades = dataset.subjects.set_index("subject_id")["grade"]
+    for name, ids in (("train", job.train_ids), ("val", job.val_ids)):
+        counts = grades[ids].value_counts()
+        mlflow.log_params({f"n_{name}_{g}": int(counts.get(g, 0)) for g in GRADES})
+    if config.epochs:
+        print(
+            f"train_ddpm {config.site} {config.grade_label}: epochs {config.epochs} over "
+            f"{len(job.train_ids)} images = {steps} optimiser steps (instead of train_steps)"
+        )
     if job.resumed_from:
-        mlflow.set_tag("resumed_from_epoch", job.resumed_from)
-        for epoch, metrics in enumerate(job.trainer.history):
-            mlflow.log_metrics(metrics, step=epoch)
-    bar = tqdm(total=config.epochs, initial=job.resumed_from, desc=f"ddpm {config.grade}")
+        mlflow.set_tag("resumed_from_step", job.resumed_from)
+        for row in trainer.history:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
+    desc = f"ddpm {config.grade_label}"
+    bar = tqdm(total=steps, initial=job.resumed_from, desc=desc, unit="step")
 
-    def report(epoch: int, metrics: dict[str, float], grid: np.ndarray | None) -> None:
-        mlflow.log_metrics(metrics, step=epoch)
-        bar.update()
+    def report(step: int, metrics: dict[str, float], grid: np.ndarray | None) -> None:
+        mlflow.log_metrics(metrics, step=step)
+        bar.update(step - bar.n)
         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")
         if grid is not None:
-            log_grid(grid, f"epoch_{epoch + 1:04d}")
+            log_grid(grid, f"step_{step:06d}")
 
     best, best_grid = fit(config, job, dataset, report)
     bar.close()
-    trainer = job.trainer
-    mlflow.log_metrics({"best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val})
+    mlflow.log_metrics({"best_step": trainer.best_step, "best_val_loss": trainer.best_val})
     log_grid(best_grid, "best")
     logged = log_ddpm(best, name=DDPM_MODEL)
     where = f"runs:/{mlflow.active_run().info.run_id}/{DDPM_MODEL} (not registered)"
     if config.register:
         name, alias = (
-            ddpm_model_name(config.site, config.grade, config.variant),
-            ddpm_alias(config.fold),
+            ddpm_model_name(config.site, config.grade_label, config.variant),
+            ddpm_alias(config.held_out_folds),
         )
         version = register(logged.model_uri, name, alias)
         mlflow.set_tags({"model_name": name, "model_version": version})
         where = f"models:/{name}@{alias} (version {version})"
     print(
-        f"train_ddpm {config.site} {config.grade} {config.variant}: best epoch "
-        f"{trainer.best_epoch}, val loss {trainer.best_val:.4f} -> {where}"
+        f"train_ddpm {config.site} {config.grade_label} {config.variant}: best at step "
+        f"{trainer.best_step} of {steps}, val loss {trainer.best_val:.4f} -> {where}"
     )
     # best.pt is inside the model now; last.pt only served a crash, and 40 of them per study
     # add up (1.1 GB quick): neither is kept or logged.
@@ -233,7 +295,9 @@ def publish(config: TrainDDPMConfig, result: NodeResult) -> None:
         broadcast(None)  # torchrun's followers: nothing to train for this grade
         if result.tags.get("model_version"):
             set_alias(
-                result.tags["model_name"], ddpm_alias(config.fold), result.tags["model_version"]
+                result.tags["model_name"],
+                ddpm_alias(config.held_out_folds),
+                result.tags["model_version"],
             )
 
 
@@ -245,7 +309,7 @@ def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
             continue  # rank 0 reused a finished run of this grade
         dataset, splits = read_dataset(folder), read_splits(folder)
         job = grade_training(dataclasses.replace(config, grade=grade), dataset, splits)
-        job.trainer.fit(*job_images(dataset, job))
+        job.trainer.fit(*job_images(dataset, job), labels=job_labels(dataset, job))
 
 
 STEP = StepSpec("train_ddpm", run, publish)
