@@ -61,6 +61,10 @@ from glioma.scoring.report import markdown_table  # noqa: E402
 from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr  # noqa: E402
 
 N_SAMPLES = 64
+SHOWN = ["arm", "grade", "steps", "train_min", "fd_radiomic", "fd_radiomic_held_out",
+         "kid_radiomic", "precision", "recall", "density", "coverage", "memorisation_mean",
+         "memorisation_held_out_mean", "tstr_balanced_accuracy", "tstr_roc_auc",
+         "trtr_balanced_accuracy", "trtr_roc_auc"]  # fmt: skip
 PROFILE = ["quick"]  # --profile: whose optimiser, batch, patch size and UNet depth are used
 
 
@@ -111,6 +115,24 @@ def grade_data(dataset, splits, grade: str, seed: int) -> tuple[GradeData, list[
     return GradeData(train, held, *features), train_ids
 
 
+def geometry(images: np.ndarray, training: np.ndarray) -> dict[str, float]:
+    """Do samples come out shifted or padded? Pearson r of the samples' mean image with the
+    training images' mean image (4 contrasts, lesion centred in both), and the share of
+    samples whose four 3x3 corners are constant (a padding value)."""
+
+    def r(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    mean, reference = images.mean(0), training.mean(0)
+    edge = (slice(0, 3), slice(-3, None))
+    corners = [images[:, :, a, b].reshape(len(images), -1) for a in edge for b in edge]
+    flat = np.all([c.std(1) < 1e-3 for c in corners], axis=0)
+    return {
+        "mean_image_r": r(mean, reference),
+        "flat_corners": float(flat.mean()),
+    }
+
+
 def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, float]:
     fake = radiomic_features(samples, progress=False)
     real_z, fake_z = (
@@ -126,6 +148,7 @@ def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, 
         "kid_radiomic": kid.mean,
         **prdc_metrics(real_z, fake_z),
         "memorisation_mean": float(nearest.correlation.mean()),
+        **geometry(samples, data.train),
     }
 
 
@@ -231,7 +254,15 @@ def main() -> None:
     parser.add_argument("--profile", default="quick", help="paper: 96 px (for a GPU)")
     parser.add_argument("--home", default=str(Path(tempfile.gettempdir()) / "glioma-bench-lc"))
     parser.add_argument("--out", default="learning_curve")
+    parser.add_argument(
+        "--from_csv", default="", help="a,b,...: join earlier runs' CSVs, print and plot only"
+    )
     args = parser.parse_args()
+    if args.from_csv:
+        frame = pd.concat([pd.read_csv(f) for f in args.from_csv.split(",")], ignore_index=True)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        plot(frame, Path(args.out) / "learning_curve.png")
+        return print(markdown_table(frame[SHOWN].round(3)))
     args.checkpoints = [int(v) for v in args.checkpoints.split(",")]
     args.out, PROFILE[0] = Path(args.out), args.profile
     args.out.mkdir(parents=True, exist_ok=True)
@@ -252,11 +283,7 @@ def main() -> None:
         frame = pd.DataFrame(rows)
         frame.to_csv(args.out / "learning_curve.csv", index=False)
     plot(frame, args.out / "learning_curve.png")
-    shown = ["arm", "grade", "steps", "train_min", "fd_radiomic", "fd_radiomic_held_out",
-             "kid_radiomic", "precision", "recall", "density", "coverage", "memorisation_mean",
-             "memorisation_held_out_mean", "tstr_balanced_accuracy", "tstr_roc_auc",
-             "trtr_balanced_accuracy", "trtr_roc_auc"]  # fmt: skip
-    print(markdown_table(frame[shown].round(3)))
+    print(markdown_table(frame[SHOWN].round(3)))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,16 @@ def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_ho
     from glioma.config import PrepareConfig
 
     prepared = run_prepare(build_config(PrepareConfig, {"site": "phantom-a"}))
-    job = ["--prepare_run", prepared.run_id, "--grade", "HGG", "--fold", "3", "--mi_weight", "0.1"]
+    job = [
+        "--prepare_run",
+        prepared.run_id,
+        "--grade",
+        "HGG",
+        "--held_out",
+        "3",
+        "--mi_weight",
+        "0.1",
+    ]
     assert train_ddpm_entry.main(job) == 0
     (trained,) = runs_of("train_ddpm")
     graph = study_graph(build_config(MainConfig))
@@ -101,8 +110,8 @@ def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_ho
         n
         for n in graph.nodes
         if n.step == "train_ddpm"
-        and (n.config.site, n.config.grade, n.config.fold, n.config.variant)
-        == ("phantom-a", "HGG", 3, "mi")
+        and (n.config.site, n.config.grade, n.config.held_out_folds, n.config.variant)
+        == ("phantom-a", "HGG", (3,), "mi")
     ]
     found = ensure(node, {"prepare": prepared}, RunContext())
     assert found.reused and found.run_id == trained.info.run_id

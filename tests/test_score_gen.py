@@ -4,6 +4,8 @@ The FID Inception network here has random weights (saved to a temporary file): i
 plumbing; those numbers are never reported as FID or IS.
 """
 
+import copy
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from step_helpers import TINY_DDPM, dataset_folder
 
 from entrypoints.score_gen import main as score_gen_main
 from glioma.classify.network import GliomaResNet
-from glioma.config import SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
+from glioma.config import PROFILES, SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
 from glioma.data.splits import read_splits
 from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
@@ -132,7 +134,7 @@ def test_tstr_trains_on_both_grades_and_tests_on_images_no_ddpm_saw(sampled):
     # site-scoped DDPMs (no fold held out): evaluated on the test split, which neither saw
     assert tags["tstr_evaluated_on"] == f"the test split ({len(splits['test'])} subjects)"
     assert metrics["tstr_n_evaluated"] == len(splits["test"])
-    assert metrics["tstr_n_train"] == 24 and metrics["trtr_n_train"] > 0  # 12 + 12, balanced
+    assert metrics["tstr_n_train"] == 24 and metrics["trtr_n_train"] > 0  # 12 + 12: balanced
     for name in ("tstr", "trtr"):
         assert 0 <= metrics[f"{name}_balanced_accuracy"] <= 1
         assert 0 <= metrics[f"{name}_roc_auc"] <= 1
@@ -217,3 +219,27 @@ def test_mlflow_run_score_gen(sampled, project_home):
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.tags["inception_metrics"].startswith("skipped: FID Inception weights")
     assert runs[0].data.params["kid_subsets"] == "5"
+
+
+def test_paper_profile_code_paths_at_tiny_scale(
+    project_home, random_inception, tmp_path, monkeypatch
+):
+    """The paper profile as it is (DDPM ancestral sampler, Inception required, ResNet-152 for
+    TSTR, fold-scoped settings), shrunk only in size: what a CPU can run in the suite."""
+    tiny = copy.deepcopy(PROFILES["paper"])
+    tiny["prepare"] |= {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01}
+    tiny["train_ddpm"] |= {**TINY_DDPM, "num_steps": "20", "eval_every": "1", "train_steps": "2"}
+    tiny["score_gen"] |= {**FAST_SCORES, "tstr_epochs": 1}
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps({"paper-tiny": tiny}))
+    monkeypatch.setenv("GLIOMA_PROFILES", str(path))
+    config = build_config(
+        ScoreGenConfig, {"profile": "paper-tiny", "inception_weights": str(random_inception)}
+    )
+    assert config.inception == "required" and config.tstr_arch == "resnet152"
+    run = mlflow.get_run(run_score_gen(config).run_id)
+    sample = mlflow.get_run(run.data.tags["sample_run"])
+    assert sample.data.params["sampler"] == "ddpm"  # ancestral, all T steps
+    assert run.data.tags["inception_metrics"] == "computed"
+    assert np.isfinite(run.data.metrics["fid"]) and "tstr_balanced_accuracy" in run.data.metrics
+    assert run.data.params["tstr_arch"] == "resnet152"

@@ -28,9 +28,11 @@ from glioma.classify.ensemble import npy_base64
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
-from glioma.errors import DataError
+from glioma.errors import ConfigError, DataError
 from glioma.pipeline.entries import run_train_cls, run_train_ddpm
+from glioma.pipeline.graph import Graph, given
 from glioma.pipeline.inputs import refuse_leaks
+from glioma.pipeline.nodes import classifier_node
 from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +102,8 @@ def test_baseline_folds_aliases_and_champion_ensemble(prepared, project_home):
 
 def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_profile):
     config = build_config(
-        TrainClsConfig, {**FAST_CLS, "prepare_run": prepared.run_id, "setup": "ddpm_mi"}
+        TrainClsConfig,
+        {**FAST_CLS, "prepare_run": prepared.run_id, "setup": "ddpm_mi", "ddpm_scope": "fold"},
     )
     output = run_train_cls(config)
     splits = read_splits(dataset_folder(prepared))
@@ -118,6 +121,40 @@ def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_prof
     again = run_train_cls(config)  # the same study again: every step is reused
     assert again.run_id == output.run_id and again.reused
     assert len(runs_of("train_ddpm")) == 10 and len(runs_of("train_cls_fold")) == 5
+
+
+def test_site_scope_trains_one_ddpm_per_grade_and_the_guard_allows_just_that(
+    prepared, tiny_ddpm_profile
+):
+    overrides = {**FAST_CLS, "prepare_run": prepared.run_id, "setup": "ddpm", "ddpm_scope": "site"}
+    output = run_train_cls(build_config(TrainClsConfig, overrides))
+    assert len(runs_of("train_ddpm")) == 2 and len(runs_of("sample")) == 2
+    assert output.tags["ddpm_scope"] == "site"
+    splits = read_splits(dataset_folder(prepared))
+    for k in range(5):
+        fold = mlflow.get_run(output.tags[f"fold{k}_run"])
+        assert fold.data.tags["ddpm_scope"] == "site"
+        params = fold.data.params  # the site's samples cut to the fold's own real counts
+        assert int(params["n_train_synthetic"]) == int(params["n_train_real"])
+        ddpm = fold.data.tags["ddpm_HGG_run"]
+        refuse_leaks(ddpm, splits)  # never the test split
+        with pytest.raises(DataError, match=f"fold {k}"):
+            refuse_leaks(ddpm, splits, (k,))  # it did see fold k: what site scope allows
+
+
+def ddpm_nodes(prepare, scope: str) -> list:
+    config = build_config(TrainClsConfig, {"setup": "ddpm", "ddpm_scope": scope})
+    return [n for n in Graph([classifier_node(prepare, config)]).nodes if n.step == "train_ddpm"]
+
+
+def test_fold_groups_declare_one_ddpm_per_group(prepared):
+    prepare = given(prepared.run_id, "prepare")
+    for scope, per_grade in (("fold", 5), ("fold_groups:2", 2), ("fold_groups:3", 3), ("site", 1)):
+        assert len(ddpm_nodes(prepare, scope)) == 2 * per_grade, scope
+    groups = {n.config.held_out for n in ddpm_nodes(prepare, "fold_groups:2")}
+    assert groups == {"0,1,2", "3,4"}
+    with pytest.raises(ConfigError, match="ddpm_scope"):
+        build_config(TrainClsConfig, {"ddpm_scope": "fold_groups:7"})
 
 
 def test_leakage_guard_names_the_subjects(prepared):

@@ -83,10 +83,15 @@ class ClsTrainingConfig(StepConfig):
     lr: float = param(0.01, "peak of the one-cycle learning rate")
     weight_decay: float = param(1e-4, "SGD weight decay")
     ddpm_scope: str = param("fold", DDPM_SCOPE_HELP)
+    synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
     def check(self) -> None:
         scope_groups(self.ddpm_scope)
+        check(
+            0.0 < self.synthetic_ratio <= 10.0,
+            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
+        )
         check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
         check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
         check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
@@ -113,7 +118,6 @@ class TrainClsConfig(ClsTrainingConfig):
     step: ClassVar[str] = "train_cls"
     renamed: ClassVar[dict[str, str]] = {"mi_weight": "ddpm_mi_weight"}
 
-    synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
     combine: str = param(
         "mean_prob",
@@ -123,10 +127,6 @@ class TrainClsConfig(ClsTrainingConfig):
 
     def check(self) -> None:
         super().check()
-        check(
-            0.0 < self.synthetic_ratio <= 10.0,
-            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
-        )
         check(
             0.0 < self.ddpm_mi_weight < 1.0,
             f"ddpm_mi_weight: must be in (0, 1), got {self.ddpm_mi_weight}",

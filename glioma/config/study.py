@@ -12,7 +12,6 @@ from glioma.config.classify import (
     setup_list,
 )
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
-from glioma.names import PAPER_MI_WEIGHT
 
 EXECUTORS = ("serial", "ray")
 
@@ -61,7 +60,9 @@ class MainConfig(ExecutorConfig, StepConfig):
     site_b: str = param("phantom-b", "the second site's name")
     data_b: str = param("phantom", "what prepare reads for site_b", role=UPSTREAM)
     setups: str = param("baseline,augment,ddpm,ddpm_mi", "the setups compared")
-    ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
+    ddpm_mi_weight: float = param(
+        0.0, "0: the profile's (quick 0.01, paper 0.1); " + DDPM_MI_WEIGHT_HELP
+    )
     synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     ddpm_scope: str = param("", "'': the profile's (quick site, paper fold); " + DDPM_SCOPE_HELP)
     n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
@@ -75,8 +76,8 @@ class MainConfig(ExecutorConfig, StepConfig):
             scope_groups(self.ddpm_scope)
         check(self.site_a != self.site_b, f"site_b: must differ from site_a {self.site_a!r}")
         check(
-            0.0 < self.ddpm_mi_weight < 1.0,
-            f"ddpm_mi_weight: must be in (0, 1), got {self.ddpm_mi_weight}",
+            0.0 <= self.ddpm_mi_weight < 1.0,
+            f"ddpm_mi_weight: must be in [0, 1) (0: the profile's), got {self.ddpm_mi_weight}",
         )
         check(
             0.0 < self.synthetic_ratio <= 10.0,

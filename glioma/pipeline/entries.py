@@ -27,7 +27,7 @@ from glioma.config import (
 from glioma.config.ddpm import ddpm_config_for
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
-from glioma.names import GRADES, PAPER_MI_WEIGHT, other_grade
+from glioma.names import GRADES, other_grade
 from glioma.pipeline.graph import Graph, Node, given
 from glioma.pipeline.inputs import checked_run
 from glioma.pipeline.invoke import run_graph
@@ -121,7 +121,8 @@ def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
             config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
         return given(run.info.run_id, "train_ddpm"), config
-    mi_weight = PAPER_MI_WEIGHT if config.variant == "mi" else 0.0
+    profile_mi = build_config(TrainClsConfig, {"profile": config.profile}).ddpm_mi_weight
+    mi_weight = profile_mi if config.variant == "mi" else 0.0
     overrides = {"site": config.site, "mi_weight": mi_weight}
     ddpm = ddpm_config_for(
         config.grade, overrides | {"profile": config.profile, "seed": config.seed}

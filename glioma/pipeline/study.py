@@ -47,8 +47,9 @@ class StudyOutput:
 
 
 def classifier_config(config: MainConfig, site: str, setup: str) -> TrainClsConfig:
-    overrides = {"site": site, "setup": setup, "ddpm_mi_weight": config.ddpm_mi_weight}
-    overrides |= {"synthetic_ratio": config.synthetic_ratio}
+    overrides = {"site": site, "setup": setup, "synthetic_ratio": config.synthetic_ratio}
+    if config.ddpm_mi_weight:
+        overrides["ddpm_mi_weight"] = config.ddpm_mi_weight
     if config.ddpm_scope:
         overrides["ddpm_scope"] = config.ddpm_scope
     return build_config(

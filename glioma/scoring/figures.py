@@ -12,6 +12,24 @@ from glioma.data.preview import CHANNEL_NAMES  # noqa: E402
 from glioma.scoring.memorisation import NearestTraining  # noqa: E402
 
 
+def pairs_figure(pairs: list, names: tuple[str, str], row_labels: list[str], title: str):
+    """One row per (left, right) image pair: left T1, T1ce, T2, FLAIR | right T1 ... FLAIR."""
+    fig, axes = plt.subplots(
+        len(pairs), 8, figsize=(10, 1.35 * len(pairs) + 0.6), squeeze=False, constrained_layout=True
+    )
+    for row, (left, right) in enumerate(pairs):
+        for c in range(8):
+            ax = axes[row, c]
+            ax.imshow(np.flipud((left if c < 4 else right)[c % 4].T), cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{names[c >= 4]}\n{CHANNEL_NAMES[c % 4]}", fontsize=8)
+        axes[row, 0].set_ylabel(row_labels[row], fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return fig, axes
+
+
 def nearest_pairs_figure(
     synthetic: np.ndarray,
     training: np.ndarray,
@@ -25,24 +43,14 @@ def nearest_pairs_figure(
     Each row: synthetic T1, T1ce, T2, FLAIR | training T1, T1ce, T2, FLAIR, with r.
     """
     order = np.argsort(-nearest.correlation)[:pairs]
-    fig, axes = plt.subplots(
-        len(order), 8, figsize=(10, 1.35 * len(order) + 0.6), squeeze=False, constrained_layout=True
-    )
+    pairs_shown = [(synthetic[i], training[int(nearest.index[i])]) for i in order]
+    labels = [f"#{i}\nr={nearest.correlation[i]:.3f}" for i in order]
+    fig, axes = pairs_figure(
+        pairs_shown, ("synthetic", "training"), labels, "Synthetic images closest to a training "
+        "image (Pearson r)",
+    )  # fmt: skip
     for row, i in enumerate(order):
-        j = int(nearest.index[i])
-        for c in range(8):
-            image = synthetic[i] if c < 4 else training[j]
-            ax = axes[row, c]
-            ax.imshow(np.flipud(image[c % 4].T), cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(
-                    f"{'synthetic' if c < 4 else 'training'}\n{CHANNEL_NAMES[c % 4]}", fontsize=8
-                )
-        axes[row, 0].set_ylabel(f"#{i}\nr={nearest.correlation[i]:.3f}", fontsize=7)
-        axes[row, 4].set_ylabel(training_ids[j], fontsize=6)
-    fig.suptitle("Synthetic images closest to a training image (Pearson r)", fontsize=9)
+        axes[row, 4].set_ylabel(training_ids[int(nearest.index[i])], fontsize=6)
     return fig
 
 
@@ -76,23 +84,9 @@ def real_vs_synthetic_figure(
     Rows: a grade's patch pairs; columns: real T1, T1ce, T2, FLAIR | synthetic T1 ... FLAIR.
     What a person looks at first: do the samples look like the data, lesion and all?
     """
-    rows = [
-        (g, i) for g in sorted(real) for i in range(min(per_grade, len(real[g]), len(synthetic[g])))
-    ]
-    fig, axes = plt.subplots(
-        len(rows), 8, figsize=(10, 1.3 * len(rows) + 0.7), squeeze=False, constrained_layout=True
-    )
-    for row, (grade, i) in enumerate(rows):
-        for c in range(8):
-            image = (real if c < 4 else synthetic)[grade][i]
-            ax = axes[row, c]
-            ax.imshow(np.flipud(image[c % 4].T), cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(
-                    f"{'real' if c < 4 else 'synthetic'}\n{CHANNEL_NAMES[c % 4]}", fontsize=8
-                )
-        axes[row, 0].set_ylabel(grade, fontsize=8)
-    fig.suptitle("Real and synthetic patches per grade", fontsize=9)
+    shown = {g: min(per_grade, len(real[g]), len(synthetic[g])) for g in sorted(real)}
+    rows = [(g, i) for g, n in shown.items() for i in range(n)]
+    pairs = [(real[g][i], synthetic[g][i]) for g, i in rows]
+    title = "Real and synthetic patches per grade"
+    fig, _ = pairs_figure(pairs, ("real", "synthetic"), [g for g, _ in rows], title)
     return fig

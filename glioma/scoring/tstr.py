@@ -34,12 +34,15 @@ class TSTRSettings:
 
 
 def balanced(images: dict[str, np.ndarray], labels: dict[str, int], seed: int) -> Labelled:
-    """Both grades' images, each cut to the smaller count (seeded), with their labels."""
-    n = min(len(v) for v in images.values())
+    """Both grades' images, every one of them, the smaller grade topped up to the larger's count
+    by seeded repeats (LGG sets are a third of HGG's: cutting HGG to LGG's count would leave a
+    ResNet a few dozen images), with their labels."""
+    n = max(len(v) for v in images.values())
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for grade, x in sorted(images.items()):
-        xs.append(x[np.sort(rng.choice(len(x), n, replace=False))])
+        extra = rng.choice(len(x), n - len(x), replace=True) if len(x) < n else []
+        xs.append(np.concatenate([x, x[np.asarray(extra, dtype=int)]]))
         ys.append(np.full(n, labels[grade]))
     return np.concatenate(xs), np.concatenate(ys)
 

@@ -88,6 +88,17 @@ def synthetic_sets(
     return sets
 
 
+def ratio_share(
+    synthetic: Dataset, real_counts: dict[str, int], ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): the first ``ratio`` x (the fold's real images of that grade) of one
+    grade's synthetic set. A site-scoped DDPM drew for all non-test subjects; the fold trains
+    on four fifths of them, and the ratio must hold for the fold."""
+    grade = str(synthetic.subjects["grade"].iloc[0])
+    keep = max(1, round(ratio * real_counts[grade]))
+    return synthetic.images[:keep], synthetic.subjects["label"].to_numpy()[:keep]
+
+
 def probabilities(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
     return torch.sigmoid(predict_logits(model, torch.from_numpy(images))).numpy()
 
@@ -107,11 +118,12 @@ def compute(config: TrainClsFoldConfig, inputs: Inputs, on_epoch) -> TrainedFold
     """Train and evaluate fold ``config.fold``; ``on_epoch(epoch, metrics)`` after each epoch."""
     dataset, splits = load_prepared(inputs["prepare"].run_id)
     data = fold_data(dataset, splits, config.fold)
-    sets = synthetic_sets(inputs, splits, config)
-    train_x = torch.cat([data.train_x, *(torch.from_numpy(s.images) for _, s in sets)])
-    train_y = torch.cat(
-        [data.train_y, *(labels_tensor(s.subjects["label"].to_numpy()) for _, s in sets)]
-    )
+    sets = [
+        ratio_share(s, data.real_counts, config.synthetic_ratio)
+        for _, s in synthetic_sets(inputs, splits, config)
+    ]
+    train_x = torch.cat([data.train_x, *(torch.from_numpy(x) for x, _ in sets)])
+    train_y = torch.cat([data.train_y, *(labels_tensor(y) for _, y in sets)])
     torch.manual_seed(config.seed + config.fold)
     model, init = build_classifier(config.arch, config.imagenet_weights)
     settings = ClsSettings(
