@@ -32,6 +32,7 @@ TINY = {
     "channel_mults": "1,2",
     "attention_resolutions": "8",
     "num_steps": "50",
+    "mi_t_min": "25",  # the quick profile's 500 is for its T = 1000
     "sample_every": "2",
     "checkpoint_every_s": "0",
     "lr": "2e-3",

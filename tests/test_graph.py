@@ -111,7 +111,9 @@ def test_inputs_code_and_data_change_the_key():
 
 
 def test_the_study_graph_has_every_node_once():
-    graph = study_graph(build_config(MainConfig))
+    quick = study_graph(build_config(MainConfig)).steps()  # quick: ddpm_scope site
+    assert quick["train_ddpm"] == quick["sample"] == 8  # 2 sites x 2 grades x 2 variants
+    graph = study_graph(build_config(MainConfig, {"ddpm_scope": "fold"}))
     assert graph.steps() == {
         "prepare": 2,
         "train_ddpm": 40,  # 2 sites x 2 grades x 2 variants x 5 folds

@@ -229,6 +229,7 @@ def test_paper_profile_code_paths_at_tiny_scale(
     tiny = copy.deepcopy(PROFILES["paper"])
     tiny["prepare"] |= {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01}
     tiny["train_ddpm"] |= {**TINY_DDPM, "num_steps": "20", "eval_every": "1", "train_steps": "2"}
+    tiny["train_ddpm"]["mi_t_min"] = "0"  # the paper's: MI at every t
     tiny["score_gen"] |= {**FAST_SCORES, "tstr_epochs": 1}
     path = tmp_path / "profiles.json"
     path.write_text(json.dumps({"paper-tiny": tiny}))

@@ -137,7 +137,8 @@ class TrainDDPMConfig(StepConfig):
         )
         check(
             self.mi_t_min < self.num_steps,
-            f"mi_t_min: must be below num_steps {self.num_steps}, got {self.mi_t_min}",
+            f"mi_t_min: must be below num_steps {self.num_steps}, got {self.mi_t_min} "
+            "(profiles set it for T = 1000; give --mi_t_min with --num_steps)",
         )
         check(
             not (self.conditional and self.grade),
