@@ -23,8 +23,10 @@ from glioma.classify.network import GliomaResNet
 from glioma.config import PROFILES, SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
 from glioma.data.splits import read_splits
+from glioma.errors import DataError
 from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
 from glioma.pipeline.invoke import StudyFailed
+from glioma.pipeline.steps.score_gen import evaluation_subjects
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
@@ -124,7 +126,7 @@ def labelled_sample(prepared, grade: str, **ddpm) -> object:
 def test_tstr_trains_on_both_grades_and_tests_on_images_no_ddpm_saw(sampled):
     prepared, hgg = sampled
     lgg = labelled_sample(prepared, "LGG")
-    overrides = {**FAST_SCORES, "inception": "off", "classifier": "off", "tstr_epochs": "2"}
+    overrides = {**FAST_SCORES, "inception": "off", "classifier": "off", "tstr_epochs": "1"}
     config = build_config(
         ScoreGenConfig, overrides | {"sample_run": hgg.run_id, "other_sample_run": lgg.run_id}
     )
@@ -144,19 +146,34 @@ def test_tstr_trains_on_both_grades_and_tests_on_images_no_ddpm_saw(sampled):
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert "real_vs_synthetic.png" in names
 
-    # fold-scoped DDPMs (both without fold 1): TSTR evaluates on fold 1's subjects
-    folded = {g: labelled_sample(prepared, g, held_out="1") for g in ("HGG", "LGG")}
-    config = build_config(
-        ScoreGenConfig,
-        overrides | {"sample_run": folded["HGG"].run_id, "other_sample_run": folded["LGG"].run_id},
-    )
-    run = mlflow.get_run(run_score_gen(config).run_id)
-    assert run.data.tags["tstr_evaluated_on"].startswith("the validation subjects of fold(s) 1")
-    assert run.data.metrics["tstr_n_evaluated"] == len(splits["folds"][1])
-
-    wrong = dict(overrides, sample_run=hgg.run_id, other_sample_run=folded["HGG"].run_id)
+    wrong = dict(overrides, sample_run=hgg.run_id, other_sample_run=hgg.run_id)
     with pytest.raises(StudyFailed, match="TSTR needs LGG images"):
         run_score_gen(build_config(ScoreGenConfig, wrong))
+
+
+def test_tstr_of_fold_scoped_ddpms_evaluates_on_the_folds_they_held_out(project_home):
+    """Two DDPM runs that held out folds 1 (and 1, 2): TSTR may use fold 1's subjects only,
+    and a DDPM that saw one of them is refused."""
+    configure_tracking()
+    splits = {"test": ["t1", "t2"], "folds": [["a"], ["b", "c"], ["d"], ["e"], ["f"]]}
+    seen = {"1": ["a", "d", "e", "f"], "1,2": ["a", "e", "f"]}
+    runs = []
+    for held, train in seen.items():
+        with mlflow.start_run() as run:
+            mlflow.set_tag("held_out_folds", held)
+            mlflow.log_dict({"train": train, "validation": []}, "training_subjects.json")
+        runs.append(run.info.run_id)
+    ids, where = evaluation_subjects(splits, runs)
+    assert ids == ["b", "c"] and where == "the validation subjects of fold(s) 1"
+    with mlflow.start_run() as site:
+        mlflow.set_tag("held_out_folds", "none")
+        mlflow.log_dict({"train": ["a", "b", "c"], "validation": []}, "training_subjects.json")
+    assert evaluation_subjects(splits, [runs[0], site.info.run_id])[0] == ["t1", "t2"]
+    with mlflow.start_run() as leaky:
+        mlflow.set_tag("held_out_folds", "1")
+        mlflow.log_dict({"train": ["a"], "validation": ["b"]}, "training_subjects.json")
+    with pytest.raises(DataError, match="saw b"):
+        evaluation_subjects(splits, [runs[0], leaky.info.run_id])
 
 
 def test_copies_of_training_images_score_as_memorised(sampled):
