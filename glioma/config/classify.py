@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from glioma.config.ddpm import DEVICE_HELP, DEVICES
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, check_choice, param
+from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
 from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
 from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUPS, direction_of
 
@@ -55,11 +55,7 @@ DDPM_MI_WEIGHT_HELP = "the MI weight of the DDPMs behind setup ddpm_mi"
 
 def setup_list(text: str) -> tuple[str, ...]:
     """``"baseline,ddpm"`` -> ("baseline", "ddpm"), each checked; ConfigError otherwise."""
-    setups = tuple(s for s in str(text).replace(" ", "").split(",") if s)
-    check(bool(setups), "setups: empty; name at least one of " + ", ".join(SETUPS))
-    for setup in setups:
-        check_choice("setups", setup, SETUPS)
-    return setups
+    return choice_list("setups", text, SETUPS)
 
 
 @dataclass(frozen=True, kw_only=True)

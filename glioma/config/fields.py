@@ -60,6 +60,16 @@ def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     check(value in choices, f"{name}: expected one of {shown}, got {value!r}")
 
 
+def choice_list(name: str, text: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+    """``"a,b"`` -> ("a", "b"), not empty and each one of ``choices``; ConfigError naming
+    ``name`` otherwise."""
+    values = tuple(v for v in str(text).replace(" ", "").split(",") if v)
+    check(bool(values), f"{name}: empty; name at least one of " + ", ".join(choices))
+    for value in values:
+        check_choice(name, value, choices)
+    return values
+
+
 def int_list(text: str, name: str) -> tuple[int, ...]:
     """``"1,2,2"`` -> (1, 2, 2); a ConfigError naming ``name`` otherwise."""
     try:

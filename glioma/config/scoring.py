@@ -7,18 +7,14 @@ from typing import ClassVar
 
 from glioma.config.classify import ARCHITECTURES
 from glioma.config.ddpm import DEVICE_HELP, DEVICES, MI_MODES
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, check_choice, param
+from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
 from glioma.config.prepare import SOURCE_HELP
 from glioma.names import GRADES, VARIANTS
 
 
 def mi_mode_list(text: str) -> tuple[str, ...]:
     """``"mi,nmi"`` -> ("mi", "nmi"), each one of MI_MODES."""
-    modes = tuple(m for m in str(text).replace(" ", "").split(",") if m)
-    check(bool(modes), "mi_modes: empty; name at least one of " + ", ".join(MI_MODES))
-    for mode in modes:
-        check_choice("mi_modes", mode, MI_MODES)
-    return modes
+    return choice_list("mi_modes", text, MI_MODES)
 
 
 WEIGHTS_HELP = "FID Inception weights file (default: torch's hub cache)"
