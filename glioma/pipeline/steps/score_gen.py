@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from glioma.config import ScoreGenConfig
+from glioma.data.dataset import Dataset
 from glioma.errors import DataError
 from glioma.names import other_grade
 from glioma.pipeline.inputs import ddpm_subjects, load_dataset, load_prepared, refuse_leaks
@@ -43,19 +44,18 @@ def checked_pair(sample: NodeResult, ddpm: NodeResult) -> None:
         )
 
 
-def of_grade(real, ids: list[str], grade: str) -> list[str]:
+def of_grade(real: Dataset, ids: list[str], grade: str) -> list[str]:
     """The subjects of ``grade`` among ``ids``: a conditional DDPM trained on both grades, and
     a grade's samples are judged against that grade's images."""
     grades = real.subjects.set_index("subject_id")["grade"]
     return [s for s in ids if not grade or grades.get(s) == grade]
 
 
-def score_data(inputs: Inputs) -> ScoreData:
+def score_data(inputs: Inputs, real: Dataset, splits: dict) -> ScoreData:
     """The synthetic set, and the real training / held-out images behind its DDPM."""
-    sample, ddpm, prepare = inputs["sample"], inputs["ddpm"], inputs["prepare"]
+    sample, ddpm = inputs["sample"], inputs["ddpm"]
     checked_pair(sample, ddpm)
     subjects = ddpm_subjects(ddpm.run_id)
-    real, splits = load_prepared(prepare.run_id)
     refuse_leaks(ddpm.run_id, splits)  # the science rule, checked again where data meet
     synthetic = load_dataset(sample.run_id)
     grade = sample.tags.get("grade", "")
@@ -86,7 +86,7 @@ def evaluation_subjects(splits: dict, ddpm_runs: list[str]) -> tuple[list[str], 
     return ids, where
 
 
-def worth_data(inputs: Inputs, grade: str) -> WorthData | None:
+def worth_data(inputs: Inputs, grade: str, real: Dataset, splits: dict) -> WorthData | None:
     """Both grades' synthetic and DDPM-training images, and TSTR's real evaluation images."""
     other_sample, other_ddpm = inputs.get("other_sample"), inputs.get("other_ddpm")
     if other_sample is None:
@@ -99,11 +99,9 @@ def worth_data(inputs: Inputs, grade: str) -> WorthData | None:
             f"own prepare run {prepare_run}; it is {other_sample.tags.get('grade')} of "
             f"{other_ddpm.tags.get('prepare_run')}"
         )
-    real, splits = load_prepared(prepare_run)
+    refuse_leaks(other_ddpm.run_id, splits)  # score_data checked this grade's DDPM
     pairs = {grade: (inputs["sample"], inputs["ddpm"]), other: (other_sample, other_ddpm)}
     ddpm_runs = [ddpm.run_id for _, ddpm in pairs.values()]
-    for run in ddpm_runs:
-        refuse_leaks(run, splits)
     ids, where = evaluation_subjects(splits, ddpm_runs)
     keep = real.subjects["subject_id"].isin(ids).to_numpy()
     return WorthData(
@@ -127,7 +125,8 @@ def classifier_uri(config: ScoreGenConfig, classifier: NodeResult | None) -> str
 
 
 def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
-    data = score_data(inputs)
+    real, splits = load_prepared(inputs["prepare"].run_id)  # once, for every part
+    data = score_data(inputs, real, splits)
     counts = {
         "n_synthetic": len(data.synthetic),
         "n_real_train": len(data.training),
@@ -156,7 +155,7 @@ def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
             data, classifier_uri=uri, batch_size=batch, device=device, prdc_k=config.prdc_k
         )
     )
-    worth = worth_data(inputs, config.grade) if config.tstr else None
+    worth = worth_data(inputs, config.grade, real, splits) if config.tstr else None
     if worth is None:
         scores.tags["tstr"] = "off" if not config.tstr else "skipped: no other grade's sample"
         if config.tstr:
