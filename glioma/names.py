@@ -42,6 +42,7 @@ def direction_of(source_site: str, target_site: str) -> str:
 
 # Artifact paths inside a run, shared by the step that logs and the steps that read.
 DATASET_ARTIFACT = "dataset"  # prepare and sample: images.npy, subjects.csv, meta.json, ...
+DATA_CARD = "data_card.png"  # prepare: the site at a glance (counts, grids, intensities)
 TRAINING_SUBJECTS = "training_subjects.json"  # train_ddpm: {"train": [...], "validation": [...]}
 DDPM_MODEL = "ddpm"  # train_ddpm: the pyfunc model (its artifact: the sampling checkpoint)
 FOLD_MODEL = "fold_model"  # train_cls_fold: the fold classifier until its ensemble holds it

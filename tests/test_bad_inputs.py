@@ -17,9 +17,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_brats_root, make_manifest, synthetic_subject, write_nifti, write_subject
 
+from glioma.data.nifti import ReadOptions
 from glioma.data.patches import PatchSpec
 from glioma.data.prepare import EXCLUSIONS, PrepareResult, prepare_site
 from glioma.errors import DataError
@@ -50,8 +52,11 @@ def rewrite(path: Path, change: Callable[[np.ndarray, np.ndarray], tuple]) -> Pa
     return write_nifti(path, data, affine)
 
 
+SPEC = PatchSpec(16, 48.0)
+
+
 def prepare(source: Path, out_dir: Path, strict: bool = False) -> PrepareResult:
-    return prepare_site(source, "x", out_dir, PatchSpec(16, 48.0), seed=0, workers=1, strict=strict)
+    return prepare_site(source, "x", out_dir, SPEC, seed=0, workers=1, strict=strict)
 
 
 def exclusion_rows(out_dir: Path) -> list[dict[str, str]]:
@@ -124,18 +129,42 @@ def test_missing_modality_is_excluded(tmp_path):
     assert_only_excluded(prepare(root, tmp_path / "out"), VICTIM, "missing t2")
 
 
-def test_shape_mismatch_is_excluded(tmp_path):
-    result, path = damage_and_prepare(tmp_path, "t2", lambda d, a: (d[:, :, :-2], a))
-    assert_only_excluded(result, VICTIM, "shape", names=path)
+def test_contrast_on_its_own_grid_is_resampled_not_excluded(tmp_path):
+    """A T2 that covers fewer slices (shape differs) is resampled onto the mask's grid; the
+    lesion slice is inside its coverage, so the patch is (almost) the one the full T2 gives."""
+    intact = prepare(brats(tmp_path / "intact"), tmp_path / "intact-out")
+    result, _ = damage_and_prepare(tmp_path, "t2", lambda d, a: (d[:, :, :-2], a))
+    assert pd.read_csv(result.out_dir / EXCLUSIONS).empty
+    rows = result.dataset.subjects.set_index("subject_id")
+    assert rows.loc[VICTIM, "resampled"] == "t2" and (rows["resampled"].fillna("") != "").sum() == 1
+    # Only the victim's T2 changes, by its percentiles losing the two cropped slices (< 2 %).
+    diff = np.abs(result.dataset.images - intact.dataset.images).max(axis=(2, 3))
+    victim = rows.index.get_loc(VICTIM)
+    assert diff[victim, 2] < 0.03 and np.delete(diff, victim, axis=0).max() == 0
+    assert diff[victim, [0, 1, 3]].max() == 0
 
 
-def test_affine_mismatch_is_excluded(tmp_path):
-    def shift(data, affine):
-        affine[0, 3] += 5.0
-        return data, affine
+def test_strict_grids_excludes_a_contrast_off_the_grid(tmp_path):
+    root = brats(tmp_path)
+    path = rewrite(nifti_path(root, VICTIM, "t2"), lambda d, a: (d[:, :, :-2], a))
+    options = ReadOptions(strict_grids=True)
+    result = prepare_site(root, "x", tmp_path / "out", SPEC, workers=1, options=options)
+    assert_only_excluded(result, VICTIM, "strict_grids", names=path)
 
-    result, path = damage_and_prepare(tmp_path, "t1ce", shift)
-    assert_only_excluded(result, VICTIM, "affine", names=path)
+
+def test_shifted_contrast_is_resampled_far_one_has_no_overlap(tmp_path):
+    def shift(mm):
+        def change(data, affine):
+            affine[0, 3] += mm
+            return data, affine
+
+        return change
+
+    result, _ = damage_and_prepare(tmp_path / "near", "t1ce", shift(4.0))
+    assert result.dataset.subjects.set_index("subject_id").loc[VICTIM, "resampled"] == "t1ce"
+    result, path = damage_and_prepare(tmp_path / "far", "t1ce", shift(500.0))
+    rows = assert_only_excluded(result, VICTIM, "no overlap", names=path)
+    assert "mm apart" in rows[0]["reason"]
 
 
 def test_empty_mask_is_excluded(tmp_path):

@@ -139,6 +139,18 @@ def test_the_study_graph_has_every_node_once():
         study_graph(build_config(MainConfig, {"setups": "baseline,gan"}))
 
 
+def test_one_direction_trains_only_on_its_source():
+    """--directions a-to-b: site_b is only a target (it may be evaluation-only)."""
+    graph = study_graph(build_config(MainConfig, {"directions": "a-to-b"}))
+    assert graph.steps()["prepare"] == 2 and graph.steps()["cross_eval"] == 1
+    trained = {n.config.site for n in graph.nodes if n.step in ("train_ddpm", "train_cls")}
+    assert trained == {"phantom-a"}
+    [cross] = [n for n in graph.nodes if n.step == "cross_eval"]
+    assert cross.config.direction == "phantom-a-to-phantom-b"
+    with pytest.raises(ConfigError, match="directions"):
+        build_config(MainConfig, {"directions": "sideways"})
+
+
 def glioma_imports(path: Path) -> tuple[set[str], list[str]]:
     """(modules of glioma a file imports at top level, imports of glioma inside functions)."""
     tree = ast.parse(path.read_text())

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_brats_root, ras_affine, synthetic_subject, write_subject
 
 from glioma.config import PrepareConfig, build_config
-from glioma.data.dataset import SUBJECT_COLUMNS, read_dataset
+from glioma.data.dataset import PROVENANCE_COLUMNS, SUBJECT_COLUMNS, read_dataset
 from glioma.data.lesion import choose_lesion_mask
 from glioma.data.nifti import load_subject
 from glioma.data.patches import PatchSpec, extract_patch
@@ -33,7 +33,11 @@ def test_brats_layout_gives_dataset_files(tmp_path, suffix):
     dataset = read_dataset(tmp_path / "out")
     assert dataset.images.shape == (16, 4, 16, 16) and dataset.images.dtype == np.float32
     assert dataset.images.min() >= -1 and dataset.images.max() <= 1
-    assert list(dataset.subjects.columns) == list(SUBJECT_COLUMNS)
+    assert list(dataset.subjects.columns) == [*SUBJECT_COLUMNS, *PROVENANCE_COLUMNS]
+    assert (
+        set(dataset.subjects["orientation"]) == {"RAS"}
+        and not dataset.subjects["resampled"].notna().any()
+    )
     assert (dataset.subjects["label"] == (dataset.subjects["grade"] == "HGG")).all()
     assert not dataset.subjects["synthetic"].any()
     # LGG subjects have no enhancing label: the mask falls back to the core.

@@ -16,7 +16,9 @@ class PrepareConfig(StepConfig):
 
     step: ClassVar[str] = "prepare"
 
-    source: str = param("phantom", "what to read: 'phantom', a BraTS 2019 training root or a CSV")
+    source: str = param(
+        "phantom", "what to read: 'phantom', a BraTS training root (2019-2023) or a manifest CSV"
+    )
     site: str = param(
         "", "site name; default: phantom-a (phantom), brats (BraTS root), the CSV's stem"
     )
@@ -29,6 +31,19 @@ class PrepareConfig(StepConfig):
     fov_mm: float = param(64.0, "square field of view around the lesion centroid, in mm")
     workers: int = param(2, "worker processes that read subjects", role=VOLATILE)
     strict: bool = param(False, "stop at the first bad subject instead of excluding it")
+    grades: str = param(
+        "",
+        "CSV of subject_id, grade for BraTS layouts without grades (2021+); default grades.csv "
+        "in or beside the root",
+    )
+    strict_grids: bool = param(
+        False, "exclude a contrast off the segmentation's grid instead of resampling it"
+    )
+    dicom_cache: str = param(
+        "",
+        "where DICOM series are converted to (default <project>/data/cache/dicom)",
+        role=VOLATILE,
+    )
     phantom_scale: float = param(0.25, "fraction of the study's cohort sizes for the phantom")
     phantom_dir: str = param(
         "", "where the phantom's NIfTI files go (default <project>/data/phantom)", role=VOLATILE

@@ -59,6 +59,11 @@ class MainConfig(ExecutorConfig, StepConfig):
     )
     site_b: str = param("phantom-b", "the second site's name")
     data_b: str = param("phantom", "what prepare reads for site_b", role=UPSTREAM)
+    directions: str = param(
+        "both",
+        "both; a-to-b (train on site_a, evaluate on site_b, which may be evaluation-only); b-to-a",
+        choices=("both", "a-to-b", "b-to-a"),
+    )
     setups: str = param("baseline,augment,ddpm,ddpm_mi", "the setups compared")
     ddpm_mi_weight: float = param(
         0.0, "0: the profile's (quick 0.01, paper 0.1); " + DDPM_MI_WEIGHT_HELP
@@ -68,6 +73,11 @@ class MainConfig(ExecutorConfig, StepConfig):
     n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
     workers: int = param(2, "worker processes of prepare", role=VOLATILE)
     phantom_scale: float = param(0.0, "0: the profile's value (quick 0.25, paper 1.0)")
+
+    def directions_sites(self) -> list[tuple[str, str]]:
+        """(source, target) site pairs of the directions asked for."""
+        pairs = {"a-to-b": (self.site_a, self.site_b), "b-to-a": (self.site_b, self.site_a)}
+        return list(pairs.values()) if self.directions == "both" else [pairs[self.directions]]
 
     def check(self) -> None:
         self.check_executor()

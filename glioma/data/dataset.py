@@ -28,6 +28,15 @@ SUBJECT_COLUMNS = (
     "lesion_area_mm2",
     "source",
 )
+# Written by prepare when it knows them (real data); synthetic datasets leave them out.
+PROVENANCE_COLUMNS = (
+    "orientation",
+    "dtype",
+    "field_strength_t",
+    "resampled",
+    "converted",
+    "brain_mask",
+)
 IMAGES, SUBJECTS, META = "images.npy", "subjects.csv", "meta.json"
 
 
@@ -62,7 +71,8 @@ def write_dataset(
     """Write the three files; ``meta`` gains ``data_hash``, ``n_images`` and ``image_shape``."""
     folder = Path(folder)
     images = np.ascontiguousarray(images, dtype=np.float32)
-    subjects = subjects.loc[:, list(SUBJECT_COLUMNS)].reset_index(drop=True)
+    columns = [*SUBJECT_COLUMNS, *(c for c in PROVENANCE_COLUMNS if c in subjects.columns)]
+    subjects = subjects.loc[:, columns].reset_index(drop=True)
     if len(subjects) != len(images):
         raise DataError(f"{folder}: {len(images)} images but {len(subjects)} subject rows")
     meta = {

@@ -12,14 +12,21 @@ import numpy as np
 from glioma.errors import SubjectError
 
 ENHANCING, NECROTIC_CORE, OEDEMA = 4, 1, 2
+ENHANCING_2023 = 3
 
 
 def choose_lesion_mask(seg: np.ndarray, convention: str) -> tuple[np.ndarray, str]:
     """The lesion mask and its kind (``enhancing``, ``core`` or ``whole``).
 
-    ``convention``: ``brats`` reads labels 1/2/4; ``auto`` reads a binary mask (labels {0, 1})
-    as the enhancing-lesion segmentation of a clinical cohort, and anything else as BraTS.
+    ``convention``: ``brats`` reads labels 1/2/4; ``brats2023`` the 2023 labels (1 necrotic
+    core, 2 oedema, 3 enhancing), mapped onto 1/2/4; ``auto`` reads a binary mask (labels
+    {0, 1}) as the enhancing-lesion segmentation of a clinical cohort, and anything else as
+    BraTS.
     """
+    if convention == "brats2023":
+        if np.any(seg == ENHANCING):
+            raise SubjectError("segmentation holds label 4; BraTS 2023 uses 1, 2, 3")
+        seg = np.where(seg == ENHANCING_2023, ENHANCING, seg)
     counts = np.bincount(seg.ravel().astype(np.intp, copy=False))  # O(n), unlike np.unique
     labels = set(np.flatnonzero(counts).tolist()) - {0}
     if not labels:

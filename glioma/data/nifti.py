@@ -1,29 +1,58 @@
-"""Read a subject's NIfTI volumes into one canonical (RAS) orientation, checking them on the way.
+"""Read a subject's volumes onto one grid, in RAS, checking them on the way.
 
-Every problem becomes a ``SubjectError`` whose message names the file and the reason, so the
-caller can exclude the subject and go on.
+The reference grid is the segmentation's: the lesion is defined there, and clinical contrasts
+often come on their own grids (``glioma.data.grids``). A DICOM series folder is converted
+first (``glioma.data.dicom``). Every problem becomes a ``SubjectError`` whose message names
+the file and the reason, so the caller can exclude the subject and go on.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from glioma.data import grids
+from glioma.data.dicom import convert_series
 from glioma.data.records import MODALITIES, SubjectRecord
+from glioma.data.skull import refuse_unstripped
 from glioma.errors import SubjectError
 
-AFFINE_TOLERANCE_MM = 1e-3
+REFERENCE = "seg"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How strictly to read: ``strict_grids`` refuses contrasts off the segmentation's grid."""
+
+    strict_grids: bool = False
+    dicom_cache: Path = Path("data/cache/dicom")
+
+
+READ_DEFAULTS = ReadOptions()
+
+
+@dataclass(frozen=True)
+class Volume:
+    data: np.ndarray  # RAS voxels (float32, or the stored integers when raw)
+    affine: np.ndarray  # RAS voxel -> world (mm)
+    orientation: str  # axis codes as stored, e.g. "LPS"
+    dtype: str  # stored data type, e.g. "int16"
+    sidecar: dict = field(default_factory=dict)  # BIDS / dcm2niix JSON, when there is one
+    converted: str = ""  # DICOM cache key when the file came from a DICOM series
 
 
 @dataclass(frozen=True)
 class SubjectVolumes:
     images: np.ndarray  # (4, X, Y, Z) float32, channel order T1, T1ce, T2, FLAIR, RAS
     seg: np.ndarray  # (X, Y, Z) integer labels, RAS
-    affine: np.ndarray  # RAS voxel -> world (mm)
+    affine: np.ndarray  # RAS voxel -> world (mm), the segmentation's grid
+    brain: np.ndarray  # (X, Y, Z) bool: the brain mask given, else non-zero in any contrast
+    provenance: dict[str, str] = field(default_factory=dict)  # subjects.csv columns
 
     @property
     def spacing(self) -> np.ndarray:
@@ -40,7 +69,17 @@ def _squeeze_trailing(image: nib.Nifti1Image, path: Path) -> nib.Nifti1Image:
     raise SubjectError(f"{path}: {len(shape)}-D volume of shape {shape}; expected 3-D")
 
 
-def _read(path: Path, raw: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sidecar(path: Path) -> dict:
+    """The BIDS JSON beside a NIfTI file (``x.nii.gz`` -> ``x.json``), if any."""
+    stem = path.name.removesuffix(".gz").removesuffix(".nii")
+    candidate = path.with_name(stem + ".json")
+    try:
+        return json.loads(candidate.read_text()) if candidate.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _read(path: Path, raw: bool) -> Volume:
     """Voxels and affine in RAS: nibabel's canonical reorientation applied to the array alone.
 
     Same result as ``nib.as_closest_canonical`` (flips and axis swaps, a view), without
@@ -50,48 +89,108 @@ def _read(path: Path, raw: bool) -> tuple[np.ndarray, np.ndarray]:
     ornt = nib.io_orientation(image.affine)
     data = np.asanyarray(image.dataobj) if raw else image.get_fdata(dtype=np.float32)
     affine = image.affine @ nib.orientations.inv_ornt_aff(ornt, image.shape)
-    return nib.orientations.apply_orientation(data, ornt), affine
+    return Volume(
+        nib.orientations.apply_orientation(data, ornt),
+        affine,
+        "".join(nib.aff2axcodes(image.affine)),
+        str(image.get_data_dtype()),
+        _sidecar(path),
+    )
 
 
-def load_canonical(path: Path, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Voxels (scaled by scl_slope/inter) and affine of ``path`` in RAS orientation."""
+def load_canonical(path: Path, raw: bool = False, *, options: ReadOptions = READ_DEFAULTS):
+    """``Volume`` of ``path`` (a NIfTI file or a DICOM series folder) in RAS orientation."""
+    converted = None
+    if path.is_dir():
+        converted = convert_series(path, options.dicom_cache)
     try:
-        data, affine = _read(path, raw)
+        volume = _read(converted.path if converted else path, raw)
     except SubjectError:
         raise
     except (OSError, EOFError, ValueError, zlib.error, nib.filebasedimages.ImageFileError) as exc:
         raise SubjectError(
             f"{path}: unreadable or truncated NIfTI ({type(exc).__name__}: {exc})"
         ) from None
+    data = volume.data
     if data.ndim != 3:
         raise SubjectError(f"{path}: {data.ndim}-D data; expected a 3-D volume")
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise SubjectError(f"{path}: {bad} NaN/inf voxel(s)")
-    return data, affine
+    if converted:
+        return Volume(data, volume.affine, volume.orientation, volume.dtype,
+                      converted.sidecar, converted.key)  # fmt: skip
+    return volume
 
 
-def load_subject(record: SubjectRecord) -> SubjectVolumes:
-    """The four contrasts and the mask of ``record``; all must share shape and affine."""
-    first, reference = load_canonical(record.paths[MODALITIES[0]])
-    images = np.empty((len(MODALITIES), *first.shape), dtype=np.float32)
-    images[0] = first
-    for channel, modality in enumerate(MODALITIES[1:], start=1):
-        data, affine = load_canonical(record.paths[modality])
-        _check_aligned(record, modality, data.shape, affine, first.shape, reference)
-        images[channel] = data
-    seg, affine = load_canonical(record.paths["seg"], raw=True)
-    _check_aligned(record, "seg", seg.shape, affine, first.shape, reference)
-    if seg.dtype.kind == "f" and np.any(seg != np.round(seg)) or seg.min() < 0:
+def _onto_seg(record, name, volume: Volume, seg: Volume, options: ReadOptions, order: int):
+    """The volume's voxels on the segmentation's grid, and whether it had to be resampled."""
+    if grids.same_grid(volume.data.shape, volume.affine, seg.data.shape, seg.affine):
+        return volume.data, False
+    path, reference = record.paths[name], record.paths[REFERENCE].name
+    if options.strict_grids:
+        raise SubjectError(
+            f"{path}: shape {volume.data.shape} or affine differs from {reference} "
+            f"{seg.data.shape} (--strict_grids)"
+        )
+    grids.refuse_apart(path, volume.data.shape, volume.affine, seg.data.shape, seg.affine,
+                       reference)  # fmt: skip
+    return grids.onto_grid(volume.data, volume.affine, seg.data.shape, seg.affine,
+                           order=order), True  # fmt: skip
+
+
+def _brain_mask(record: SubjectRecord, seg: Volume, options: ReadOptions) -> np.ndarray:
+    mask = load_canonical(record.paths["brain_mask"], raw=True, options=options)
+    values, _ = _onto_seg(record, "brain_mask", mask, seg, options, order=0)
+    brain = values > 0
+    if not brain.any():
+        raise SubjectError(f"{record.paths['brain_mask']}: empty brain mask")
+    return brain
+
+
+def _provenance(volumes: dict[str, Volume], resampled: list[str], has_mask: bool) -> dict:
+    main = volumes["t1ce"]
+    field_t = next(
+        (v.sidecar["MagneticFieldStrength"] for v in volumes.values()
+         if "MagneticFieldStrength" in v.sidecar), ""
+    )  # fmt: skip
+    return {
+        "orientation": main.orientation,
+        "dtype": main.dtype,
+        "field_strength_t": field_t,
+        "resampled": ",".join(resampled),
+        "converted": ",".join(f"{m}:{v.converted}" for m, v in volumes.items() if v.converted),
+        "brain_mask": "brain_mask column" if has_mask else "non-zero voxels",
+    }
+
+
+def load_subject(record: SubjectRecord, options: ReadOptions = READ_DEFAULTS) -> SubjectVolumes:
+    """The four contrasts on the segmentation's grid, the mask, the brain and their provenance."""
+    seg = load_canonical(record.paths[REFERENCE], raw=True, options=options)
+    labels = seg.data
+    if labels.dtype.kind == "f" and np.any(labels != np.round(labels)) or labels.min() < 0:
         raise SubjectError(
             f"{record.paths['seg']}: segmentation holds non-integer or negative labels"
         )
-    return SubjectVolumes(images, np.ascontiguousarray(seg, dtype=np.int16), reference)
-
-
-def _check_aligned(record: SubjectRecord, name: str, shape, affine, ref_shape, ref_affine) -> None:
-    path, reference = record.paths[name], record.paths[MODALITIES[0]].name
-    if shape != ref_shape:
-        raise SubjectError(f"{path}: shape {shape} differs from {reference} {ref_shape}")
-    if not np.allclose(affine, ref_affine, atol=AFFINE_TOLERANCE_MM):
-        raise SubjectError(f"{path}: affine differs from {reference} (volumes not co-registered)")
+    has_mask = "brain_mask" in record.paths
+    images = np.empty((len(MODALITIES), *labels.shape), dtype=np.float32)
+    volumes, resampled = {}, []
+    for channel, modality in enumerate(MODALITIES):
+        volume = load_canonical(record.paths[modality], options=options)
+        if not has_mask:
+            refuse_unstripped(record.paths[modality], volume.data)
+        images[channel], moved = _onto_seg(record, modality, volume, seg, options, order=1)
+        volumes[modality] = volume
+        resampled += [modality] if moved else []
+    brain = _brain_mask(record, seg, options) if has_mask else (images != 0).any(axis=0)
+    for modality in resampled:
+        channel = MODALITIES.index(modality)
+        grids.refuse_empty(record.paths[modality], images[channel], brain,
+                           record.paths[REFERENCE].name)  # fmt: skip
+    return SubjectVolumes(
+        images,
+        np.ascontiguousarray(labels, dtype=np.int16),
+        seg.affine,
+        brain,
+        _provenance(volumes, resampled, has_mask),
+    )

@@ -2,8 +2,8 @@
 view around the lesion centroid, resampled to ``size`` x ``size``, intensities in [-1, 1].
 
 Resampling in millimetres (not voxels) makes patches from sites with different voxel spacing
-cover the same anatomy. Inputs are skull-stripped with zero background, as BraTS is; voxels
-that are non-zero in any contrast count as brain.
+cover the same anatomy. Inputs are skull-stripped with zero background, as BraTS is (voxels
+that are non-zero in any contrast count as brain), or come with a brain mask.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from glioma.data.nifti import SubjectVolumes
 from glioma.errors import SubjectError
 
 BACKGROUND = -1.0
+CHANNELS = ("t1", "t1ce", "t2", "flair")
 MAX_RANGE_VOXELS = 100_000
 # Robust range: these brain-voxel percentiles map to -1 and 1; outliers are clipped.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
@@ -44,14 +45,20 @@ class Patch:
 def robust_ranges(images: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """(C, 2) percentile ranges of each channel's brain voxels; refuses a flat channel.
 
-    Percentiles of a systematic sample of at most MAX_RANGE_VOXELS brain voxels: the 0.5th
-    and 99.5th percentiles of 10^5 values move patch pixels by < 1 % of the range (measured).
+    A channel's brain voxels are those it covers (non-zero): a series resampled onto the
+    mask's grid may end before the brain does, and its zeros there are no intensity.
+    Percentiles of a systematic sample of at most MAX_RANGE_VOXELS voxels: the 0.5th and
+    99.5th percentiles of 10^5 values move patch pixels by < 1 % of the range (measured).
     """
-    index = np.flatnonzero(brain.ravel())
-    if len(index) > MAX_RANGE_VOXELS:
-        index = index[:: int(np.ceil(len(index) / MAX_RANGE_VOXELS))]
-    values = images.reshape(len(images), -1)[:, index]
-    ranges = np.percentile(values, (LOW_PERCENTILE, HIGH_PERCENTILE), axis=1).T
+    flat_images = images.reshape(len(images), -1)
+    inside = brain.ravel()
+    ranges = np.zeros((len(images), 2))
+    for channel, values in enumerate(flat_images):
+        index = np.flatnonzero(inside & (values != 0))
+        if len(index) > MAX_RANGE_VOXELS:
+            index = index[:: int(np.ceil(len(index) / MAX_RANGE_VOXELS))]
+        if len(index):
+            ranges[channel] = np.percentile(values[index], (LOW_PERCENTILE, HIGH_PERCENTILE))
     flat = np.flatnonzero(~(ranges[:, 1] > ranges[:, 0]))
     if len(flat):
         raise SubjectError(
@@ -65,9 +72,20 @@ def normalise(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(2.0 * (values - low) / (high - low) - 1.0, -1.0, 1.0)
 
 
+def refuse_uncovered(planes: np.ndarray, brain_slice: np.ndarray, z: int) -> None:
+    """Every contrast must hold an image on the lesion's slice (a thick-slice series resampled
+    onto the mask's grid may end before it)."""
+    empty = [CHANNELS[c] for c in range(len(planes)) if not np.any(planes[c][brain_slice])]
+    if empty:
+        raise SubjectError(
+            f"{', '.join(empty)} empty on the lesion's slice (z = {z}): the series does not "
+            f"cover the lesion"
+        )
+
+
 def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) -> Patch:
     """The normalised 4-channel patch centred on the lesion's central axial slice."""
-    brain = (volumes.images != 0).any(axis=0)
+    brain = volumes.brain
     if not brain.any():
         raise SubjectError("no brain voxels: every contrast is zero everywhere")
     z = central_axial_slice(lesion)
@@ -78,6 +96,7 @@ def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) 
         ci + offsets_mm / spacing[0], cj + offsets_mm / spacing[1], indexing="ij"
     )
     brain_slice = brain[:, :, z]
+    refuse_uncovered(volumes.images[:, :, :, z], brain_slice, z)
     pixels = np.empty((4, spec.size, spec.size), dtype=np.float32)
     for channel, (low, high) in enumerate(robust_ranges(volumes.images, brain)):
         volume = volumes.images[channel]

@@ -19,6 +19,52 @@ from glioma.fileio import write_json
 SPLITS = "splits.json"
 
 
+def subjects_needed(n_folds: int = 5, test_fraction: float = 0.2) -> int:
+    """Subjects of each grade for a stratified test set and ``n_folds`` non-empty folds."""
+    return n_folds + int(np.ceil(n_folds * test_fraction / (1 - test_fraction))) + 1
+
+
+def count_grades(grades: list[str]) -> dict[str, int]:
+    return {g: int(sum(x == g for x in grades)) for g in ("HGG", "LGG")}
+
+
+def trainable(grade_counts: dict[str, int], needed: int) -> bool:
+    return min(grade_counts.values(), default=0) >= needed
+
+
+def site_splits(subject_ids: list[str], grades: list[str], *, seed: int) -> dict[str, Any]:
+    """The site's splits, or, for a site too small to train on, an evaluation-only record.
+
+    A small site is still a site to evaluate on (``cross_eval`` scores every subject of its
+    target); it has no test set and no folds, and the steps that train refuse it.
+    """
+    counts, needed = count_grades(grades), subjects_needed()
+    if trainable(counts, needed):
+        return make_splits(subject_ids, grades, seed=seed)
+    shown = ", ".join(f"{n} {g}" for g, n in counts.items())
+    return {
+        "seed": seed,
+        "evaluation_only": True,
+        "reason": f"{shown}: fewer than {needed} of each grade for a test set and 5 folds",
+        "grade_counts": counts,
+        "test": [],
+        "folds": [],
+    }
+
+
+def is_evaluation_only(splits: dict[str, Any]) -> bool:
+    return bool(splits.get("evaluation_only", False))
+
+
+def require_training(splits: dict[str, Any], site: str) -> None:
+    """Refuse, in one line, to train on an evaluation-only site."""
+    if is_evaluation_only(splits):
+        raise DataError(
+            f"site {site} is evaluation-only ({splits['reason']}): use it as a cross_eval "
+            f"target (main: --directions with {site} as the target)"
+        )
+
+
 def make_splits(
     subject_ids: list[str],
     grades: list[str],
@@ -33,9 +79,9 @@ def make_splits(
     labels = np.asarray(grades)[order]
     if len(set(ids)) != len(ids):
         raise DataError("splits: subject ids are not unique")
-    grade_counts = {str(g): int((labels == g).sum()) for g in sorted(set(labels))}
-    needed = n_folds + int(np.ceil(n_folds * test_fraction / (1 - test_fraction))) + 1
-    if len(grade_counts) < 2 or min(grade_counts.values()) < needed:
+    grade_counts = count_grades(grades)
+    needed = subjects_needed(n_folds, test_fraction)
+    if not trainable(grade_counts, needed):
         raise DataError(
             f"splits: need at least {needed} subjects of each grade for a test set and "
             f"{n_folds} folds, have {grade_counts}"

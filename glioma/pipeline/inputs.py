@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 
 from glioma.data.dataset import Dataset, read_dataset
-from glioma.data.splits import read_splits
+from glioma.data.splits import read_splits, require_training
 from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, TRAINING_SUBJECTS
 from glioma.tracking import configure_tracking, project_root
@@ -59,9 +59,12 @@ def load_dataset(run_id: str) -> Dataset:
 
 
 def load_prepared(run_id: str) -> tuple[Dataset, dict]:
-    """The dataset and splits as a prepare run logged them (not the mutable out_dir)."""
+    """The dataset and splits as a prepare run logged them (not the mutable out_dir), for a
+    step that trains or scores on them: an evaluation-only site is refused in one line."""
     folder = artifact_folder(run_id, DATASET_ARTIFACT)
-    return read_dataset(folder), read_splits(folder)
+    dataset, splits = read_dataset(folder), read_splits(folder)
+    require_training(splits, str(dataset.meta.get("site", "?")))
+    return dataset, splits
 
 
 def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:

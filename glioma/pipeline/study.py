@@ -1,9 +1,10 @@
 """``main``: the whole study as one declared graph, run serially or on Ray.
 
-prepare per site -> per fold, grade and variant a DDPM -> its samples -> per site and setup
-five fold classifiers -> their ensemble -> score_gen of the fold-0 samples (each site, grade
-and variant) -> cross_eval per direction. The heatmaps, the results table and the std-vs-mi
-comparisons go on the ``main`` run.
+prepare per site -> per fold, grade and variant a DDPM -> its samples -> per site trained on
+and setup five fold classifiers -> their ensemble -> score_gen of the fold-0 samples (each
+site, grade and variant) -> cross_eval per direction (``--directions``: both, or one, so an
+evaluation-only site can be a target). The sites' data cards, the heatmaps, the results
+table and the std-vs-mi comparisons go on the ``main`` run.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from glioma.config import (
     build_config,
     setup_list,
 )
+from glioma.data.card import data_cards_figure
+from glioma.data.dataset import read_dataset
+from glioma.data.prepare import EXCLUSIONS
 from glioma.evaluate.figures import study_heatmaps
 from glioma.evaluate.tables import results_table
-from glioma.names import DIRECTION_RESULTS, GRADES, SETUP_VARIANT, other_grade
+from glioma.names import DATASET_ARTIFACT, DIRECTION_RESULTS, GRADES, SETUP_VARIANT, other_grade
 from glioma.pipeline.executors import Outcome
 from glioma.pipeline.graph import Graph, Node
+from glioma.pipeline.inputs import artifact_folder
 from glioma.pipeline.invoke import run_graph
 from glioma.pipeline.nodes import (
     classifier_node,
@@ -67,9 +72,11 @@ def study_graph(config: MainConfig) -> Graph:
         for site, source in data.items()
     }
     setups = setup_list(config.setups)
+    directions = config.directions_sites()
+    trained = [site for site in data if site in {source for source, _ in directions}]
     classifiers = {
         (site, setup): classifier_node(prepared[site], classifier_config(config, site, setup))
-        for site in data
+        for site in trained
         for setup in setups
     }
     scores = [
@@ -78,12 +85,12 @@ def study_graph(config: MainConfig) -> Graph:
             classifier_config(config, site, setup),
             classifiers.get((site, "baseline")),
         )
-        for site in data
+        for site in trained
         for setup in setups
         if setup in SETUP_VARIANT
     ]
     evaluations = []
-    for source, target in ((config.site_a, config.site_b), (config.site_b, config.site_a)):
+    for source, target in directions:
         cross = {"source_site": source, "target_site": target, "setups": config.setups}
         cross |= {"source_data": data[source], "target_data": data[target]} | common
         evaluations.append(
@@ -93,7 +100,7 @@ def study_graph(config: MainConfig) -> Graph:
                 build_config(CrossEvalConfig, cross | {"n_boot": config.n_boot}),
             )
         )
-    return Graph([*evaluations, *[s for pair in scores for s in pair]])
+    return Graph([*prepared.values(), *evaluations, *[s for pair in scores for s in pair]])
 
 
 def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) -> list[Node]:
@@ -142,8 +149,20 @@ def log_comparisons(outcome: Outcome) -> None:
         print(f"main: {site} {grade} std vs mi\n{markdown_table(table)}")
 
 
+def log_data_cards(outcome: Outcome) -> None:
+    """Both sites' data cards side by side: the domain shift before the accuracy."""
+    cards = []
+    for _, result in outcome.in_order("prepare"):
+        folder = artifact_folder(result.run_id, DATASET_ARTIFACT)
+        cards.append((read_dataset(folder), pd.read_csv(folder / EXCLUSIONS)))
+    figure = data_cards_figure(cards)
+    mlflow.log_figure(figure, "data_cards.png")
+    plt.close(figure)
+
+
 def summarise(outcome: Outcome) -> pd.DataFrame:
     """The study's figures and tables, on the main run; returns the results."""
+    log_data_cards(outcome)
     results = study_results(outcome)
     figure = study_heatmaps(results)
     mlflow.log_figure(figure, "study_heatmaps.png")

@@ -9,12 +9,14 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from glioma.config import PrepareConfig
+from glioma.data.card import data_card_figure
+from glioma.data.nifti import ReadOptions
 from glioma.data.patches import PatchSpec
 from glioma.data.phantom import generate_cohort
 from glioma.data.prepare import PrepareResult, prepare_site
 from glioma.data.preview import preview_figure
-from glioma.data.records import default_site_name, source_fingerprint
-from glioma.names import DATASET_ARTIFACT
+from glioma.data.sources import default_site_name, source_fingerprint
+from glioma.names import DATA_CARD, DATASET_ARTIFACT
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
 
@@ -34,7 +36,7 @@ def data_fingerprint(config: PrepareConfig) -> str:
     """
     if config.source == "phantom":
         return "phantom"
-    return source_fingerprint(Path(config.source).expanduser())
+    return source_fingerprint(Path(config.source).expanduser(), grades=config.grades or None)
 
 
 def resolve_input(config: PrepareConfig) -> Path:
@@ -52,6 +54,11 @@ def out_dir(config: PrepareConfig) -> Path:
     return Path(config.out_dir) if config.out_dir else default
 
 
+def read_options(config: PrepareConfig) -> ReadOptions:
+    cache = config.dicom_cache or project_root() / "data" / "cache" / "dicom"
+    return ReadOptions(strict_grids=config.strict_grids, dicom_cache=Path(cache).expanduser())
+
+
 def compute(config: PrepareConfig) -> tuple[Path, PrepareResult]:
     """Read the site and write its dataset files; no MLflow here."""
     source = resolve_input(config)
@@ -63,6 +70,8 @@ def compute(config: PrepareConfig) -> tuple[Path, PrepareResult]:
         seed=config.seed,
         workers=config.workers,
         strict=config.strict,
+        options=read_options(config),
+        grades=config.grades or None,
         extra_meta={"code_fingerprint": code_fingerprint()},
     )
     return source, result
@@ -73,7 +82,11 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
     subjects, site = result.dataset.subjects, site_name(config)
     mlflow.log_param("input_path", str(source))
     mlflow.set_tags(
-        {"data_hash": result.dataset.data_hash, "source_fingerprint": data_fingerprint(config)}
+        {
+            "data_hash": result.dataset.data_hash,
+            "source_fingerprint": data_fingerprint(config),
+            "evaluation_only": str(result.evaluation_only).lower(),
+        }
     )
     mlflow.log_metrics(
         {
@@ -97,10 +110,20 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
     figure = preview_figure(result.dataset.images, subjects, seed=config.seed)
     mlflow.log_figure(figure, "preview.png")
     plt.close(figure)
+    card = data_card_figure(result.dataset, result.exclusions)
+    mlflow.log_figure(card, DATA_CARD)
+    plt.close(card)
+    for note in result.notes[:20]:
+        print(f"prepare {site}: {note}")
     print(
         f"prepare {site}: {len(subjects)} subjects ({len(result.exclusions)} excluded) "
         f"-> {out_dir(config)}"
     )
+    if result.evaluation_only:
+        print(
+            f"prepare {site}: evaluation only ({result.splits['reason']}): no test set or "
+            f"folds; usable as a cross_eval target, refused by the steps that train"
+        )
 
 
 def run(config: PrepareConfig, inputs: Inputs) -> None:
