@@ -15,15 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_brats_root, ras_affine, synthetic_subject, write_nifti
-from step_helpers import dataset_folder
+from step_helpers import dataset_folder, runs_of
+from test_cross_eval import constant_ensemble_run
 
-from glioma.config import PrepareConfig, build_config
+from glioma.config import PROFILES, CrossEvalConfig, PrepareConfig, TrainClsConfig, build_config
 from glioma.data.layouts import SUFFIXES_2019, SUFFIXES_2023
 from glioma.data.patches import PatchSpec
 from glioma.data.prepare import prepare_site
 from glioma.data.splits import read_splits, require_training
 from glioma.errors import DataError
-from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.entries import run_prepare, run_train_cls
+from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.invoke import StudyFailed, run_graph
+from glioma.pipeline.nodes import cross_eval_node, prepare_for
+from glioma.tracking import configure_tracking
 
 SPEC = PatchSpec(16, 48.0)
 MAPPING_2020 = (
@@ -160,3 +165,38 @@ def test_small_site_is_prepared_as_evaluation_only(tmp_path, project_home, capsy
     with pytest.raises(DataError, match=r"site clinic is evaluation-only \(6 HGG, 4 LGG"):
         require_training(splits, "clinic")
     assert len(pd.read_csv(folder / "subjects.csv")) == 10
+
+
+def test_an_evaluation_only_site_is_a_cross_eval_target_and_no_training_site(
+    tmp_path, project_home, monkeypatch, capsys
+):
+    monkeypatch.setitem(PROFILES["quick"], "prepare", {"patch_size": 16, "fov_mm": 48.0})
+    configure_tracking()
+    root = small_site(tmp_path)
+    ensembles = {
+        "baseline": constant_ensemble_run("phantom-a", "baseline", 10.0, 16),  # always HGG
+        "augment": constant_ensemble_run("phantom-a", "augment", -10.0, 16),  # always LGG
+    }
+    config = build_config(
+        CrossEvalConfig,
+        {"setups": "augment,baseline", "n_boot": "200", "target_site": "clinic"},
+    )
+    target = prepare_for("clinic", str(root), profile="quick", seed=0)
+    classifiers = {setup: given(run, "train_cls") for setup, run in ensembles.items()}
+    node = cross_eval_node(target, classifiers, config)
+    result = run_graph(Graph([node]), config).result(node)
+    rows = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/direction_results.csv")
+    ).set_index("setup")
+    assert rows.loc["baseline", "n_subjects"] == 10
+    assert rows.loc["baseline", "accuracy"] == pytest.approx(0.6)  # 6 HGG of 10
+    assert rows.loc["augment", "accuracy"] == pytest.approx(0.4)
+    training = build_config(TrainClsConfig, {"site": "clinic", "source": str(root)})
+    with pytest.raises(StudyFailed) as info:
+        run_train_cls(training)
+    report = str(info.value)
+    assert "site clinic is evaluation-only (6 HGG, 4 LGG" in report
+    assert report.count("evaluation-only") == 1  # five folds refused: said once
+    assert capsys.readouterr().out.count("evaluation-only") == 1
+    failed = [r for r in runs_of("train_cls_fold") if r.info.status == "FAILED"]
+    assert failed and all(r.data.tags.get("site") == "clinic" for r in failed)

@@ -70,7 +70,12 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
     ]
     assert set(results["setup"]) == {"baseline", "augment", "ddpm", "ddpm_mi"}
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(first.run_id)}
-    assert {"study_heatmaps.png", "study_results.md", "study_results.csv", "data_cards.png"} <= names
+    assert {
+        "study_heatmaps.png",
+        "study_results.md",
+        "study_results.csv",
+        "data_cards.png",
+    } <= names
     compared = mlflow.MlflowClient().list_artifacts(first.run_id, "comparison_std_vs_mi")
     assert len(compared) == 8  # each site and grade: std vs mi, .csv and .md
     runs = node_runs()

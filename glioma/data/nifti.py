@@ -23,6 +23,7 @@ from glioma.data.skull import refuse_unstripped
 from glioma.errors import SubjectError
 
 REFERENCE = "seg"
+ROUND_OFF = 1e-6  # of the largest magnitude
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,19 @@ def load_canonical(path: Path, raw: bool = False, *, options: ReadOptions = READ
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise SubjectError(f"{path}: {bad} NaN/inf voxel(s)")
+    if not raw:
+        _zero_round_off(data)
     if converted:
         return Volume(data, volume.affine, volume.orientation, volume.dtype,
                       converted.sidecar, converted.key)  # fmt: skip
     return volume
+
+
+def _zero_round_off(data: np.ndarray) -> None:
+    """Stored integers times scl_slope plus scl_inter (a DICOM RescaleIntercept) can leave the
+    zero background at 1e-15 instead of 0; values within float round-off of zero are zero."""
+    if data.size:
+        data[np.abs(data) < ROUND_OFF * float(np.abs(data).max())] = 0.0
 
 
 def _onto_seg(record, name, volume: Volume, seg: Volume, options: ReadOptions, order: int):

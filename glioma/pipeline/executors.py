@@ -49,10 +49,17 @@ class Outcome:
 
         One line when a single step failed and nothing else was at stake (a one-step entry).
         """
-        failed = [f"{n.label}: {reason}" for n, reason in self.failures.items()]
-        if len(failed) == 1 and not self.not_started and not self.ran + self.reused:
+        by_reason: dict[str, list[str]] = {}
+        for node, reason in self.failures.items():
+            by_reason.setdefault(reason, []).append(node.label)
+        failed = [
+            f"{labels[0]}{f' (and {len(labels) - 1} more: {labels[-1]} ...)' if labels[1:] else ''}"
+            f": {reason}"
+            for reason, labels in by_reason.items()
+        ]  # one line per reason: five folds refused for one cause say it once
+        if len(self.failures) == 1 and not self.not_started and not self.ran + self.reused:
             return failed[0]
-        lines = [f"{len(failed)} step(s) failed:", *(f"  {line}" for line in failed)]
+        lines = [f"{len(self.failures)} step(s) failed:", *(f"  {line}" for line in failed)]
         if self.not_started:
             lines.append(f"{len(self.not_started)} step(s) not started (an input failed):")
             lines += [f"  {n.label} (needs {u.label})" for n, u in self.not_started.items()]
@@ -76,6 +83,8 @@ def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) 
         try:
             outcome.results[item] = ensure(item, inputs, here)
         except StepFailed as failed:
-            print(f"{context.prefix}: FAILED {failed}", flush=True)
+            seen = failed.reason in outcome.failures.values()
+            shown = f"{item.label} (the same reason)" if seen else failed
+            print(f"{context.prefix}: FAILED {shown}", flush=True)
             outcome.failures[item] = failed.reason
     return outcome
