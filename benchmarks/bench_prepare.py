@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 from glioma.data.patches import PatchSpec  # noqa: E402
 from glioma.data.phantom.cohort import generate_cohort  # noqa: E402
 from glioma.data.prepare import prepare_site  # noqa: E402
-from glioma.data.records import MODALITIES, discover  # noqa: E402
+from glioma.data.records import MODALITIES  # noqa: E402
+from glioma.data.sources import discover  # noqa: E402
 from glioma.parallel import process_pool  # noqa: E402
 
 # isort: split

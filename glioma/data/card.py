@@ -46,7 +46,7 @@ def exclusions_frame(exclusions) -> pd.DataFrame:
 
 
 def _counts(values: pd.Series, top: int = 3) -> str:
-    counts = Counter(str(v) for v in values.fillna("n/a") if str(v) != "")
+    counts = Counter(str(v) for v in values.astype(object).fillna("n/a") if str(v) != "")
     if not counts:
         return "n/a"
     shown = ", ".join(f"{k} ({n})" for k, n in counts.most_common(top))
@@ -60,8 +60,10 @@ def card_lines(dataset: Dataset) -> list[str]:
     masks = ", ".join(
         f"{g}: {_counts(subjects.loc[subjects['grade'] == g, 'mask_source'])}" for g in GRADES
     )
-    resampled = int(column("resampled").fillna("").astype(str).str.len().gt(0).sum())
-    converted = int(column("converted").fillna("").astype(str).str.len().gt(0).sum())
+    resampled, converted = (
+        int(column(name).astype(object).fillna("").astype(str).str.len().gt(0).sum())
+        for name in ("resampled", "converted")
+    )
     return [
         "subjects: " + ", ".join(f"{g} {int(per_grade.get(g, 0))}" for g in GRADES),
         f"spacing (mm): {_counts(subjects['spacing_mm'])}",
