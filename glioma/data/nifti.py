@@ -89,6 +89,8 @@ def _read(path: Path, raw: bool) -> Volume:
     image = _squeeze_trailing(nib.load(str(path)), path)
     ornt = nib.io_orientation(image.affine)
     data = np.asanyarray(image.dataobj) if raw else image.get_fdata(dtype=np.float32)
+    if not raw and float(getattr(image.dataobj, "inter", 0.0) or 0.0) != 0.0:
+        _zero_round_off(data)  # only an intercept can move a stored 0 off zero
     affine = image.affine @ nib.orientations.inv_ornt_aff(ornt, image.shape)
     return Volume(
         nib.orientations.apply_orientation(data, ornt),
@@ -118,8 +120,6 @@ def load_canonical(path: Path, raw: bool = False, *, options: ReadOptions = READ
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise SubjectError(f"{path}: {bad} NaN/inf voxel(s)")
-    if not raw:
-        _zero_round_off(data)
     if converted:
         return Volume(data, volume.affine, volume.orientation, volume.dtype,
                       converted.sidecar, converted.key)  # fmt: skip
@@ -128,7 +128,7 @@ def load_canonical(path: Path, raw: bool = False, *, options: ReadOptions = READ
 
 def _zero_round_off(data: np.ndarray) -> None:
     """Stored integers times scl_slope plus scl_inter (a DICOM RescaleIntercept) can leave the
-    zero background at 1e-15 instead of 0; values within float round-off of zero are zero."""
+    zero background at 1e-7 instead of 0; values within float round-off of zero are zero."""
     if data.size:
         data[np.abs(data) < ROUND_OFF * float(np.abs(data).max())] = 0.0
 

@@ -31,13 +31,16 @@ def side_faces(data: np.ndarray) -> np.ndarray:
 
 def border_shares(data: np.ndarray) -> tuple[float, float]:
     """(non-zero share, bright share) of the side-face voxels."""
+    border = side_faces(data)
+    nonzero = float(np.mean(border != 0))
+    if nonzero == 0.0:
+        return 0.0, 0.0  # the stripped case, without a percentile
     values = data.ravel()[:: max(1, data.size // SAMPLE)]
     values = values[values != 0]
     if values.size == 0:
         return 0.0, 0.0
     threshold = BRIGHT_OF_HIGH * float(np.percentile(values, 99))
-    border = side_faces(data)
-    return float(np.mean(border != 0)), float(np.mean(border > threshold))
+    return nonzero, float(np.mean(border > threshold))
 
 
 def refuse_unstripped(path, data: np.ndarray) -> None:
