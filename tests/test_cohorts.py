@@ -18,7 +18,14 @@ from conftest import make_brats_root, ras_affine, synthetic_subject, write_nifti
 from step_helpers import dataset_folder, runs_of
 from test_cross_eval import constant_ensemble_run
 
-from glioma.config import PROFILES, CrossEvalConfig, PrepareConfig, TrainClsConfig, build_config
+from glioma.config import (
+    PROFILES,
+    CrossEvalConfig,
+    MainConfig,
+    PrepareConfig,
+    TrainClsConfig,
+    build_config,
+)
 from glioma.data.layouts import SUFFIXES_2019, SUFFIXES_2023
 from glioma.data.patches import PatchSpec
 from glioma.data.prepare import prepare_site
@@ -28,6 +35,7 @@ from glioma.pipeline.entries import run_prepare, run_train_cls
 from glioma.pipeline.graph import Graph, given
 from glioma.pipeline.invoke import StudyFailed, run_graph
 from glioma.pipeline.nodes import cross_eval_node, prepare_for
+from glioma.pipeline.study import study_graph
 from glioma.tracking import configure_tracking
 
 SPEC = PatchSpec(16, 48.0)
@@ -192,11 +200,24 @@ def test_an_evaluation_only_site_is_a_cross_eval_target_and_no_training_site(
     assert rows.loc["baseline", "accuracy"] == pytest.approx(0.6)  # 6 HGG of 10
     assert rows.loc["augment", "accuracy"] == pytest.approx(0.4)
     training = build_config(TrainClsConfig, {"site": "clinic", "source": str(root)})
-    with pytest.raises(StudyFailed) as info:
-        run_train_cls(training)
+    with pytest.raises(DataError, match=r"^site clinic is evaluation-only \(6 HGG, 4 LGG"):
+        run_train_cls(training)  # refused before anything runs: discovery alone is too few
+    assert runs_of("train_cls_fold") == []
+    given_run = {"prepare_run": result.tags["target_prepare_run"]}
+    with pytest.raises(StudyFailed) as info:  # a finished prepare run: each fold step refuses
+        run_train_cls(build_config(TrainClsConfig, given_run))
     report = str(info.value)
     assert "site clinic is evaluation-only (6 HGG, 4 LGG" in report
-    assert report.count("evaluation-only") == 1  # five folds refused: said once
+    assert report.count("evaluation-only") == 1  # five folds refused for one reason: said once
     assert capsys.readouterr().out.count("evaluation-only") == 1
     failed = [r for r in runs_of("train_cls_fold") if r.info.status == "FAILED"]
-    assert failed and all(r.data.tags.get("site") == "clinic" for r in failed)
+    assert len(failed) == 5 and all(r.data.tags.get("site") == "clinic" for r in failed)
+
+
+def test_main_refuses_to_train_on_an_evaluation_only_site_before_anything_runs(tmp_path):
+    root = small_site(tmp_path)
+    both = build_config(MainConfig, {"data_b": str(root), "site_b": "small"})
+    with pytest.raises(DataError, match=r"site small is evaluation-only .*--directions a-to-b"):
+        study_graph(both)
+    one = build_config(MainConfig, {"data_b": str(root), "site_b": "small", "directions": "a-to-b"})
+    assert study_graph(one).steps()["cross_eval"] == 1

@@ -56,12 +56,13 @@ def is_evaluation_only(splits: dict[str, Any]) -> bool:
     return bool(splits.get("evaluation_only", False))
 
 
-def require_training(splits: dict[str, Any], site: str) -> None:
+def require_training(splits: dict[str, Any], site: str, *, hint: str = "") -> None:
     """Refuse, in one line, to train on an evaluation-only site."""
     if is_evaluation_only(splits):
+        hint = hint or f"main: --directions with {site} as the target"
         raise DataError(
             f"site {site} is evaluation-only ({splits['reason']}): use it as a cross_eval "
-            f"target (main: --directions with {site} as the target)"
+            f"target ({hint})"
         )
 
 

@@ -38,6 +38,7 @@ from glioma.pipeline.nodes import (
     ddpm_node,
     prepare_for,
     prepare_node,
+    refuse_small_site,
     sample_node,
     score_node,
     site_of,
@@ -71,7 +72,9 @@ def run_prepare(config: PrepareConfig) -> NodeResult:
 def upstream_prepare(config, site: str) -> Node:
     """The prepare node a step of ``site`` reads: the given run, or prepare of its source."""
     common = {"profile": config.profile, "seed": config.seed}
-    return prepare_for(site, config.source, prepare_run=config.prepare_run, **common)
+    prepare = prepare_for(site, config.source, prepare_run=config.prepare_run, **common)
+    refuse_small_site(prepare)  # every caller trains on (or scores against) this site
+    return prepare
 
 
 def with_site_of(config, prepare: Node):
@@ -128,6 +131,7 @@ def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
         config.grade, overrides | {"profile": config.profile, "seed": config.seed}
     )
     prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+    refuse_small_site(prepare)
     return ddpm_node(prepare, ddpm), config
 
 

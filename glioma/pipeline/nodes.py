@@ -7,6 +7,7 @@ them into the graphs that ``main`` and each single entry point need.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from glioma.config import (
@@ -21,6 +22,8 @@ from glioma.config import (
 )
 from glioma.config.classify import held_out_for
 from glioma.config.ddpm import ddpm_config_for
+from glioma.data.sources import discover
+from glioma.data.splits import require_training, site_splits
 from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import GIVEN, Node, given, node
 from glioma.pipeline.inputs import checked_run
@@ -32,6 +35,20 @@ def site_of(prepare: Node) -> str:
     if prepare.step == GIVEN:
         return checked_run(prepare.config.run_id, "prepare").data.tags["site"]
     return site_name(prepare.config)
+
+
+def refuse_small_site(prepare: Node, *, hint: str = "") -> None:
+    """Before anything runs: a site that is certainly evaluation-only cannot be trained on.
+
+    Discovery (file names, no voxels) gives at most the subjects prepare keeps; when even those
+    are too few for a test set and 5 folds, say so in one line now, not after the other steps.
+    """
+    if prepare.step == GIVEN or prepare.config.source == "phantom":
+        return
+    config = prepare.config
+    found = discover(Path(config.source).expanduser(), "check", grades=config.grades or None)
+    ids, grades = [r.subject_id for r in found.records], [r.grade for r in found.records]
+    require_training(site_splits(ids, grades, seed=config.seed), site_name(config), hint=hint)
 
 
 def prepare_node(config: PrepareConfig) -> Node:

@@ -38,6 +38,7 @@ from glioma.pipeline.nodes import (
     cross_eval_node,
     fold_ddpm,
     prepare_for,
+    refuse_small_site,
     score_node,
 )
 from glioma.scoring.report import comparison_table, markdown_table
@@ -74,6 +75,8 @@ def study_graph(config: MainConfig) -> Graph:
     setups = setup_list(config.setups)
     directions = config.directions_sites()
     trained = [site for site in data if site in {source for source, _ in directions}]
+    for site in trained:
+        refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
     classifiers = {
         (site, setup): classifier_node(prepared[site], classifier_config(config, site, setup))
         for site in trained
@@ -101,6 +104,12 @@ def study_graph(config: MainConfig) -> Graph:
             )
         )
     return Graph([*prepared.values(), *evaluations, *[s for pair in scores for s in pair]])
+
+
+def one_direction_hint(config: MainConfig, small: str) -> str:
+    other = config.site_a if small == config.site_b else config.site_b
+    direction = "a-to-b" if small == config.site_b else "b-to-a"
+    return f"give --directions {direction}: train on {other}, evaluate on {small}"
 
 
 def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) -> list[Node]:

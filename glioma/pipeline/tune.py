@@ -39,7 +39,7 @@ from glioma.pipeline.executors import run_serial
 from glioma.pipeline.graph import Graph, given
 from glioma.pipeline.invoke import sweep_orphans
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.nodes import ddpm_node, prepare_for, sample_node, score_node
+from glioma.pipeline.nodes import ddpm_node, prepare_for, refuse_small_site, sample_node, score_node
 from glioma.scoring.inception import MissingWeightsError, find_weights
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run, open_run, project_root
@@ -245,6 +245,7 @@ def run_tune(config: TuneConfig) -> TuneOutput:
     with open_run("tune", params, tags) as run:
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
         prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+        refuse_small_site(prepare)
         context = RunContext(experiment_id(), run.info.run_id, None, "tune")
         prepared = run_serial(Graph([prepare]), context)
         if prepared.failures:
