@@ -26,6 +26,7 @@ from glioma.config import (
     TrainClsConfig,
     build_config,
 )
+from glioma.data.card import reason_kind
 from glioma.data.layouts import SUFFIXES_2019, SUFFIXES_2023
 from glioma.data.patches import PatchSpec
 from glioma.data.prepare import prepare_site
@@ -125,7 +126,8 @@ def test_brats2023_names_and_labels_with_grades_beside_the_root(tmp_path, capsys
     write_csv(tmp_path / "grades.csv", ["subject_id", "grade"], rows[:-1])
     result = prepare_site(root, "gli", tmp_path / "out", SPEC, workers=1)
     subjects = result.dataset.subjects
-    assert len(subjects) == 15 and "grades from" in result.notes[0]
+    assert len(subjects) == 15
+    assert result.notes[0].startswith("BraTS 2023+ layout: grades come from outside the release")
     kinds = subjects.groupby("grade")["mask_source"].unique()
     assert list(kinds["HGG"]) == ["enhancing"] and list(kinds["LGG"]) == ["core"]  # label 3 = ET
     [excluded] = result.exclusions
@@ -221,3 +223,15 @@ def test_main_refuses_to_train_on_an_evaluation_only_site_before_anything_runs(t
         study_graph(both)
     one = build_config(MainConfig, {"data_b": str(root), "site_b": "small", "directions": "a-to-b"})
     assert study_graph(one).steps()["cross_eval"] == 1
+
+
+def test_the_data_card_groups_exclusions_by_reason_without_paths():
+    reasons = [
+        "/data/a/s1_t2.nii.gz: not skull-stripped (12 % of the border voxels are bright); run ...",
+        "/data/b/s2_t1.nii.gz: not skull-stripped (background not zero on 80 % of the border)",
+        "/data/c/t1ce: 2 series in one folder (series_3, series_4); give one series per folder",
+        "missing t2 (expected s4_t2 as .nii.gz or .nii)",
+    ]
+    kinds = [reason_kind(r) for r in reasons]
+    assert kinds[0] == kinds[1] == "not skull-stripped"
+    assert kinds[2] == "# series in one folder" and kinds[3] == "missing t2"

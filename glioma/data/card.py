@@ -33,7 +33,7 @@ def reason_kind(reason: str) -> str:
     """An exclusion reason without its paths and numbers, short enough for a bar label."""
     text = re.sub(r"\S*/\S*:?\s*", "", str(reason)).strip()
     text = re.split(r" \(|; |: ", text)[0]
-    text = re.sub(r"\d+(\.\d+)?", "#", text)
+    text = re.sub(r"\b\d+(\.\d+)?\b", "#", text)
     return (text[:44] + "...") if len(text) > 47 else text or "other"
 
 

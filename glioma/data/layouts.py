@@ -163,7 +163,13 @@ def discover_flat(root: Path, site: str, grades: str | Path | None = None) -> Di
         )
     table = read_grade_table(table_path)
     found.inputs.append(table_path)
-    found.notes.append(f"{root.name}: grades from {table_path}")
+    if table_path.name == NAME_MAPPING:
+        found.notes.append(f"BraTS 2020 layout: grades from {table_path}")
+    else:
+        release = "BraTS 2023+" if naming == "2023" else "BraTS 2020/2021"
+        found.notes.append(
+            f"{release} layout: grades come from outside the release, here {table_path}"
+        )
     for folder in folders:
         grade = table.get(folder.name, "")
         if grade not in GRADES:
