@@ -119,11 +119,23 @@ def manifest_csv(tmp_path) -> Path:
     return make_manifest(tmp_path / "clinic")
 
 
+@pytest.fixture(scope="session")
+def shared_phantom(tmp_path_factory) -> Path:
+    """One phantom folder for the session: ``generate_cohort`` reuses it while seed and scale
+    match (and rewrites it, under its lock, when a test asks for others)."""
+    return tmp_path_factory.mktemp("phantom")
+
+
 @pytest.fixture
-def project_home(tmp_path, monkeypatch) -> Path:
-    """An empty project folder: the pinned MLflow store and data/ land here, not in the checkout."""
+def project_home(tmp_path, monkeypatch, shared_phantom) -> Path:
+    """An empty project folder: the pinned MLflow store and data/ land here, not in the checkout.
+
+    Its ``data/phantom`` links to the session's phantom: the NIfTI files are inputs, the same for
+    every test of a seed and scale; every store, prepared dataset and cache stays per test.
+    """
     home = tmp_path / "home"
-    home.mkdir()
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "phantom").symlink_to(shared_phantom, target_is_directory=True)
     monkeypatch.setenv("GLIOMA_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)

@@ -158,6 +158,11 @@ def test_a_head_that_is_not_skull_stripped_is_excluded_unless_a_brain_mask_is_gi
     assert "not skull-stripped (background not zero" in reasons["noisy"]
     assert "% of the border voxels are bright" in reasons["scalp"]
     assert all("HD-BET or SynthStrip" in r and "brain_mask" in r for r in reasons.values())
+    unchecked = prepare_site(
+        tmp_path / "m.csv", "clinic", tmp_path / "u", SPEC, workers=1,
+        options=ReadOptions(dicom_cache=tmp_path / "c", skull_check=False),
+    )  # fmt: skip
+    assert len(unchecked.dataset.subjects) == 3  # the user said the volumes are fine
     masked = prepare(
         write_manifest(tmp_path / "k.csv", masked_rows), tmp_path / "k", tmp_path / "c"
     )

@@ -39,6 +39,10 @@ class PrepareConfig(StepConfig):
     strict_grids: bool = param(
         False, "exclude a contrast off the segmentation's grid instead of resampling it"
     )
+    skull_check: bool = param(
+        True,
+        "exclude volumes that are not skull-stripped (false: volumes cropped to the brain)",
+    )
     dicom_cache: str = param(
         "",
         "where DICOM series are converted to (default <project>/data/cache/dicom)",

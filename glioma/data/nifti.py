@@ -28,9 +28,12 @@ ROUND_OFF = 1e-6  # of the largest magnitude
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How strictly to read: ``strict_grids`` refuses contrasts off the segmentation's grid."""
+    """How to read: ``strict_grids`` refuses contrasts off the segmentation's grid;
+    ``skull_check`` refuses volumes that do not look skull-stripped (off for data cropped to
+    the brain, whose brain reaches the box's sides)."""
 
     strict_grids: bool = False
+    skull_check: bool = True
     dicom_cache: Path = Path("data/cache/dicom")
 
 
@@ -187,7 +190,7 @@ def load_subject(record: SubjectRecord, options: ReadOptions = READ_DEFAULTS) ->
     volumes, resampled = {}, []
     for channel, modality in enumerate(MODALITIES):
         volume = load_canonical(record.paths[modality], options=options)
-        if not has_mask:
+        if options.skull_check and not has_mask:
             refuse_unstripped(record.paths[modality], volume.data)
         images[channel], moved = _onto_seg(record, modality, volume, seg, options, order=1)
         volumes[modality] = volume

@@ -53,5 +53,6 @@ def refuse_unstripped(path, data: np.ndarray) -> None:
         )
         raise SubjectError(
             f"{path}: not skull-stripped ({sign}); run a skull-stripping tool such as HD-BET "
-            f"or SynthStrip first, or give a brain_mask column in the manifest"
+            f"or SynthStrip first, or give a brain_mask column in the manifest "
+            f"(--skull_check false for stripped volumes cropped to the brain)"
         )

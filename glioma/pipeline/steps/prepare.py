@@ -56,7 +56,11 @@ def out_dir(config: PrepareConfig) -> Path:
 
 def read_options(config: PrepareConfig) -> ReadOptions:
     cache = config.dicom_cache or project_root() / "data" / "cache" / "dicom"
-    return ReadOptions(strict_grids=config.strict_grids, dicom_cache=Path(cache).expanduser())
+    return ReadOptions(
+        strict_grids=config.strict_grids,
+        skull_check=config.skull_check,
+        dicom_cache=Path(cache).expanduser(),
+    )
 
 
 def compute(config: PrepareConfig) -> tuple[Path, PrepareResult]:
