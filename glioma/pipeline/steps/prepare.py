@@ -20,6 +20,8 @@ from glioma.names import DATA_CARD, DATASET_ARTIFACT
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
 
+NOTES_SHOWN = 20  # discovery's console notes (layout, quirks); the rest are counted
+
 
 def site_name(config: PrepareConfig) -> str:
     """The site a config prepares, known before anything is read."""
@@ -117,8 +119,10 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
     card = data_card_figure(result.dataset, result.exclusions)
     mlflow.log_figure(card, DATA_CARD)
     plt.close(card)
-    for note in result.notes[:20]:
+    for note in result.notes[:NOTES_SHOWN]:
         print(f"prepare {site}: {note}")
+    if len(result.notes) > NOTES_SHOWN:
+        print(f"prepare {site}: ... and {len(result.notes) - NOTES_SHOWN} more notes like these")
     print(
         f"prepare {site}: {len(subjects)} subjects ({len(result.exclusions)} excluded) "
         f"-> {out_dir(config)}"
