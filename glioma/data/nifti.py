@@ -161,6 +161,15 @@ def _brain_mask(record: SubjectRecord, seg: Volume, options: ReadOptions) -> np.
     return brain
 
 
+def _nonzero_brain(images: np.ndarray, resampled: list[str]) -> np.ndarray:
+    """Voxels non-zero in any contrast on the mask's own grid: a resampled series' trilinear
+    halo at the brain's edge is not brain (all contrasts resampled: any of them)."""
+    native = [c for c, m in enumerate(MODALITIES) if m not in resampled]
+    if not resampled or not native:
+        return (images != 0).any(axis=0)
+    return (images[native] != 0).any(axis=0)
+
+
 def _provenance(volumes: dict[str, Volume], resampled: list[str], has_mask: bool) -> dict:
     main = volumes["t1ce"]
     field_t = next(
@@ -195,7 +204,7 @@ def load_subject(record: SubjectRecord, options: ReadOptions = READ_DEFAULTS) ->
         images[channel], moved = _onto_seg(record, modality, volume, seg, options, order=1)
         volumes[modality] = volume
         resampled += [modality] if moved else []
-    brain = _brain_mask(record, seg, options) if has_mask else (images != 0).any(axis=0)
+    brain = _brain_mask(record, seg, options) if has_mask else _nonzero_brain(images, resampled)
     for modality in resampled:
         channel = MODALITIES.index(modality)
         grids.refuse_empty(record.paths[modality], images[channel], brain,

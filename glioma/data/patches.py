@@ -42,21 +42,29 @@ class Patch:
     spacing_mm: tuple[float, float, float]
 
 
-def robust_ranges(images: np.ndarray, brain: np.ndarray) -> np.ndarray:
+def sampled(index: np.ndarray) -> np.ndarray:
+    """A systematic sample of at most MAX_RANGE_VOXELS of ``index``."""
+    if len(index) > MAX_RANGE_VOXELS:
+        return index[:: int(np.ceil(len(index) / MAX_RANGE_VOXELS))]
+    return index
+
+
+def robust_ranges(
+    images: np.ndarray, brain: np.ndarray, resampled: tuple[int, ...] = ()
+) -> np.ndarray:
     """(C, 2) percentile ranges of each channel's brain voxels; refuses a flat channel.
 
-    A channel's brain voxels are those it covers (non-zero): a series resampled onto the
-    mask's grid may end before the brain does, and its zeros there are no intensity.
+    A channel resampled onto the mask's grid counts only the brain voxels it covers (non-zero):
+    a thick-slice series may end before the brain does, and its zeros there are no intensity.
     Percentiles of a systematic sample of at most MAX_RANGE_VOXELS voxels: the 0.5th and
     99.5th percentiles of 10^5 values move patch pixels by < 1 % of the range (measured).
     """
     flat_images = images.reshape(len(images), -1)
     inside = brain.ravel()
+    shared = sampled(np.flatnonzero(inside))
     ranges = np.zeros((len(images), 2))
     for channel, values in enumerate(flat_images):
-        index = np.flatnonzero(inside & (values != 0))
-        if len(index) > MAX_RANGE_VOXELS:
-            index = index[:: int(np.ceil(len(index) / MAX_RANGE_VOXELS))]
+        index = sampled(np.flatnonzero(inside & (values != 0))) if channel in resampled else shared
         if len(index):
             ranges[channel] = np.percentile(values[index], (LOW_PERCENTILE, HIGH_PERCENTILE))
     flat = np.flatnonzero(~(ranges[:, 1] > ranges[:, 0]))
@@ -98,7 +106,9 @@ def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) 
     brain_slice = brain[:, :, z]
     refuse_uncovered(volumes.images[:, :, :, z], brain_slice, z)
     pixels = np.empty((4, spec.size, spec.size), dtype=np.float32)
-    for channel, (low, high) in enumerate(robust_ranges(volumes.images, brain)):
+    moved = (volumes.provenance.get("resampled") or "").split(",")
+    resampled = tuple(c for c, name in enumerate(CHANNELS) if name in moved)
+    for channel, (low, high) in enumerate(robust_ranges(volumes.images, brain, resampled)):
         volume = volumes.images[channel]
         plane = np.where(brain_slice, normalise(volume[:, :, z], low, high), BACKGROUND)
         pixels[channel] = ndimage.map_coordinates(
