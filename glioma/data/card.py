@@ -55,7 +55,10 @@ def _counts(values: pd.Series, top: int = 3) -> str:
 
 def card_lines(dataset: Dataset) -> list[str]:
     subjects = dataset.subjects
-    column = lambda name: subjects[name] if name in subjects else pd.Series(dtype=object)  # noqa: E731
+
+    def column(name: str) -> pd.Series:  # provenance columns exist for prepared data only
+        return subjects[name] if name in subjects else pd.Series(dtype=object)
+
     per_grade = subjects["grade"].value_counts()
     masks = ", ".join(
         f"{g}: {_counts(subjects.loc[subjects['grade'] == g, 'mask_source'])}" for g in GRADES

@@ -8,6 +8,7 @@ the file and the reason, so the caller can exclude the subject and go on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class SubjectVolumes:
     seg: np.ndarray  # (X, Y, Z) integer labels, RAS
     affine: np.ndarray  # RAS voxel -> world (mm), the segmentation's grid
     brain: np.ndarray  # (X, Y, Z) bool: the brain mask given, else non-zero in any contrast
+    resampled: tuple[str, ...] = ()  # contrasts read onto the segmentation's grid
     provenance: dict[str, str] = field(default_factory=dict)  # subjects.csv columns
 
     @property
@@ -124,8 +126,7 @@ def load_canonical(path: Path, raw: bool = False, *, options: ReadOptions = READ
         bad = int((~np.isfinite(data)).sum())
         raise SubjectError(f"{path}: {bad} NaN/inf voxel(s)")
     if converted:
-        return Volume(data, volume.affine, volume.orientation, volume.dtype,
-                      converted.sidecar, converted.key)  # fmt: skip
+        return dataclasses.replace(volume, sidecar=converted.sidecar, converted=converted.key)
     return volume
 
 
@@ -214,5 +215,6 @@ def load_subject(record: SubjectRecord, options: ReadOptions = READ_DEFAULTS) ->
         np.ascontiguousarray(labels, dtype=np.int16),
         seg.affine,
         brain,
+        tuple(resampled),
         _provenance(volumes, resampled, has_mask),
     )

@@ -15,10 +15,10 @@ from scipy import ndimage
 
 from glioma.data.lesion import central_axial_slice, in_plane_centroid
 from glioma.data.nifti import SubjectVolumes
+from glioma.data.records import MODALITIES
 from glioma.errors import SubjectError
 
 BACKGROUND = -1.0
-CHANNELS = ("t1", "t1ce", "t2", "flair")
 MAX_RANGE_VOXELS = 100_000
 # Robust range: these brain-voxel percentiles map to -1 and 1; outliers are clipped.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
@@ -83,7 +83,7 @@ def normalise(values: np.ndarray, low: float, high: float) -> np.ndarray:
 def refuse_uncovered(planes: np.ndarray, brain_slice: np.ndarray, z: int) -> None:
     """Every contrast must hold an image on the lesion's slice (a thick-slice series resampled
     onto the mask's grid may end before it)."""
-    empty = [CHANNELS[c] for c in range(len(planes)) if not np.any(planes[c][brain_slice])]
+    empty = [MODALITIES[c] for c in range(len(planes)) if not np.any(planes[c][brain_slice])]
     if empty:
         raise SubjectError(
             f"{', '.join(empty)} empty on the lesion's slice (z = {z}): the series does not "
@@ -106,8 +106,7 @@ def extract_patch(volumes: SubjectVolumes, lesion: np.ndarray, spec: PatchSpec) 
     brain_slice = brain[:, :, z]
     refuse_uncovered(volumes.images[:, :, :, z], brain_slice, z)
     pixels = np.empty((4, spec.size, spec.size), dtype=np.float32)
-    moved = (volumes.provenance.get("resampled") or "").split(",")
-    resampled = tuple(c for c, name in enumerate(CHANNELS) if name in moved)
+    resampled = tuple(MODALITIES.index(name) for name in volumes.resampled)
     for channel, (low, high) in enumerate(robust_ranges(volumes.images, brain, resampled)):
         volume = volumes.images[channel]
         plane = np.where(brain_slice, normalise(volume[:, :, z], low, high), BACKGROUND)

@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from glioma.errors import DataError
 from glioma.fileio import write_json
+from glioma.names import GRADES
 
 SPLITS = "splits.json"
 
@@ -25,11 +26,21 @@ def subjects_needed(n_folds: int = 5, test_fraction: float = 0.2) -> int:
 
 
 def count_grades(grades: list[str]) -> dict[str, int]:
-    return {g: int(sum(x == g for x in grades)) for g in ("HGG", "LGG")}
+    """Subjects per grade, HGG first (the order the console and splits.json show)."""
+    return {g: int(sum(x == g for x in grades)) for g in reversed(GRADES)}
 
 
 def trainable(grade_counts: dict[str, int], needed: int) -> bool:
     return min(grade_counts.values(), default=0) >= needed
+
+
+def too_small(grades: list[str]) -> str:
+    """Why a site with these grades cannot be trained on ('' when it can)."""
+    counts, needed = count_grades(grades), subjects_needed()
+    if trainable(counts, needed):
+        return ""
+    shown = ", ".join(f"{n} {g}" for g, n in counts.items())
+    return f"{shown}: fewer than {needed} of each grade for a test set and 5 folds"
 
 
 def site_splits(subject_ids: list[str], grades: list[str], *, seed: int) -> dict[str, Any]:
@@ -38,15 +49,14 @@ def site_splits(subject_ids: list[str], grades: list[str], *, seed: int) -> dict
     A small site is still a site to evaluate on (``cross_eval`` scores every subject of its
     target); it has no test set and no folds, and the steps that train refuse it.
     """
-    counts, needed = count_grades(grades), subjects_needed()
-    if trainable(counts, needed):
+    reason = too_small(grades)
+    if not reason:
         return make_splits(subject_ids, grades, seed=seed)
-    shown = ", ".join(f"{n} {g}" for g, n in counts.items())
     return {
         "seed": seed,
         "evaluation_only": True,
-        "reason": f"{shown}: fewer than {needed} of each grade for a test set and 5 folds",
-        "grade_counts": counts,
+        "reason": reason,
+        "grade_counts": count_grades(grades),
         "test": [],
         "folds": [],
     }
@@ -56,14 +66,18 @@ def is_evaluation_only(splits: dict[str, Any]) -> bool:
     return bool(splits.get("evaluation_only", False))
 
 
-def require_training(splits: dict[str, Any], site: str, *, hint: str = "") -> None:
+def training_refused(site: str, reason: str, hint: str = "") -> DataError:
+    """The one line that refuses to train on an evaluation-only site."""
+    hint = hint or f"main: --directions with {site} as the target"
+    return DataError(
+        f"site {site} is evaluation-only ({reason}): use it as a cross_eval target ({hint})"
+    )
+
+
+def require_training(splits: dict[str, Any], site: str) -> None:
     """Refuse, in one line, to train on an evaluation-only site."""
     if is_evaluation_only(splits):
-        hint = hint or f"main: --directions with {site} as the target"
-        raise DataError(
-            f"site {site} is evaluation-only ({splits['reason']}): use it as a cross_eval "
-            f"target ({hint})"
-        )
+        raise training_refused(site, splits["reason"])
 
 
 def make_splits(

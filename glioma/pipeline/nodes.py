@@ -23,7 +23,7 @@ from glioma.config import (
 from glioma.config.classify import held_out_for
 from glioma.config.ddpm import ddpm_config_for
 from glioma.data.sources import discover
-from glioma.data.splits import require_training, site_splits
+from glioma.data.splits import too_small, training_refused
 from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import GIVEN, Node, given, node
 from glioma.pipeline.inputs import checked_run
@@ -47,8 +47,9 @@ def refuse_small_site(prepare: Node, *, hint: str = "") -> None:
         return
     config = prepare.config
     found = discover(Path(config.source).expanduser(), "check", grades=config.grades or None)
-    ids, grades = [r.subject_id for r in found.records], [r.grade for r in found.records]
-    require_training(site_splits(ids, grades, seed=config.seed), site_name(config), hint=hint)
+    reason = too_small([r.grade for r in found.records])
+    if reason:
+        raise training_refused(site_name(config), reason, hint)
 
 
 def prepare_node(config: PrepareConfig) -> Node:
