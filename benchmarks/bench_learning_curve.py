@@ -13,11 +13,17 @@ counts training only. Prints one table; writes learning_curve.csv and learning_c
     .venv/bin/python benchmarks/bench_learning_curve.py --arms w32:std,w16:std \\
         --checkpoints 250,500,1000,1500,2000 --out /tmp/lc
 
-An arm is ``w<width>:<mi>[:cond]`` with <mi> one of ``std``, ``mi`` (the paper's term at
-every t), ``nmi`` (normalised), ``mi@T`` / ``nmi@T`` (only at t >= T); the MI weight is
---mi_weight. ``:cond`` trains one class-conditional network for both grades instead of one per
-grade, at equal compute: its checkpoints count twice the steps (both grades' budget), so each
-row compares the same optimiser steps in total.
+An arm is ``w<width>:<mi>[:cond][+extra...]`` with <mi> one of ``std``, ``lit`` (the paper's
+term as first built: MI in nats at every t, unweighted, raw), ``mi`` / ``nmi`` (nats /
+normalised, with the config's weighting, scale and target), ``mi@T`` / ``nmi@T`` (only at
+t >= T); the MI weight is --mi_weight. Extras override one DDPM field each: ``+sqrt``,
+``+minsnr``, ``+unweighted`` (mi_weighting), ``+rel`` / ``+raw`` (mi_scale), ``+near`` /
+``+self`` (mi_target), ``+hminsnr`` (min-SNR-5 Huber), ``+cosine`` (lr schedule), or any
+``+field=value`` (``+mi_t_max=750``, ``+ema_decay=0.999``). --phantom_seed 1 gives a phantom the
+study does not report on (choose forms there); --site phantom-b the other hospital.
+``:cond`` trains one class-conditional network for both grades instead of one per grade, at
+equal compute: its checkpoints count twice the steps (both grades' budget), so each row
+compares the same optimiser steps in total.
 """
 
 from __future__ import annotations
@@ -51,7 +57,10 @@ from glioma.pipeline.inputs import load_prepared  # noqa: E402
 from glioma.pipeline.steps.train_ddpm import build_trainer, split_subjects  # noqa: E402
 from glioma.scoring.distances import kernel_inception_distance  # noqa: E402
 from glioma.scoring.fidelity import prdc_metrics  # noqa: E402
-from glioma.scoring.memorisation import nearest_training_correlation  # noqa: E402
+from glioma.scoring.memorisation import (  # noqa: E402
+    copy_distances,
+    nearest_training_correlation,
+)
 from glioma.scoring.radiomics import (  # noqa: E402
     radiomic_features,
     radiomic_frechet_distance,
@@ -63,7 +72,8 @@ from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr  # noqa: E402
 N_SAMPLES = 64
 SHOWN = ["arm", "grade", "steps", "train_min", "fd_radiomic", "fd_radiomic_held_out",
          "kid_radiomic", "precision", "recall", "density", "coverage", "memorisation_mean",
-         "memorisation_held_out_mean", "tstr_balanced_accuracy", "tstr_roc_auc",
+         "memorisation_held_out_mean", "copy_fraction", "copy_fraction_held_out",
+         "tstr_balanced_accuracy", "tstr_roc_auc",
          "trtr_balanced_accuracy", "trtr_roc_auc"]  # fmt: skip
 PROFILE = ["quick"]  # --profile: whose optimiser, batch, patch size and UNet depth are used
 
@@ -79,13 +89,34 @@ class Arm:
 
     @classmethod
     def parse(cls, text: str, mi_weight: float) -> Arm:
-        width, _, mi = text.partition(":")
+        head, *extras = text.split("+")
+        width, _, mi = head.partition(":")
         mi, _, cond = mi.partition(":")
         mode, _, t_min = mi.partition("@")
         overrides = {"base_channels": int(width.lstrip("w")), "conditional": cond == "cond"}
+        if mode == "lit":  # the paper's term as built before issue 17: MI in nats, every t, raw
+            mode = "mi"
+            overrides |= {"mi_weighting": "none", "mi_scale": "raw", "mi_target": "self"}
         if mode != "std":
             overrides |= {"mi_weight": mi_weight, "mi_mode": mode, "mi_t_min": int(t_min or 0)}
+        for extra in extras:
+            key, sep, value = extra.partition("=")
+            overrides |= {key: value} if sep else dict([SHORTHANDS[extra]])
         return cls(text, overrides)
+
+
+# "+word" in an arm: one override of the DDPM config ("+key=value" gives any field).
+SHORTHANDS = {
+    "sqrt": ("mi_weighting", "sqrt_snr"),
+    "minsnr": ("mi_weighting", "min_snr"),
+    "unweighted": ("mi_weighting", "none"),
+    "rel": ("mi_scale", "relative"),
+    "raw": ("mi_scale", "raw"),
+    "near": ("mi_target", "nearest"),
+    "self": ("mi_target", "self"),
+    "hminsnr": ("loss_weighting", "min_snr"),
+    "cosine": ("lr_schedule", "cosine"),
+}
 
 
 @dataclass
@@ -96,12 +127,11 @@ class GradeData:
     held_out_features: np.ndarray
 
 
-def site_data(home: Path):
-    """The quick phantom-a site, prepared once into ``home`` (reused by later runs)."""
+def site_data(home: Path, site: str, phantom_seed: int):
+    """The quick phantom site of ``phantom_seed``, prepared once into ``home`` (reused later)."""
     os.environ["GLIOMA_HOME"] = str(home)
-    prepared = run_prepare(
-        build_config(PrepareConfig, {"site": "phantom-a", "profile": PROFILE[0]})
-    )
+    overrides = {"site": site, "profile": PROFILE[0], "seed": phantom_seed}
+    prepared = run_prepare(build_config(PrepareConfig, overrides))
     return load_prepared(prepared.run_id)
 
 
@@ -144,6 +174,7 @@ def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, 
     )
     nearest = nearest_training_correlation(samples, data.train, progress=False)
     return {
+        "copy_fraction": copy_distances(samples, data.train).fraction(),
         "fd_radiomic": radiomic_frechet_distance(data.train_features, fake).value,
         "kid_radiomic": kid.mean,
         **prdc_metrics(real_z, fake_z),
@@ -155,6 +186,7 @@ def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, 
 def references(data: GradeData) -> dict[str, float]:
     nearest = nearest_training_correlation(data.held_out, data.train, progress=False)
     return {
+        "copy_fraction_held_out": copy_distances(data.held_out, data.train).fraction(),
         "fd_radiomic_held_out": radiomic_frechet_distance(
             data.train_features, data.held_out_features
         ).value,
@@ -249,7 +281,9 @@ def main() -> None:
     parser.add_argument("--arms", default="w32:std,w16:std")
     parser.add_argument("--checkpoints", default="250,500,1000,1500,2000")
     parser.add_argument("--mi_weight", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the DDPMs' and TSTR's seed")
+    parser.add_argument("--site", default="phantom-a", choices=("phantom-a", "phantom-b"))
+    parser.add_argument("--phantom_seed", type=int, default=0, help="1+: a phantom for choosing")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", default="quick", help="paper: 96 px (for a GPU)")
     parser.add_argument("--home", default=str(Path(tempfile.gettempdir()) / "glioma-bench-lc"))
@@ -268,7 +302,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     print(f"{machine_line()}\n{versions_line(torch)}\ntorch threads: {args.threads}", flush=True)
-    dataset, splits = site_data(Path(args.home))
+    print(f"site {args.site}, phantom seed {args.phantom_seed}", flush=True)
+    dataset, splits = site_data(Path(args.home), args.site, args.phantom_seed)
     per_grade = {}
     for grade in GRADES:
         data, _ = grade_data(dataset, splits, grade, args.seed)

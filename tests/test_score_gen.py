@@ -110,6 +110,9 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
     assert nearest["pearson_r"].mean() == pytest.approx(metrics["memorisation_mean"], abs=1e-6)
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(output.run_id)}
     assert {"nearest_pairs.png", "memorisation_histogram.png", "scores.json"} <= names
+    assert "most_copied.png" in names  # the 8 smallest d1/d2 beside their nearest image
+    assert 0 <= metrics["copy_fraction"] <= 1 and 0 < metrics["copy_ratio_mean"] <= 1
+    assert 0 <= metrics["copy_fraction_held_out"] <= 1
     for space in ("radiomic", "cls", "inception"):  # PRDC in every feature space it has
         values = [metrics[f"{space}_{k}"] for k in ("precision", "recall", "density", "coverage")]
         assert all(0 <= v <= 1 for v in values[:2] + values[3:]) and values[2] >= 0, space
@@ -198,6 +201,9 @@ def test_copies_of_training_images_score_as_memorised(sampled):
         assert metrics["memorisation_held_out_mean"] < 0.999
         assert metrics["mi_nearest_mean"] > metrics["mi_nearest_held_out_mean"]
         assert metrics["fd_radiomic"] == pytest.approx(0.0, abs=1e-3)
+        # exact copies: d1 = 0 < d2 / 3 for every image; the held-out real images are not
+        assert metrics["copy_fraction"] == 1.0 and metrics["copy_ratio_mean"] == 0.0
+        assert metrics["copy_fraction_held_out"] < 1.0
 
 
 def test_missing_inception_weights_stop_the_step_with_one_line(project_home, monkeypatch, capsys):

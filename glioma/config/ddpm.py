@@ -26,14 +26,48 @@ DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 
 MI_PAIRS = ("x0", "eps")
 MI_MODES = ("mi", "nmi")
+MI_WEIGHTINGS = ("none", "sqrt_snr", "min_snr")
+MI_SCALES = ("raw", "relative")
+MI_TARGETS = ("self", "nearest")
+DENOISE_WEIGHTINGS = ("none", "min_snr")
+LR_SCHEDULES = ("constant", "cosine")
 
 
-def check_mi_term(*, weight: float, pair: str, mode: str, t_min: int) -> None:
+def check_mi_term(
+    *,
+    weight: float,
+    pair: str,
+    mode: str,
+    t_min: int,
+    t_max: int = 0,
+    weighting: str = "none",
+    snr_gamma: float = 5.0,
+    scale: str = "raw",
+    target: str = "self",
+) -> None:
     """The MI regulariser's settings (``glioma.diffusion.losses.MITerm`` checks with this)."""
     check(0.0 <= weight < 1.0, f"mi_weight: must be in [0, 1), got {weight}")
     check_choice("mi_pair", pair, MI_PAIRS)
     check_choice("mi_mode", mode, MI_MODES)
+    check_choice("mi_weighting", weighting, MI_WEIGHTINGS)
+    check_choice("mi_scale", scale, MI_SCALES)
+    check_choice("mi_target", target, MI_TARGETS)
     check(t_min >= 0, f"mi_t_min: must be >= 0, got {t_min}")
+    check(
+        t_max == 0 or t_max >= t_min,
+        f"mi_t_max: must be 0 (no upper end) or >= mi_t_min {t_min}, got {t_max}",
+    )
+    check(snr_gamma > 0, f"mi_snr_gamma: must be > 0, got {snr_gamma}")
+    check(
+        pair == "x0" or target == "self",
+        f"mi_target: {target!r} compares x0_hat with other images; it needs mi_pair x0",
+    )
+
+
+def check_denoise_term(*, weighting: str, snr_gamma: float) -> None:
+    """The denoising term's weighting (``glioma.diffusion.losses.DenoiseTerm`` checks with this)."""
+    check_choice("loss_weighting", weighting, DENOISE_WEIGHTINGS)
+    check(snr_gamma > 0, f"snr_gamma: must be > 0, got {snr_gamma}")
 
 
 def check_augmentation(*, prob: float, degrees: float, zoom: float) -> None:
@@ -80,6 +114,32 @@ class TrainDDPMConfig(StepConfig):
         "mi", "mi (nats, the paper's) or nmi (normalised to [0, 1])", choices=MI_MODES
     )
     mi_t_min: int = param(0, "the MI term acts only at diffusion steps t >= this (0: every t)")
+    mi_t_max: int = param(0, "the MI term acts only at diffusion steps t <= this (0: up to T-1)")
+    mi_weighting: str = param(
+        "none",
+        "per-step weight of the MI term: none, sqrt_snr min(1, sqrt(SNR_t)), min_snr "
+        "min(SNR_t, gamma)/gamma",
+        choices=MI_WEIGHTINGS,
+    )
+    mi_snr_gamma: float = param(5.0, "gamma of mi_weighting min_snr")
+    mi_scale: str = param(
+        "raw",
+        "raw (the term as it is) or relative (scaled to the Huber term's batch value: "
+        "mi_weight 0.1 = a tenth of the objective)",
+        choices=MI_SCALES,
+    )
+    mi_target: str = param(
+        "self",
+        "self: MI of x0_hat with its own x0 (the paper's); nearest: with the most similar other "
+        "training image of the batch",
+        choices=MI_TARGETS,
+    )
+    loss_weighting: str = param(
+        "none",
+        "per-step weight of the Huber term: none, or min_snr min(SNR_t, gamma)/SNR_t",
+        choices=DENOISE_WEIGHTINGS,
+    )
+    snr_gamma: float = param(5.0, "gamma of loss_weighting min_snr")
     train_steps: int = param(1000, "optimiser steps, the same for every grade, fold and size")
     epochs: int = param(
         0, "0: train_steps decides; > 0: that many passes over the images instead (said)"
@@ -94,6 +154,10 @@ class TrainDDPMConfig(StepConfig):
     augment_degrees: float = param(10.0, "largest rotation of an augmented image, degrees")
     augment_zoom: float = param(0.05, "largest zoom of an augmented image (0.05: 0.95..1.05)")
     lr: float = param(2e-3, "AdamW learning rate")
+    lr_schedule: str = param(
+        "constant", "constant, or cosine (to 0 at the last step)", choices=LR_SCHEDULES
+    )
+    lr_warmup_steps: int = param(0, "optimiser steps of linear learning-rate warm-up")
     weight_decay: float = param(0.0, "AdamW weight decay")
     ema_decay: float = param(0.995, "EMA of the weights (0: off)")
     num_steps: int = param(1000, "diffusion steps T of the forward process")
@@ -130,7 +194,24 @@ class TrainDDPMConfig(StepConfig):
     def check(self) -> None:
         self.held_out_folds  # noqa: B018 - parsing is the check
         check_mi_term(
-            weight=self.mi_weight, pair=self.mi_pair, mode=self.mi_mode, t_min=self.mi_t_min
+            weight=self.mi_weight,
+            pair=self.mi_pair,
+            mode=self.mi_mode,
+            t_min=self.mi_t_min,
+            t_max=self.mi_t_max,
+            weighting=self.mi_weighting,
+            snr_gamma=self.mi_snr_gamma,
+            scale=self.mi_scale,
+            target=self.mi_target,
+        )
+        check_denoise_term(weighting=self.loss_weighting, snr_gamma=self.snr_gamma)
+        check(
+            self.lr_warmup_steps >= 0,
+            f"lr_warmup_steps: must be >= 0, got {self.lr_warmup_steps}",
+        )
+        check(
+            self.mi_t_max < self.num_steps,
+            f"mi_t_max: must be below num_steps {self.num_steps}, got {self.mi_t_max}",
         )
         check_augmentation(
             prob=self.augment_prob, degrees=self.augment_degrees, zoom=self.augment_zoom

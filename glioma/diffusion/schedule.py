@@ -52,6 +52,11 @@ class NoiseSchedule:
         abar = self.gather(self.alphas_cumprod, t, x0)
         return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
+    def snr(self, t: torch.Tensor) -> torch.Tensor:
+        """SNR_t = abar_t / (1 - abar_t), float64, shape of ``t`` (Kingma et al., 2021)."""
+        abar = self.alphas_cumprod[t.to(self.alphas_cumprod.device)]
+        return abar / (1.0 - abar)
+
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)."""
         abar = self.gather(self.alphas_cumprod, t, x_t)

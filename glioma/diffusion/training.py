@@ -25,11 +25,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from glioma.config.fields import check
+from glioma.config.ddpm import LR_SCHEDULES
+from glioma.config.fields import check, check_choice
 from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.distributed import local_share
-from glioma.diffusion.losses import MITerm, diffusion_loss
+from glioma.diffusion.losses import DenoiseTerm, MITerm, diffusion_loss
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import UNet, UNetConfig
 
@@ -43,7 +44,10 @@ class TrainSettings:
     batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # or "cosine": lr_factor
+    lr_warmup_steps: int = 0
     mi: MITerm = field(default_factory=MITerm)
+    denoise: DenoiseTerm = field(default_factory=DenoiseTerm)
     augment: Augmentation = field(default_factory=lambda: Augmentation(prob=0.0))
     ema_decay: float = 0.995  # 0 turns the moving average off (the raw weights are used)
     cond_dropout: float = 0.1  # class-conditional networks: share of labels replaced by null
@@ -56,12 +60,30 @@ class TrainSettings:
         check(self.eval_every >= 1, f"eval_every: must be >= 1, got {self.eval_every}")
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
         check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check(
+            self.lr_warmup_steps >= 0, f"lr_warmup_steps: must be >= 0, got {self.lr_warmup_steps}"
+        )
         check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
         check(self.grad_clip > 0, f"grad_clip: must be > 0, got {self.grad_clip}")
         check(
             0.0 <= self.cond_dropout < 1.0,
             f"cond_dropout: must be in [0, 1), got {self.cond_dropout}",
         )
+
+
+def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
+    """The learning rate of optimiser step ``step`` (0-based) over ``lr``: a linear warm-up
+    (step + 1) / warmup over the first ``warmup`` steps, then 1 (``constant``) or a half cosine
+    0.5 (1 + cos(pi p)) with p the share of the post-warm-up steps done (``cosine``; Loshchilov &
+    Hutter, 2017, without restarts). A function of the step alone, so a resumed run follows the
+    same curve with nothing extra in the checkpoint."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def steps_for_epochs(epochs: int, n_images: int, batch_size: int) -> int:
@@ -166,12 +188,27 @@ class DDPMTrainer:
         y = y[rows].to(self.device) if y is not None else None
         with self._autocast():
             terms = diffusion_loss(
-                self.trained, self.schedule, x0, t, noise, mi=self.settings.mi, y=y
+                self.trained,
+                self.schedule,
+                x0,
+                t,
+                noise,
+                mi=self.settings.mi,
+                denoise=self.settings.denoise,
+                y=y,
             )
         self.optimizer.zero_grad(set_to_none=True)
         (terms.total * weight).backward()
         if self.settings.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        factor = lr_factor(
+            self.step,
+            total=self.settings.train_steps,
+            warmup=self.settings.lr_warmup_steps,
+            schedule=self.settings.lr_schedule,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.lr * factor
         self.optimizer.step()
         self._update_ema()
         self.step += 1
@@ -202,7 +239,14 @@ class DDPMTrainer:
                 at = i * self.settings.batch_size
                 y = labels[at : at + len(x0)].to(self.device)
             terms = diffusion_loss(
-                model, self.schedule, x0.to(self.device), t, noise, mi=self.settings.mi, y=y
+                model,
+                self.schedule,
+                x0.to(self.device),
+                t,
+                noise,
+                mi=self.settings.mi,
+                denoise=self.settings.denoise,
+                y=y,
             )
             for key, value in terms.detached().items():
                 sums[key] += value * len(x0)

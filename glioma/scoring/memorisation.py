@@ -145,3 +145,58 @@ def memorisation_summary(nearest: NearestTraining, threshold: float = 0.95) -> d
         "std": float(r.std()),
         "fraction_above": float((r > threshold).mean()),
     }
+
+
+COPY_RATIO = 1.0 / 3.0
+
+
+@dataclass(frozen=True)
+class CopyDistances:
+    """Each synthetic image's L2 distances to its nearest and second-nearest training image."""
+
+    nearest: np.ndarray  # (N_syn,)
+    second: np.ndarray  # (N_syn,)
+    index: np.ndarray  # (N_syn,) the nearest training image
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """d1 / d2 (0: an exact copy of one training image; near 1: no image stands out)."""
+        return self.nearest / np.maximum(self.second, 1e-12)
+
+    def copies(self, ratio: float = COPY_RATIO) -> np.ndarray:
+        """True where the sample is a copy: d1 < ratio x d2 (Gu et al., 2025, after Yoon et
+        al., 2023: a sample much closer to one training image than to any other)."""
+        return self.ratio < ratio
+
+    def fraction(self, ratio: float = COPY_RATIO) -> float:
+        return float(self.copies(ratio).mean()) if len(self.nearest) else 0.0
+
+
+def copy_distances(
+    synthetic: np.ndarray,
+    training: np.ndarray,
+    *,
+    chunk: int = 2048,
+    device: torch.device | str = "cpu",
+) -> CopyDistances:
+    """L2 distance (all channels and pixels) to the two nearest training images, by chunks:
+    ||x - y||^2 = ||x||^2 + ||y||^2 - 2 <x, y>, float64 on the host for the final roots."""
+    if len(training) < 2:
+        raise ValueError(f"copy distances need at least 2 training images, got {len(training)}")
+    if synthetic.shape[1:] != training.shape[1:]:
+        raise ValueError(f"shapes differ: {synthetic.shape[1:]} vs {training.shape[1:]}")
+    device = torch.device(device)
+    first = np.empty(len(synthetic))
+    second = np.empty(len(synthetic))
+    where = np.zeros(len(synthetic), dtype=np.int64)
+    with exact_float32(), torch.no_grad():
+        train = _flat(_images(training, device)).double()
+        train_sq = (train * train).sum(1)
+        for s in range(0, len(synthetic), chunk):
+            syn = _flat(_images(synthetic[s : s + chunk], device)).double()
+            d2 = (syn * syn).sum(1, keepdim=True) + train_sq[None, :] - 2.0 * syn @ train.T
+            values, index = d2.clamp_min(0).topk(2, dim=1, largest=False)
+            first[s : s + len(syn)] = values[:, 0].sqrt().cpu().numpy()
+            second[s : s + len(syn)] = values[:, 1].sqrt().cpu().numpy()
+            where[s : s + len(syn)] = index[:, 0].cpu().numpy()
+    return CopyDistances(first, second, where)

@@ -17,6 +17,9 @@ COMPARED = {
     "memorisation_mean": "lower (less copying)",
     "memorisation_fraction_above": "lower",
     "mi_nearest_mean": "lower",
+    "copy_fraction": "lower (d1/d2 < 1/3)",
+    "copy_ratio_mean": "higher",
+    "tstr_balanced_accuracy": "higher",
     "n_synthetic": "",
     "n_real_train": "",
 }

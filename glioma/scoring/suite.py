@@ -27,12 +27,17 @@ from glioma.scoring.encoders import encoded_views
 from glioma.scoring.fidelity import prdc_metrics
 from glioma.scoring.figures import (
     correlation_histogram,
+    most_copied_figure,
     nearest_pairs_figure,
     real_vs_synthetic_figure,
 )
 from glioma.scoring.inception import FIDInception, MissingWeightsError, inception_features
 from glioma.scoring.inception_score import inception_score
-from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
+from glioma.scoring.memorisation import (
+    copy_distances,
+    memorisation_summary,
+    nearest_training_correlation,
+)
 from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance, standardise
 from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr
 
@@ -214,7 +219,8 @@ def offline_part(
 def memorisation_part(
     data: ScoreData, *, region: str, threshold: float, pairs_shown: int, device: str
 ) -> ScorePart:
-    """Nearest-training Pearson r and MI, for the synthetic and the held-out real images."""
+    """Nearest-training Pearson r and MI, and the copy fraction (L2 to the nearest training image
+    under 1/3 of that to the second), for the synthetic and the held-out real images."""
     part, correlations = ScorePart(), {}
     torch_device = resolve_device(device)
     for name, images in (("", data.synthetic), ("_held_out", data.held_out)):
@@ -232,7 +238,19 @@ def memorisation_part(
             {f"mi_nearest{name}_mean": float(mi.mean()), f"mi_nearest{name}_std": float(mi.std())}
         )
         correlations[name] = nearest.correlation
+        if len(data.training) < 2:
+            continue
+        distances = copy_distances(images, data.training, device=torch_device)
+        part.metrics[f"copy_fraction{name}"] = distances.fraction()
+        part.metrics[f"copy_ratio{name}_mean"] = float(distances.ratio.mean())
         if not name:
+            part.figures["most_copied.png"] = most_copied_figure(
+                data.synthetic,
+                data.training,
+                distances,
+                training_ids=data.training_ids,
+                pairs=pairs_shown,
+            )
             table = pd.DataFrame(
                 {
                     "synthetic_id": data.synthetic_ids,
@@ -282,6 +300,7 @@ HEADLINES = {  # the console summary: each headline figure beside its real-image
     "memorisation_mean": "memorisation_held_out_mean",
     "memorisation_fraction_above": "memorisation_held_out_fraction_above",
     "mi_nearest_mean": "mi_nearest_held_out_mean",
+    "copy_fraction": "copy_fraction_held_out",
 }
 
 

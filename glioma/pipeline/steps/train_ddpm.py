@@ -30,7 +30,7 @@ from glioma.devices import resolve_device
 from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import save_checkpoint
 from glioma.diffusion.distributed import broadcast
-from glioma.diffusion.losses import MITerm
+from glioma.diffusion.losses import DenoiseTerm, MITerm
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
@@ -119,10 +119,21 @@ def build_trainer(config: TrainDDPMConfig, image_size: int, n_train: int) -> DDP
         eval_every=config.eval_every,
         batch_size=config.batch_size,
         lr=config.lr,
+        lr_schedule=config.lr_schedule,
+        lr_warmup_steps=config.lr_warmup_steps,
         weight_decay=config.weight_decay,
         mi=MITerm(
-            weight=config.mi_weight, pair=config.mi_pair, mode=config.mi_mode, t_min=config.mi_t_min
+            weight=config.mi_weight,
+            pair=config.mi_pair,
+            mode=config.mi_mode,
+            t_min=config.mi_t_min,
+            t_max=config.mi_t_max,
+            weighting=config.mi_weighting,
+            snr_gamma=config.mi_snr_gamma,
+            scale=config.mi_scale,
+            target=config.mi_target,
         ),
+        denoise=DenoiseTerm(weighting=config.loss_weighting, snr_gamma=config.snr_gamma),
         augment=Augmentation(
             prob=config.augment_prob, degrees=config.augment_degrees, zoom=config.augment_zoom
         ),
