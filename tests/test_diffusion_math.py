@@ -20,7 +20,7 @@ from diffusion_helpers import (  # noqa: F401  (single_thread is an autouse fixt
 from torch import nn
 from torch.nn import functional as F
 
-from glioma.diffusion.losses import MITerm, diffusion_loss
+from glioma.diffusion.losses import LITERAL, MITerm, diffusion_loss
 from glioma.diffusion.mi import mutual_information, normalised_mutual_information
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import Guided, UNet, UNetConfig
@@ -207,7 +207,7 @@ def test_loss_without_mi_is_plain_huber():
 def test_loss_with_mi_mixes_terms():
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1))
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, **LITERAL))
     assert terms.mi.requires_grad
     assert torch.allclose(terms.total, 0.9 * terms.huber + 0.1 * terms.mi)
     x_t = s.q_sample(x0, t, noise)
@@ -225,12 +225,12 @@ def test_mi_gradient_reaches_the_model():
     by_weight = {}
     for weight in (0.0, 0.5):
         model = tiny_unet()
-        diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=weight)).total.backward()
+        diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=weight, **LITERAL)).total.backward()
         by_weight[weight] = grads(model)
     assert not torch.allclose(by_weight[0.0], by_weight[0.5])
     # the MI term alone has a non-zero, finite gradient on the network's weights
     model = tiny_unet()
-    diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.5)).mi.backward()
+    diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.5, **LITERAL)).mi.backward()
     mi_grad = grads(model)
     assert torch.isfinite(mi_grad).all() and mi_grad.abs().sum() > 0
 
@@ -238,7 +238,7 @@ def test_mi_gradient_reaches_the_model():
 def test_loss_eps_pair_and_bad_pair():
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, pair="eps"))
+    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, pair="eps", **LITERAL))
     eps_hat = model(s.q_sample(x0, t, noise), t)
     assert torch.allclose(terms.mi, mutual_information(eps_hat, noise).mean())
     assert torch.allclose(terms.total, 0.9 * terms.huber + 0.1 * terms.mi)
@@ -254,11 +254,15 @@ def test_mi_t_min_gates_the_term_by_noise_level():
     t = torch.tensor([2, 10, 30, 45])
     x_t = s.q_sample(x0, t, noise)
     per_sample = mutual_information(s.predict_x0(x_t, t, model(x_t, t)), x0)
-    gated = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, t_min=20))
+    gated = diffusion_loss(
+        model, s, x0, t, noise, mi=MITerm(weight=0.1, **(LITERAL | {"t_min": 20}))
+    )
     # the mean over the batch of 1[t >= t_min] * MI: the two low-noise samples count as 0
     assert torch.allclose(gated.mi, per_sample[2:].sum() / 4)
     assert torch.allclose(gated.total, 0.9 * gated.huber + 0.1 * gated.mi)
-    none = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, t_min=49))
+    none = diffusion_loss(
+        model, s, x0, t, noise, mi=MITerm(weight=0.1, **(LITERAL | {"t_min": 49}))
+    )
     assert float(none.mi.detach()) == 0.0 and torch.allclose(none.total, 0.9 * none.huber)
 
 
@@ -281,7 +285,9 @@ def test_normalised_mi_is_in_unit_range_and_stable_across_bin_counts():
     assert mi_ratio > 2.0 and nmi_ratio < 1.5, (mi_ratio, nmi_ratio)  # measured 2.31, 1.37
     model, s = tiny_unet(), NoiseSchedule(50)
     x0, t, noise = loss_batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, mode="nmi"))
+    terms = diffusion_loss(
+        model, s, x0, t, noise, mi=MITerm(weight=0.1, **(LITERAL | {"mode": "nmi"}))
+    )
     x_t = s.q_sample(x0, t, noise)
     expected = normalised_mutual_information(s.predict_x0(x_t, t, model(x_t, t)), x0).mean()
     assert torch.allclose(terms.mi, expected) and terms.mi.requires_grad

@@ -13,13 +13,21 @@ import torch
 from diffusion_helpers import single_thread, tiny_unet  # noqa: F401  (autouse fixture)
 from torch.nn import functional as F
 
-from glioma.config import TrainDDPMConfig, build_config
-from glioma.diffusion.losses import DenoiseTerm, MITerm, diffusion_loss, nearest_other
+from glioma.config import MainConfig, PrepareConfig, TrainDDPMConfig, build_config
+from glioma.diffusion.losses import (
+    LITERAL,
+    DenoiseTerm,
+    MITerm,
+    diffusion_loss,
+    nearest_other,
+)
 from glioma.diffusion.mi import normalised_mutual_information
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings, lr_factor
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import ConfigError
+from glioma.pipeline.steps.train_ddpm import build_trainer
+from glioma.pipeline.study import study_graph
 from glioma.scoring.memorisation import copy_distances
 
 T = 50
@@ -53,7 +61,7 @@ def test_snr_is_abar_over_one_minus_abar():
 def test_mi_weighting_multiplies_each_sample_by_its_step_weight(weighting):
     model, s = tiny_unet(), NoiseSchedule(T, 1e-3, 0.2)  # SNR from ~1000 down to ~0.01
     x0, t, noise = batch()
-    mi = MITerm(weight=0.1, mode="nmi", weighting=weighting, snr_gamma=2.0)
+    mi = MITerm(weight=0.1, weighting=weighting, snr_gamma=2.0, scale="raw", target="self")
     terms = diffusion_loss(model, s, x0, t, noise, mi=mi)
     _, x0_hat, snr = by_hand(model, s, x0, t, noise)
     per_sample = normalised_mutual_information(x0_hat, x0)
@@ -71,7 +79,9 @@ def test_mi_weighting_multiplies_each_sample_by_its_step_weight(weighting):
 def test_noise_window_keeps_t_min_to_t_max():
     model, s = tiny_unet(), NoiseSchedule(T)
     x0, t, noise = batch()
-    terms = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, t_min=5, t_max=25))
+    terms = diffusion_loss(
+        model, s, x0, t, noise, mi=MITerm(weight=0.1, **(LITERAL | {"t_min": 5}), t_max=25)
+    )
     _, x0_hat, _ = by_hand(model, s, x0, t, noise)
     from glioma.diffusion.mi import mutual_information
 
@@ -82,7 +92,7 @@ def test_noise_window_keeps_t_min_to_t_max():
 def test_relative_scale_gives_the_term_the_huber_magnitude_with_its_own_gradient():
     x0, t, noise = batch()
     s = NoiseSchedule(T)
-    relative = MITerm(weight=0.1, mode="nmi", scale="relative")
+    relative = MITerm(weight=0.1, scale="relative", target="self")
     model = tiny_unet()
     terms = diffusion_loss(model, s, x0, t, noise, mi=relative)
     # value: 0.9 H + 0.1 H, whatever the term's units
@@ -91,7 +101,7 @@ def test_relative_scale_gives_the_term_the_huber_magnitude_with_its_own_gradient
     scaled = torch.cat([p.grad.flatten() for p in model.parameters()])
     # gradient: 0.9 dH + 0.1 (H / M) dM, checked against the two gradients taken apart
     model = tiny_unet()
-    raw = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, mode="nmi"))
+    raw = diffusion_loss(model, s, x0, t, noise, mi=MITerm(weight=0.1, scale="raw", target="self"))
     h_grad = torch.autograd.grad(raw.huber, list(model.parameters()), retain_graph=True)
     m_grad = torch.autograd.grad(raw.mi, list(model.parameters()))
     ratio = float(raw.huber.detach() / raw.mi.detach())
@@ -110,7 +120,7 @@ def test_nearest_target_uses_the_most_correlated_other_image():
     assert (nearest_other(images, images) != torch.arange(4)).all()
     model, s = tiny_unet(), NoiseSchedule(T)
     x0, t, noise = batch()
-    mi = MITerm(weight=0.1, mode="nmi", target="nearest")
+    mi = MITerm(weight=0.1, scale="raw", target="nearest")
     terms = diffusion_loss(model, s, x0, t, noise, mi=mi)
     _, x0_hat, _ = by_hand(model, s, x0, t, noise)
     chosen = nearest_other(x0_hat, x0)
@@ -129,6 +139,30 @@ def test_min_snr_huber_weights_each_sample_by_min_snr_gamma_over_snr():
     weights = torch.minimum(snr, torch.full_like(snr, 5.0)) / snr
     assert torch.allclose(terms.huber, (per_sample * weights).mean(), atol=1e-7)
     assert float(weights[0]) < 0.05 and float(weights[-1]) == pytest.approx(1.0)
+
+
+def test_the_default_form_is_the_chosen_one_at_the_papers_weight_in_both_profiles():
+    """The ddpm_mi setup's DDPMs: weight 0.1 and the chosen form (config and library agree);
+    the literal form stays selectable."""
+    for profile in ("quick", "paper"):
+        graph = study_graph(build_config(MainConfig, {"profile": profile}))
+        ddpms = [n.config for n in graph.nodes if n.step == "train_ddpm"]
+        mi = [c for c in ddpms if c.variant == "mi"]
+        assert mi and all(c.mi_weight == 0.1 for c in mi), profile
+        assert all(c.mi_weight == 0.0 for c in ddpms if c.variant == "std")
+        forms = {(c.mi_mode, c.mi_weighting, c.mi_scale, c.mi_target, c.mi_t_min) for c in mi}
+        assert forms == {("nmi", "sqrt_snr", "relative", "nearest", 0)}, profile
+        size = build_config(PrepareConfig, {"profile": profile}).patch_size
+        for config in mi[:1]:  # one network per profile is enough to read the term
+            term = build_trainer(config, size, 20).settings.mi
+            assert (term.mode, term.weighting, term.scale, term.target) == (
+                "nmi", "sqrt_snr", "relative", "nearest"
+            ), profile  # fmt: skip
+            assert term.t_min == 0 and term.t_max == 0
+    assert MITerm(weight=0.1) == term
+    literal = {f"mi_{k}": v for k, v in LITERAL.items()}
+    config = build_config(TrainDDPMConfig, {"grade": "HGG", "mi_weight": 0.1, **literal})
+    assert build_trainer(config, 32, 20).settings.mi == MITerm(weight=0.1, **LITERAL)
 
 
 @pytest.mark.parametrize(

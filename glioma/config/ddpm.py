@@ -111,27 +111,27 @@ class TrainDDPMConfig(StepConfig):
     mi_weight: float = param(0.0, "this DDPM's MI weight: 0 trains variant std, > 0 variant mi")
     mi_pair: str = param("x0", "MI between x0_hat and x0, or eps_hat and eps", choices=MI_PAIRS)
     mi_mode: str = param(
-        "mi", "mi (nats, the paper's) or nmi (normalised to [0, 1])", choices=MI_MODES
+        "nmi", "nmi (normalised to [0, 1]) or mi (nats, the paper's literal term)", choices=MI_MODES
     )
     mi_t_min: int = param(0, "the MI term acts only at diffusion steps t >= this (0: every t)")
     mi_t_max: int = param(0, "the MI term acts only at diffusion steps t <= this (0: up to T-1)")
     mi_weighting: str = param(
-        "none",
+        "sqrt_snr",
         "per-step weight of the MI term: none, sqrt_snr min(1, sqrt(SNR_t)), min_snr "
         "min(SNR_t, gamma)/gamma",
         choices=MI_WEIGHTINGS,
     )
     mi_snr_gamma: float = param(5.0, "gamma of mi_weighting min_snr")
     mi_scale: str = param(
-        "raw",
+        "relative",
         "raw (the term as it is) or relative (scaled to the Huber term's batch value: "
         "mi_weight 0.1 = a tenth of the objective)",
         choices=MI_SCALES,
     )
     mi_target: str = param(
-        "self",
-        "self: MI of x0_hat with its own x0 (the paper's); nearest: with the most similar other "
-        "training image of the batch",
+        "nearest",
+        "nearest: MI of x0_hat with the most similar other training image of the batch; self: "
+        "with its own x0 (the paper's literal term)",
         choices=MI_TARGETS,
     )
     loss_weighting: str = param(
@@ -175,7 +175,7 @@ class TrainDDPMConfig(StepConfig):
     register: bool = param(True, "register the model (false: log it on the run only)")
     resume: bool = param(False, "continue from this configuration's checkpoint", role=VOLATILE)
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
-    bf16: bool = param(False, "bfloat16 autocast on CUDA")
+    bf16: bool = param(False, "bfloat16 autocast of the training forward pass (CUDA or CPU)")
 
     @property
     def variant(self) -> str:

@@ -66,7 +66,7 @@ class MainConfig(ExecutorConfig, StepConfig):
     )
     setups: str = param("baseline,augment,ddpm,ddpm_mi", "the setups compared")
     ddpm_mi_weight: float = param(
-        0.0, "0: the profile's (quick 0.01, paper 0.1); " + DDPM_MI_WEIGHT_HELP
+        0.0, "0: the profile's (0.1, the paper's, in both); " + DDPM_MI_WEIGHT_HELP
     )
     synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     ddpm_scope: str = param("", "'': the profile's (quick site, paper fold); " + DDPM_SCOPE_HELP)

@@ -62,6 +62,7 @@ __all__ = [
     "MI_SCALES",
     "MI_TARGETS",
     "MI_WEIGHTINGS",
+    "LITERAL",
     "DenoiseTerm",
     "LossTerms",
     "MITerm",
@@ -90,17 +91,19 @@ class DenoiseTerm:
 @dataclass(frozen=True, kw_only=True)
 class MITerm:
     """The regulariser's configuration (module docstring): weight, pair, measure, noise window,
-    per-step weighting, scale and target."""
+    per-step weighting, scale and target. The defaults are the form chosen in issue 17 (NMI,
+    sqrt-SNR weighted, relative, nearest other image); ``LITERAL`` is the paper's as first
+    built."""
 
     weight: float = 0.0
     pair: str = "x0"
-    mode: str = "mi"
+    mode: str = "nmi"
     t_min: int = 0
     t_max: int = 0  # 0: up to T - 1
-    weighting: str = "none"
+    weighting: str = "sqrt_snr"
     snr_gamma: float = 5.0
-    scale: str = "raw"
-    target: str = "self"
+    scale: str = "relative"
+    target: str = "nearest"
 
     def __post_init__(self) -> None:
         check_mi_term(
@@ -133,6 +136,10 @@ class MITerm:
         else:
             weights = torch.ones_like(snr)
         return gate.to(weights.dtype) * weights
+
+
+# The paper's term as first reconstructed: MI in nats against the own image, every t, raw.
+LITERAL = {"mode": "mi", "t_min": 0, "weighting": "none", "scale": "raw", "target": "self"}
 
 
 @dataclass

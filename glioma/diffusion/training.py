@@ -53,7 +53,7 @@ class TrainSettings:
     cond_dropout: float = 0.1  # class-conditional networks: share of labels replaced by null
     grad_clip: float = 1.0
     seed: int = 0
-    bf16: bool = False  # bfloat16 autocast of the forward pass, CUDA only
+    bf16: bool = False  # bfloat16 autocast of the forward pass (CUDA or CPU)
 
     def __post_init__(self) -> None:
         check(self.train_steps >= 1, f"train_steps: must be >= 1, got {self.train_steps}")
@@ -143,8 +143,9 @@ class DDPMTrainer:
         self.history: list[dict[str, float]] = []  # one row per validation
 
     def _autocast(self):
-        enabled = self.settings.bf16 and self.device.type == "cuda"
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
+        """bfloat16 autocast of the forward pass on CUDA or CPU (GroupNorm, softmax and the
+        losses stay float32 under torch's autocast op lists; the MI histogram casts itself)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
 
     @property
     def sampling_model(self) -> nn.Module:
