@@ -238,19 +238,8 @@ def memorisation_part(
             {f"mi_nearest{name}_mean": float(mi.mean()), f"mi_nearest{name}_std": float(mi.std())}
         )
         correlations[name] = nearest.correlation
-        if len(data.training) < 2:
-            continue
-        distances = copy_distances(images, data.training, device=torch_device)
-        part.metrics[f"copy_fraction{name}"] = distances.fraction()
-        part.metrics[f"copy_ratio{name}_mean"] = float(distances.ratio.mean())
+        part.add(copy_part(data, images, name=name, pairs_shown=pairs_shown, device=torch_device))
         if not name:
-            part.figures["most_copied.png"] = most_copied_figure(
-                data.synthetic,
-                data.training,
-                distances,
-                training_ids=data.training_ids,
-                pairs=pairs_shown,
-            )
             table = pd.DataFrame(
                 {
                     "synthetic_id": data.synthetic_ids,
@@ -270,6 +259,24 @@ def memorisation_part(
     part.figures["memorisation_histogram.png"] = correlation_histogram(
         correlations[""], correlations.get("_held_out", np.empty(0)), threshold
     )
+    return part
+
+
+def copy_part(
+    data: ScoreData, images: np.ndarray, *, name: str, pairs_shown: int, device
+) -> ScorePart:
+    """The copy fraction of ``images`` (d1 < d2 / 3) and, for the synthetic set, the figure of
+    its most-copied samples; nothing when the DDPM had fewer than two training images."""
+    part = ScorePart()
+    if len(data.training) < 2:
+        return part
+    distances = copy_distances(images, data.training, device=device)
+    part.metrics[f"copy_fraction{name}"] = distances.fraction()
+    part.metrics[f"copy_ratio{name}_mean"] = float(distances.ratio.mean())
+    if not name:
+        part.figures["most_copied.png"] = most_copied_figure(
+            images, data.training, distances, training_ids=data.training_ids, pairs=pairs_shown
+        )
     return part
 
 
