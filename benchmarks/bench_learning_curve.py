@@ -184,12 +184,14 @@ def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, 
 
 
 def references(data: GradeData) -> dict[str, float]:
+    """The held-out real images' figures (FD needs two of them: phantom-b's LGG has one)."""
     nearest = nearest_training_correlation(data.held_out, data.train, progress=False)
+    fd = float("nan")
+    if len(data.held_out) >= 2:
+        fd = radiomic_frechet_distance(data.train_features, data.held_out_features).value
     return {
         "copy_fraction_held_out": copy_distances(data.held_out, data.train).fraction(),
-        "fd_radiomic_held_out": radiomic_frechet_distance(
-            data.train_features, data.held_out_features
-        ).value,
+        "fd_radiomic_held_out": fd,
         "memorisation_held_out_mean": float(nearest.correlation.mean()),
     }
 
