@@ -47,6 +47,7 @@ import torch  # noqa: E402
 
 # isort: split
 from machine import machine_line, versions_line  # noqa: E402
+from speed import speed_line  # noqa: E402
 
 from glioma.config import PrepareConfig, TrainDDPMConfig, build_config  # noqa: E402
 from glioma.devices import resolve_device  # noqa: E402
@@ -302,8 +303,9 @@ def main() -> None:
     args.checkpoints = [int(v) for v in args.checkpoints.split(",")]
     args.out, PROFILE[0] = Path(args.out), args.profile
     args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{machine_line()}\n{versions_line(torch)}\n{speed_line()}", flush=True)
     torch.set_num_threads(args.threads)
-    print(f"{machine_line()}\n{versions_line(torch)}\ntorch threads: {args.threads}", flush=True)
+    print(f"torch threads: {args.threads}", flush=True)
     print(f"site {args.site}, phantom seed {args.phantom_seed}", flush=True)
     dataset, splits = site_data(Path(args.home), args.site, args.phantom_seed)
     per_grade = {}
@@ -321,6 +323,7 @@ def main() -> None:
         frame.to_csv(args.out / "learning_curve.csv", index=False)
     plot(frame, args.out / "learning_curve.png")
     print(markdown_table(frame[SHOWN].round(3)))
+    print(f"{speed_line()} (after)", flush=True)
 
 
 if __name__ == "__main__":
