@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -127,25 +128,26 @@ def two_node_cluster():
     """A Ray head and a second node joined with ``ray start --address``, on this machine.
 
     Ray's token authentication (on for a new cluster) asks the nodes and drivers that join it
-    to say so, before Ray is imported: ``RAY_AUTH_MODE=token`` (the token: ~/.ray/auth_token).
+    to say so, before Ray is imported: ``RAY_AUTH_MODE=token``, and to hold its token.
     """
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    port = free_port()
+    # The cluster's own token: a fresh machine has no ~/.ray/auth_token, and `ray start`
+    # (unlike a local `ray.init`) does not create one.
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex}
     common = ["--num-cpus=1", "--disable-usage-stats"]
-    subprocess.run(
-        [ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
+    port = free_port()
+    ray_start(ray_cli, env, ["--head", f"--port={port}", "--include-dashboard=false", *common])
     try:
-        address = f"127.0.0.1:{port}"
-        subprocess.run(
-            [ray_cli, "start", f"--address={address}", *common],
-            env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        yield address, env
+        ray_start(ray_cli, env, [f"--address=127.0.0.1:{port}", *common])
+        yield f"127.0.0.1:{port}", env
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True)
+
+
+def ray_start(ray_cli: str, env: dict, args: list[str]) -> None:
+    """``ray start ARGS``; a failure shows Ray's own output, not only the exit status."""
+    done = subprocess.run([ray_cli, "start", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"ray start {' '.join(args)}: {done.stderr[-3000:]}"
 
 
 TWO_NODE_DRIVER = """
