@@ -89,6 +89,24 @@ def test_fid_objective_without_weights_stops_before_training(project_home, tiny_
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
+@pytest.mark.parametrize(
+    ("overrides", "phrase"),
+    [
+        ({"site": "brats"}, "for your own data give its BraTS root or manifest CSV: --source"),
+        ({"source": "/no/such/BraTS"}, "/no/such/BraTS"),
+    ],
+)
+def test_a_refused_tune_leaves_no_optuna_study(project_home, tiny_profile, overrides, phrase):
+    """A bad site or a missing folder is refused before the study exists (or its trials ran):
+    the storage holds no empty study that a later, corrected run would join."""
+    storage = f"sqlite:///{project_home / 'optuna.db'}"  # the default storage
+    with pytest.raises(GliomaError) as error:
+        run_tune(build_config(TuneConfig, {**overrides, "storage": storage}))
+    assert phrase in str(error.value)
+    database = project_home / "optuna.db"
+    assert not database.exists() or optuna.get_all_study_summaries(storage) == []
+
+
 @pytest.mark.parametrize("url", ["nosuchdb://x", "postgresql://tuner:s3cret@127.0.0.1:9/optuna"])
 def test_bad_or_unreachable_storage_is_one_clear_message(project_home, tiny_profile, url):
     with pytest.raises(ConfigError, match="storage: cannot open") as error:

@@ -62,11 +62,20 @@ class PrepareConfig(StepConfig):
             0.0 < self.phantom_scale <= 4.0,
             f"phantom_scale: must be in (0, 4], got {self.phantom_scale}",
         )
-        if self.source == "phantom":
-            check(
-                self.site in ("", *PHANTOM_SITES),
-                f"site: the phantom has sites phantom-a and phantom-b, got {self.site!r}",
-            )
+        check_phantom_site(self.site, self.source)
+
+
+def check_phantom_site(site: str, data: str) -> None:
+    """A site other than the phantom's needs its data named: ``brats`` with the default source
+    would read the phantom. Every step that declares a prepare lands here, under its own name
+    for the data, so the message lists them."""
+    if data == "phantom":
+        check(
+            site in ("", *PHANTOM_SITES),
+            f"site: the phantom has sites phantom-a and phantom-b, got {site!r}; for your own "
+            "data give its BraTS root or manifest CSV: --source (main: --data_a / --data_b; "
+            "cross_eval: --source_data / --target_data)",
+        )
 
 
 # What a later step's config says about the prepare run it needs, when it has to declare one.

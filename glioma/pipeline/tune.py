@@ -99,20 +99,24 @@ def distance_metric(config: TuneConfig) -> str:
         return "fd_radiomic"
 
 
-def open_study(config: TuneConfig, distance: str) -> optuna.Study:
-    """Create or join the study; refuse one that was optimising another distance."""
+def open_storage(config: TuneConfig) -> optuna.storages.BaseStorage:
+    """The Optuna storage, reached now (a bad URL is one line before anything runs)."""
     storage = config.storage or default_storage()
-    name = config.study_name or f"glioma-{config.site}-{config.grade}-{config.profile}"
     try:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=name,
-            directions=["minimize", "minimize"],
-            load_if_exists=True,
-        )
+        return optuna.storages.get_storage(storage)
     except (ImportError, ValueError, SQLAlchemyError) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"storage: cannot open {shown_storage(storage)} ({reason})") from None
+
+
+def open_study(
+    config: TuneConfig, distance: str, storage: optuna.storages.BaseStorage
+) -> optuna.Study:
+    """Create or join the study; refuse one that was optimising another distance."""
+    name = config.study_name or f"glioma-{config.site}-{config.grade}-{config.profile}"
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=["minimize", "minimize"], load_if_exists=True
+    )
     known = study.user_attrs.get("distance_metric", distance)
     if known != distance:
         raise ConfigError(
@@ -238,18 +242,21 @@ def log_front(table: pd.DataFrame, distance: str) -> None:
 def run_tune(config: TuneConfig) -> TuneOutput:
     """Add ``n_trials`` trials to the study and log its Pareto front on the tune run."""
     distance = distance_metric(config)  # fails here, before any training, if it must
+    # A bad site or source fails here too: the Optuna study is opened (created, when new) only
+    # once the data it tunes on is prepared, so a refused tune leaves no empty study behind.
+    prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+    refuse_small_site(prepare)
+    storage = open_storage(config)
     sweep_orphans("tune")
-    study = open_study(config, distance)
     params = as_params(config) | {"storage": shown_storage(config.storage or default_storage())}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
     with open_run("tune", params, tags) as run:
-        mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
-        prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
-        refuse_small_site(prepare)
         context = RunContext(experiment_id(), run.info.run_id, None, "tune")
         prepared = run_serial(Graph([prepare]), context)
         if prepared.failures:
             raise StepFailed(*next(iter((n.label, r) for n, r in prepared.failures.items())))
+        study = open_study(config, distance, storage)
+        mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
         _quiet_trial_tracebacks()
         study.optimize(
             lambda trial: run_trial(trial, config, prepared.results[prepare], distance),
