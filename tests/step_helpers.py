@@ -16,7 +16,6 @@ TINY_DDPM = {
     "num_res_blocks": "1",
     "attention_resolutions": "",
     "num_steps": "50",
-    "mi_t_min": "25",  # the quick profile's 500 is for its T = 1000
     "sample_every": "0",
 }
 

@@ -17,7 +17,7 @@ from step_helpers import dataset_folder, runs_of
 from glioma.config import PrepareConfig, SampleConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
-from glioma.errors import DataError
+from glioma.errors import ConfigError, DataError
 from glioma.pipeline.entries import run_prepare, run_sample, run_train_ddpm
 from glioma.pipeline.steps.train_ddpm import checkpoint_path
 from glioma.tracking import configure_tracking
@@ -32,7 +32,6 @@ TINY = {
     "channel_mults": "1,2",
     "attention_resolutions": "8",
     "num_steps": "50",
-    "mi_t_min": "25",  # the quick profile's 500 is for its T = 1000
     "sample_every": "2",
     "checkpoint_every_s": "0",
     "lr": "2e-3",
@@ -61,6 +60,32 @@ def _fresh_project(tmp_path, monkeypatch, name: str):
     home.mkdir()
     monkeypatch.setenv("GLIOMA_HOME", str(home))
     return run_prepare(build_config(PrepareConfig, TINY_PREPARE))
+
+
+def test_a_variant_is_the_users_ddpm_and_another_weight_never_moves_its_best(prepared, capsys):
+    """A DDPM at mi_weight 0.05 is ``...-mi-w0.05``; ``sample --variant mi`` (the profile's
+    0.1) says which DDPM it means and, rather than train one nobody asked for, names the
+    user's; ``--model`` samples that; a 0.1 DDPM registers ``...-mi`` and leaves the other's
+    ``@best`` where it was."""
+    other = run_train_ddpm(_tiny(prepared, mi_weight="0.05", grade="HGG"))[0]
+    assert resolve_alias("glioma-ddpm-phantom-a-HGG-mi-w0.05", "best").run_id == other.run_id
+    with pytest.raises(ConfigError, match="models:/glioma-ddpm-phantom-a-HGG-mi-w0.05@best"):
+        run_sample(build_config(SampleConfig, {"grade": "HGG", "variant": "mi"}))
+    said = capsys.readouterr().out
+    assert "sample: the mi DDPM: glioma-ddpm-phantom-a-HGG-mi (mi_weight 0.1, mi_pair x0" in said
+    assert len(runs_of("train_ddpm")) == 1, "nothing was trained"
+    model = "models:/glioma-ddpm-phantom-a-HGG-mi-w0.05@best"
+    drawn = run_sample(build_config(SampleConfig, {"model": model, "n": "3", "steps": "4"}))
+    assert drawn.tags["ddpm_run"] == other.run_id
+
+    paper = run_train_ddpm(_tiny(prepared, mi_weight="0.1", grade="HGG"))[0]
+    assert resolve_alias("glioma-ddpm-phantom-a-HGG-mi", "best").run_id == paper.run_id
+    assert resolve_alias("glioma-ddpm-phantom-a-HGG-mi-w0.05", "best").run_id == other.run_id
+    form = run_train_ddpm(_tiny(prepared, mi_weight="0.1", grade="HGG", mi_mode="mi"))[0]
+    name = build_config(TrainDDPMConfig, {"mi_weight": "0.1", "mi_mode": "mi"}).model_label
+    assert name.startswith("mi-f") and len(name) == len("mi-f") + 8
+    assert resolve_alias(f"glioma-ddpm-phantom-a-HGG-{name}", "best").run_id == form.run_id
+    assert resolve_alias("glioma-ddpm-phantom-a-HGG-mi", "best").run_id == paper.run_id
 
 
 def test_train_both_grades_register_and_sample(prepared):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +20,7 @@ from glioma.config.fields import (
 )
 from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
 from glioma.errors import ConfigError
-from glioma.names import GRADES, N_FOLDS, VARIANTS, variant_of
+from glioma.names import GRADES, N_FOLDS, PAPER_MI_WEIGHT, VARIANTS, variant_of
 
 DEVICES = ("auto", "cpu", "cuda")
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
@@ -27,6 +29,11 @@ DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 MI_PAIRS = ("x0", "eps")
 MI_MODES = ("mi", "nmi")
 MI_WEIGHTINGS = ("none", "sqrt_snr", "min_snr")
+# What makes one MI term another besides its weight (registered names tell them apart).
+MI_FORM_FIELDS = (
+    "mi_pair", "mi_mode", "mi_t_min", "mi_t_max", "mi_weighting", "mi_snr_gamma", "mi_scale",
+    "mi_target",
+)  # fmt: skip
 MI_SCALES = ("raw", "relative")
 MI_TARGETS = ("self", "nearest")
 DENOISE_WEIGHTINGS = ("none", "min_snr")
@@ -180,6 +187,25 @@ class TrainDDPMConfig(StepConfig):
     @property
     def variant(self) -> str:
         return variant_of(self.mi_weight)
+
+    @property
+    def mi_form(self) -> dict[str, object]:
+        """The MI term's settings besides its weight (mode, weighting, scale, target, window)."""
+        return {name: getattr(self, name) for name in MI_FORM_FIELDS}
+
+    @property
+    def model_label(self) -> str:
+        """The last part of the registered name: ``std``; ``mi`` for the paper's weight in the
+        default form; ``mi-w0.05`` for another weight; ``-f<hash>`` added for another form, so
+        that no DDPM ever moves the ``@best`` of a DDPM trained with other MI settings."""
+        if self.variant == "std":
+            return "std"
+        label = "mi" if self.mi_weight == PAPER_MI_WEIGHT else f"mi-w{self.mi_weight:g}"
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in MI_FORM_FIELDS}
+        if self.mi_form != defaults:
+            text = json.dumps(self.mi_form, sort_keys=True).encode()
+            label += "-f" + hashlib.sha256(text).hexdigest()[:8]
+        return label
 
     @property
     def grade_label(self) -> str:

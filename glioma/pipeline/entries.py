@@ -27,6 +27,7 @@ from glioma.config import (
 from glioma.config.ddpm import ddpm_config_for
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
+from glioma.errors import ConfigError
 from glioma.names import GRADES, other_grade
 from glioma.pipeline.graph import Graph, Node, given
 from glioma.pipeline.inputs import checked_run
@@ -46,7 +47,7 @@ from glioma.pipeline.nodes import (
 from glioma.pipeline.steps.train_ddpm import follow_main_process
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
-from glioma.tracking.registry import require_alias
+from glioma.tracking.registry import ddpm_model_name, registered_ddpms, require_alias
 
 # Every entry point (MLproject's and the console's) and the config it takes.
 CONFIGS: dict[str, type[StepConfig]] = {
@@ -114,7 +115,7 @@ def ddpm_run_of(model: str) -> str:
     return model
 
 
-def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
+def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[Node, SampleConfig]:
     """The DDPM node a sample needs: the given model, or train_ddpm of site/grade/variant."""
     if config.model:
         run = checked_run(ddpm_run_of(config.model), "train_ddpm")
@@ -130,9 +131,29 @@ def sample_graph_nodes(config: SampleConfig) -> tuple[Node, SampleConfig]:
     ddpm = ddpm_config_for(
         config.grade, overrides | {"profile": config.profile, "seed": config.seed}
     )
+    announce_variant_ddpm(ddpm, step=step)
     prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
     return ddpm_node(prepare, ddpm), config
+
+
+def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
+    """Say which DDPM a variant stands for before anything runs; refuse to train one when the
+    store holds DDPMs of that site, grade and variant under other MI settings only (the user's
+    own, which ``--model`` picks), so a DDPM nobody asked for is never trained silently."""
+    name = ddpm_model_name(ddpm.site, ddpm.grade_label, ddpm.model_label)
+    settings = f"mi_weight {ddpm.mi_weight:g}"
+    if ddpm.variant == "mi":
+        settings += ", " + ", ".join(f"{k} {v}" for k, v in ddpm.mi_form.items())
+    print(f"{step}: the {ddpm.variant} DDPM: {name} ({settings}); reused when this store has it")
+    registered = registered_ddpms(ddpm.site, ddpm.grade_label, ddpm.variant)
+    if registered and name not in registered:
+        choices = ", ".join(f"models:/{other}@best" for other in registered)
+        raise ConfigError(
+            f"variant: this store's {ddpm.variant} DDPMs of {ddpm.site} {ddpm.grade_label} are "
+            f"{choices}, none with the profile's MI settings ({name}); pass --model to use one, "
+            f"or train {name} first with train_ddpm"
+        )
 
 
 def run_sample(config: SampleConfig) -> NodeResult:
@@ -192,7 +213,7 @@ def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
         {"site": config.site, "grade": grade, "variant": config.variant,
          "source": config.source, "profile": config.profile, "seed": config.seed},
     )  # fmt: skip
-    ddpm, sample_config = sample_graph_nodes(sample_config)
+    ddpm, sample_config = sample_graph_nodes(sample_config, step="score_gen")
     return sample_node(ddpm, sample_config), ddpm
 
 

@@ -9,8 +9,17 @@ from mlflow.tracking import MlflowClient
 from glioma.errors import DataError
 
 
-def ddpm_model_name(site: str, grade: str, variant: str) -> str:
-    return f"glioma-ddpm-{site}-{grade}-{variant}"
+def ddpm_model_name(site: str, grade: str, label: str) -> str:
+    """``label``: ``std``, ``mi`` (the paper's weight, default form), ``mi-w0.05``, ``mi-f<hash>``
+    (``TrainDDPMConfig.model_label``)."""
+    return f"glioma-ddpm-{site}-{grade}-{label}"
+
+
+def registered_ddpms(site: str, grade: str, variant: str) -> list[str]:
+    """Names of the registered DDPMs of one site, grade and variant, whatever their MI settings."""
+    prefix = ddpm_model_name(site, grade, variant)
+    found = MlflowClient().search_registered_models(filter_string=f"name LIKE '{prefix}%'")
+    return sorted(m.name for m in found if m.name == prefix or m.name.startswith(prefix + "-"))
 
 
 def ddpm_alias(held_out: tuple[int, ...]) -> str:

@@ -285,7 +285,7 @@ def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
     where = f"runs:/{mlflow.active_run().info.run_id}/{DDPM_MODEL} (not registered)"
     if config.register:
         name, alias = (
-            ddpm_model_name(config.site, config.grade_label, config.variant),
+            ddpm_model_name(config.site, config.grade_label, config.model_label),
             ddpm_alias(config.held_out_folds),
         )
         version = register(logged.model_uri, name, alias)
