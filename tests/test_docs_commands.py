@@ -19,35 +19,13 @@ import pytest
 from mlflow.projects import _project_spec
 
 from entrypoints._runner import build_parser, chosen_profile
-from glioma.config import (
-    CrossEvalConfig,
-    MainConfig,
-    PrepareConfig,
-    SampleConfig,
-    ScoreGenConfig,
-    TrainClsConfig,
-    TrainDDPMConfig,
-    TuneConfig,
-    build_config,
-)
+from glioma.config import CrossEvalConfig, MainConfig, build_config
 from glioma.config.prepare import check_phantom_site
 from glioma.errors import GliomaError
+from glioma.pipeline.entries import CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-CONFIGS = {
-    cls.step: cls
-    for cls in (
-        MainConfig,
-        PrepareConfig,
-        TrainDDPMConfig,
-        SampleConfig,
-        ScoreGenConfig,
-        TrainClsConfig,
-        CrossEvalConfig,
-        TuneConfig,
-    )
-}
 FENCE = re.compile(r"^ *```[a-z]*\n(.*?)^ *```", re.S | re.M)
 SPAN = re.compile(r"`([^`]+)`")
 SHELL_OPERATORS = {"&&", "||", "|", ";", "&"}
