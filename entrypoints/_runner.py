@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from glioma.config import DEFAULT_PROFILE, profile_values
 from glioma.config.build import build_config
-from glioma.config.fields import choices_of, help_of
+from glioma.config.fields import choices_of, help_of, param_text
 from glioma.config.profiles import all_profiles
 from glioma.errors import GliomaError
-from glioma.tracking import fail_project_run
-from glioma.tracking.runs import param_text
 
 
 def chosen_profile(argv: Sequence[str]) -> str:
@@ -61,15 +60,20 @@ def build_parser(config_cls: type, prog: str, profile: str) -> argparse.Argument
     return parser
 
 
-def run_entrypoint(
-    config_cls: type, step: Callable[[Any], Any], argv: Sequence[str] | None = None
-) -> int:
-    """Parse ``argv``, run ``step`` with the config; return the process exit code."""
+def run_entrypoint(config_cls: type, step: str, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run ``step`` (``"module:function"``) with the config; return the exit code.
+
+    The step's module (the pipeline: torch, MLflow) is imported only once the arguments parsed,
+    so ``--help`` and a bad flag answer at once.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = f"glioma {config_cls.step}"
     args = build_parser(config_cls, prog, chosen_profile(argv)).parse_args(argv)
+    module, _, function = step.partition(":")
+    run = getattr(importlib.import_module(module), function)
+    fail_project_run = importlib.import_module("glioma.tracking").fail_project_run
     try:
-        step(build_config(config_cls, vars(args)))
+        run(build_config(config_cls, vars(args)))
     except GliomaError as exc:
         message = f"{prog}: error: {exc}"
         print(message, file=sys.stderr)

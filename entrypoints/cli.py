@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from entrypoints import cross_eval as cross_eval_entry
-from entrypoints import main as main_entry
-from entrypoints import prepare as prepare_entry
-from entrypoints import sample as sample_entry
-from entrypoints import score_gen as score_gen_entry
-from entrypoints import train_cls as train_cls_entry
-from entrypoints import train_ddpm as train_ddpm_entry
-from entrypoints import tune as tune_entry
-
+# Each step's module, imported only when its step is asked for: `glioma --help` imports none.
 STEPS = {
-    "main": main_entry.main,
-    "prepare": prepare_entry.main,
-    "train_ddpm": train_ddpm_entry.main,
-    "sample": sample_entry.main,
-    "score_gen": score_gen_entry.main,
-    "train_cls": train_cls_entry.main,
-    "cross_eval": cross_eval_entry.main,
-    "tune": tune_entry.main,
-}
+    step: f"entrypoints.{step}"
+    for step in (
+        "main", "prepare", "train_ddpm", "sample", "score_gen", "train_cls", "cross_eval", "tune",
+    )
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
             f"usage: glioma STEP [--param value ...]\nsteps: {known}\neach step: glioma STEP --help"
         )
         return 0
-    return STEPS[argv[0]](argv[1:])
+    return importlib.import_module(STEPS[argv[0]]).main(argv[1:])
 
 
 if __name__ == "__main__":

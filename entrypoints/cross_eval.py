@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import CrossEvalConfig
-from glioma.pipeline.entries import run_cross_eval
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(CrossEvalConfig, run_cross_eval, argv)
+    return run_entrypoint(CrossEvalConfig, "glioma.pipeline.entries:run_cross_eval", argv)
 
 
 if __name__ == "__main__":

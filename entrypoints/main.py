@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import MainConfig
-from glioma.pipeline.study import run_main
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(MainConfig, run_main, argv)
+    return run_entrypoint(MainConfig, "glioma.pipeline.study:run_main", argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import PrepareConfig
-from glioma.pipeline.entries import run_prepare
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(PrepareConfig, run_prepare, argv)
+    return run_entrypoint(PrepareConfig, "glioma.pipeline.entries:run_prepare", argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import SampleConfig
-from glioma.pipeline.entries import run_sample
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(SampleConfig, run_sample, argv)
+    return run_entrypoint(SampleConfig, "glioma.pipeline.entries:run_sample", argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import ScoreGenConfig
-from glioma.pipeline.entries import run_score_gen
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(ScoreGenConfig, run_score_gen, argv)
+    return run_entrypoint(ScoreGenConfig, "glioma.pipeline.entries:run_score_gen", argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TrainClsConfig
-from glioma.pipeline.entries import run_train_cls
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TrainClsConfig, run_train_cls, argv)
+    return run_entrypoint(TrainClsConfig, "glioma.pipeline.entries:run_train_cls", argv)
 
 
 if __name__ == "__main__":

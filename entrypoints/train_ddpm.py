@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TrainDDPMConfig
-from glioma.pipeline.entries import run_train_ddpm
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TrainDDPMConfig, run_train_ddpm, argv)
+    return run_entrypoint(TrainDDPMConfig, "glioma.pipeline.entries:run_train_ddpm", argv)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,10 @@ import sys
 
 from entrypoints._runner import run_entrypoint
 from glioma.config import TuneConfig
-from glioma.pipeline.tune import run_tune
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TuneConfig, run_tune, argv)
+    return run_entrypoint(TuneConfig, "glioma.pipeline.tune:run_tune", argv)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,10 @@ from glioma.config import (
     as_params,
     build_config,
 )
-from glioma.config.fields import choices_of, help_of
+from glioma.config.fields import choices_of, help_of, param_text
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import ConfigError
 from glioma.pipeline.entries import CONFIGS
-from glioma.tracking.runs import param_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -140,3 +141,21 @@ def test_params_record_every_field():
     assert set(params) == {f.name for f in dataclasses.fields(MainConfig)}
     assert {"executor", "ray_address", "ddpm_mi_weight"} <= set(params)
     assert [param_text(v) for v in (True, 64.0, 0.25, 3)] == ["true", "64", "0.25", "3"]
+
+
+HELP_IMPORTS = """
+import contextlib, io, sys
+from entrypoints.cli import main
+for argv in (["--help"], ["train_ddpm", "--help"], ["main", "--profile", "paper", "--help"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+print(sorted(m for m in ("torch", "mlflow", "ray", "optuna") if m in sys.modules))
+"""
+
+
+def test_help_imports_neither_torch_nor_mlflow():
+    """`glioma --help` and a step's --help answer from the configs alone (they took ~9 s)."""
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_IMPORTS], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

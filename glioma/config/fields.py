@@ -122,3 +122,12 @@ def result_fields(config: StepConfig) -> dict[str, Any]:
     return {
         f.name: getattr(config, f.name) for f in dataclasses.fields(config) if role_of(f) == RESULT
     }
+
+
+def param_text(value: Any) -> str:
+    """One spelling per value, so runs started in different ways compare equal in the UI."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)

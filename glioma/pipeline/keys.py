@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import mlflow
 
 from glioma.config import result_fields
+from glioma.config.fields import param_text
 from glioma.pipeline.graph import Node
-from glioma.tracking.runs import param_text
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from glioma.config.fields import param_text
 from glioma.errors import GliomaError
 from glioma.tracking.store import configure_tracking
 
@@ -40,15 +41,6 @@ RAY_NODE = "ray_node"
 TORCH_THREADS = "torch_threads"
 ERROR = "error"
 REUSED_RUN = "reused_run"
-
-
-def param_text(value: Any) -> str:
-    """One spelling per value, so runs started in different ways compare equal in the UI."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
 
 
 def process_start(pid: int) -> str:
