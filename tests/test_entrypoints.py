@@ -125,3 +125,23 @@ def test_upstream_prepare_is_reused_when_finished(project_home, brats_root):
     first, again, other_seed = prepared(0), prepared(0), prepared(1)
     assert again.run_id == first.run_id and again.data_hash == first.data_hash and again.reused
     assert other_seed.run_id != first.run_id
+
+
+def test_two_clones_sharing_a_virtualenv_keep_their_own_stores(tmp_path):
+    """Without GLIOMA_HOME, a command run inside a checkout (or a folder below it) writes that
+    checkout's store and data; the installed package's checkout is not touched."""
+    ours = REPO / "mlflow.db"
+    before = ours.stat().st_mtime_ns if ours.exists() else None
+    glioma = str(Path(sys.executable).with_name("glioma"))
+    env = _env()
+    env.pop("GLIOMA_HOME", None)
+    for clone in ("a", "b"):
+        folder = tmp_path / clone
+        (folder / "notes").mkdir(parents=True)
+        (folder / "MLproject").write_text((REPO / "MLproject").read_text())
+        args = ["prepare", "--phantom_scale", "0.01", "--patch_size", "16", "--workers", "1"]
+        subprocess.run([glioma, *args], cwd=folder / "notes", env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        assert len(_runs(f"sqlite:///{folder / 'mlflow.db'}")) == 1
+        assert (folder / "data" / "prepared" / "phantom-a" / "images.npy").exists()
+    assert (ours.stat().st_mtime_ns if ours.exists() else None) == before

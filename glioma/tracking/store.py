@@ -21,13 +21,25 @@ DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlruns"
 
 
+def is_project(folder: Path) -> bool:
+    """A folder holding this project's ``MLproject`` (a checkout of the suite)."""
+    spec = folder / "MLproject"
+    return spec.is_file() and spec.read_text().lstrip().startswith("name: glioma")
+
+
 def project_root() -> Path:
-    """The folder holding ``MLproject`` (the checkout); the current folder for other installs."""
+    """``GLIOMA_HOME`` when set; else the checkout the command runs in (the current folder or
+    one above it), so two clones that share a virtualenv keep their own stores; else the
+    checkout of the installed package; else the current folder."""
     override = os.environ.get("GLIOMA_HOME")
     if override:
         return Path(override).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if is_project(folder):
+            return folder
     checkout = Path(glioma.__file__).resolve().parents[1]
-    return checkout if (checkout / "MLproject").is_file() else Path.cwd().resolve()
+    return checkout if is_project(checkout) else here
 
 
 def default_tracking_uri() -> str:
