@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 import glioma
@@ -25,3 +26,11 @@ def package_code() -> Iterator[list[str]]:
         target = Path(tmp) / PACKAGE_DIR.name
         shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         yield [str(target)]
+
+
+def pinned_requirements(*distributions: str) -> list[str]:
+    """``name==version`` of each distribution this process runs: a model names the versions it
+    was trained with, not floors (a local label such as ``+cu130`` is dropped: it names a wheel
+    index, not a version).
+    """
+    return [f"{name}=={metadata.version(name).split('+')[0]}" for name in distributions]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
@@ -215,7 +216,9 @@ def test_mlflow_run_train_cls_then_serve_without_the_project(prepared, project_h
     uri = "models:/glioma-ensemble-phantom-a-baseline@champion"
     local = Path(mlflow.artifacts.download_artifacts(uri))
     requirements = (local / "requirements.txt").read_text()
-    assert "torch" in requirements and "glioma" not in requirements and "-e " not in requirements
+    assert "glioma" not in requirements and "-e " not in requirements
+    trained_with = f"torch=={metadata.version('torch').split('+')[0]}"
+    assert trained_with in requirements.split(), "the versions it was trained with, not floors"
     assert (local / "code" / "glioma" / "classify" / "ensemble.py").is_file()  # code_paths
     assert (local / "python_env.yaml").is_file()  # what build-docker installs from
 

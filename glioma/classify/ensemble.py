@@ -32,16 +32,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from glioma.names import GRADES
+from glioma.packaging import pinned_requirements
 
 COMBINE = ("mean_prob", "mean_weights")
 NPY_COLUMN = "npy_base64"
-PIP_REQUIREMENTS = [
-    f"torch>={torch.__version__.split('+')[0]}",
-    "torchvision",
-    f"mlflow>={mlflow.__version__}",
-    "numpy",
-    "pandas",
-]
+PIP_REQUIREMENTS = pinned_requirements("torch", "torchvision", "mlflow", "numpy", "pandas")
 
 
 def fold_signature(image_size: int) -> ModelSignature:

@@ -27,16 +27,12 @@ from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.unet import Guided, UNet, UNetConfig
 from glioma.errors import DataError
 from glioma.names import LABELS
-from glioma.packaging import package_code
+from glioma.packaging import package_code, pinned_requirements
 
 CHECKPOINT_ARTIFACT = "checkpoint"
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 # Written down rather than inferred: inference loads the model in a subprocess (slow).
-PIP_REQUIREMENTS = [
-    f"torch>={torch.__version__.split('+')[0]}",
-    f"mlflow>={mlflow.__version__}",
-    "numpy",
-]
+PIP_REQUIREMENTS = pinned_requirements("torch", "mlflow", "numpy")
 
 
 # What ``predict`` takes and returns, declared (MLflow cannot infer it from a model-from-code
