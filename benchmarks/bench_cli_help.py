@@ -21,7 +21,7 @@ from pathlib import Path
 from machine import machine_line
 from speed import speed_line
 
-from entrypoints.cli import STEPS
+from glioma.config.steps import STEPS
 
 TARGET_S = 1.5
 

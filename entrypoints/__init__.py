@@ -1,1 +1,2 @@
-"""Thin entry points: parse parameters, call the pipeline step, turn known errors into one line."""
+"""MLproject's commands, ``python -m entrypoints.<step>`` from the checkout (not installed):
+each is ``glioma.cli.run_step`` of its step."""

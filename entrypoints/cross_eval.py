@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import CrossEvalConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(CrossEvalConfig, "glioma.pipeline.entries:run_cross_eval", argv)
+    return run_step("cross_eval", argv)
 
 
 if __name__ == "__main__":

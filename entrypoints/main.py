@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import MainConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(MainConfig, "glioma.pipeline.study:run_main", argv)
+    return run_step("main", argv)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import PrepareConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(PrepareConfig, "glioma.pipeline.entries:run_prepare", argv)
+    return run_step("prepare", argv)
 
 
 if __name__ == "__main__":

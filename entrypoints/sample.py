@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import SampleConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(SampleConfig, "glioma.pipeline.entries:run_sample", argv)
+    return run_step("sample", argv)
 
 
 if __name__ == "__main__":

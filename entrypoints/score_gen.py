@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import ScoreGenConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(ScoreGenConfig, "glioma.pipeline.entries:run_score_gen", argv)
+    return run_step("score_gen", argv)
 
 
 if __name__ == "__main__":

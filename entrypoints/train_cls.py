@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import TrainClsConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TrainClsConfig, "glioma.pipeline.entries:run_train_cls", argv)
+    return run_step("train_cls", argv)
 
 
 if __name__ == "__main__":

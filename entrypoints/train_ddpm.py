@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import TrainDDPMConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TrainDDPMConfig, "glioma.pipeline.entries:run_train_ddpm", argv)
+    return run_step("train_ddpm", argv)
 
 
 if __name__ == "__main__":

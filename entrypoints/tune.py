@@ -2,12 +2,11 @@
 
 import sys
 
-from entrypoints._runner import run_entrypoint
-from glioma.config import TuneConfig
+from glioma.cli import run_step
 
 
 def main(argv=None) -> int:
-    return run_entrypoint(TuneConfig, "glioma.pipeline.tune:run_tune", argv)
+    return run_step("tune", argv)
 
 
 if __name__ == "__main__":

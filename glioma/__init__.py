@@ -1,6 +1,6 @@
 """glioma: an MLflow-tracked study of DDPM-synthesised MRI for glioma grading.
 
-Layers (imports point downwards only): pipeline -> evaluate -> classify -> scoring ->
+Layers (imports point downwards only): cli -> pipeline -> evaluate -> classify -> scoring ->
 diffusion -> data -> tracking -> config. See ``DESIGN.md`` in the shared folder.
 """
 

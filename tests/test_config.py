@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from entrypoints._runner import build_parser
-from entrypoints.cli import main as cli_main
+from glioma.cli import build_parser
+from glioma.cli import main as cli_main
 from glioma.config import (
     PROFILES,
     MainConfig,
@@ -145,7 +145,7 @@ def test_params_record_every_field():
 
 HELP_IMPORTS = """
 import contextlib, io, sys
-from entrypoints.cli import main
+from glioma.cli import main
 for argv in (["--help"], ["train_ddpm", "--help"], ["main", "--profile", "paper", "--help"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         main(argv)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow.projects import _project_spec
 
-from entrypoints._runner import build_parser, chosen_profile
+from glioma.cli import build_parser, chosen_profile
 from glioma.config import CrossEvalConfig, MainConfig, build_config
 from glioma.config.prepare import check_phantom_site
 from glioma.errors import GliomaError

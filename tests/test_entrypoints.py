@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import make_brats_root
 
-from entrypoints.cli import main as cli_main
+from glioma.cli import main as cli_main
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.pipeline.entries import run_prepare

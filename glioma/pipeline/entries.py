@@ -13,18 +13,17 @@ import mlflow
 
 from glioma.config import (
     CrossEvalConfig,
-    MainConfig,
     PrepareConfig,
     SampleConfig,
     ScoreGenConfig,
     StepConfig,
     TrainClsConfig,
     TrainDDPMConfig,
-    TuneConfig,
     build_config,
     setup_list,
 )
 from glioma.config.ddpm import ddpm_config_for
+from glioma.config.steps import STEPS
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
 from glioma.errors import ConfigError
@@ -50,19 +49,7 @@ from glioma.scoring.inception import find_weights
 from glioma.tracking.registry import ddpm_model_name, registered_ddpms, require_alias
 
 # Every entry point (MLproject's and the console's) and the config it takes.
-CONFIGS: dict[str, type[StepConfig]] = {
-    cls.step: cls
-    for cls in (
-        MainConfig,
-        PrepareConfig,
-        TrainDDPMConfig,
-        SampleConfig,
-        ScoreGenConfig,
-        TrainClsConfig,
-        CrossEvalConfig,
-        TuneConfig,
-    )
-}
+CONFIGS: dict[str, type[StepConfig]] = {name: step.config for name, step in STEPS.items()}
 
 
 def run_prepare(config: PrepareConfig) -> NodeResult:

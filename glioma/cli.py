@@ -1,10 +1,12 @@
-"""The one runner every entry point shares: parameters from the step's config, one-line errors.
+"""The command line: ``glioma STEP [--param value ...]`` and every step's parser.
 
 Each config field becomes ``--field`` (``--field-name`` also works), with the field's help, its
 choices and its default as the chosen profile resolves it (``--profile paper --help`` shows the
 paper values). Values stay strings here; ``build_config`` types and checks them, so
 ``mlflow run -P`` and the console behave the same. Old spellings of renamed parameters still
-work for one release, with a one-line notice.
+work for one release, with a one-line notice. The step's pipeline function is imported by name
+(``glioma.config.steps``) only once its arguments parsed: ``--help`` and a bad flag never
+import torch or MLflow. The only module of the package that parses command lines.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from glioma.config import DEFAULT_PROFILE, profile_values
 from glioma.config.build import build_config
 from glioma.config.fields import choices_of, help_of, param_text
 from glioma.config.profiles import all_profiles
+from glioma.config.steps import STEPS
 from glioma.errors import GliomaError
 
 
@@ -60,16 +63,13 @@ def build_parser(config_cls: type, prog: str, profile: str) -> argparse.Argument
     return parser
 
 
-def run_entrypoint(config_cls: type, step: str, argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, run ``step`` (``"module:function"``) with the config; return the exit code.
-
-    The step's module (the pipeline: torch, MLflow) is imported only once the arguments parsed,
-    so ``--help`` and a bad flag answer at once.
-    """
+def run_step(step: str, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` for ``step``, run it with the built config; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    prog = f"glioma {config_cls.step}"
+    config_cls = STEPS[step].config
+    prog = f"glioma {step}"
     args = build_parser(config_cls, prog, chosen_profile(argv)).parse_args(argv)
-    module, _, function = step.partition(":")
+    module, _, function = STEPS[step].run.partition(":")
     run = getattr(importlib.import_module(module), function)
     fail_project_run = importlib.import_module("glioma.tracking").fail_project_run
     try:
@@ -83,3 +83,22 @@ def run_entrypoint(config_cls: type, step: str, argv: Sequence[str] | None = Non
         fail_project_run(f"{prog}: interrupted")
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: ``glioma STEP ...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
+        known = ", ".join(STEPS)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"glioma: error: unknown step {argv[0]!r}; steps: {known}", file=sys.stderr)
+            return 2
+        print(
+            f"usage: glioma STEP [--param value ...]\nsteps: {known}\neach step: glioma STEP --help"
+        )
+        return 0
+    return run_step(argv[0], argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
