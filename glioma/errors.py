@@ -15,3 +15,7 @@ class DataError(GliomaError):
 
 class SubjectError(GliomaError):
     """One subject cannot be used; the step records it in exclusions.csv and goes on."""
+
+
+class MissingWeightsError(GliomaError):
+    """Weights this machine does not have; the message says what to download and where."""

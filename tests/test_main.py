@@ -1,18 +1,20 @@
 """``main`` end to end with the tiny profile: on a real local Ray, then a serial rerun."""
 
+import copy
 import os
 from collections import Counter
 from functools import cache
 
 import mlflow
 import pytest
-from step_helpers import runs_of
+from step_helpers import TINY_PROFILE, runs_of
 
-from glioma.config import MainConfig, build_config, result_fields
+from glioma.config import PROFILES, MainConfig, build_config, result_fields
+from glioma.errors import MissingWeightsError
 from glioma.names import lineage_tag
 from glioma.pipeline.ensure import RunContext, ensure
 from glioma.pipeline.entries import run_prepare
-from glioma.pipeline.study import run_main, study_graph
+from glioma.pipeline.study import check_weights, run_main, study_graph
 from glioma.tracking.runs import REUSE_KEY
 
 SHOWN = ("step", "site", "grade", "variant", "setup", "fold", "direction")
@@ -132,3 +134,26 @@ def test_how_the_study_runs_is_not_what_it_computes(field):
         return [(n.step, result_fields(n.config)) for n in study_graph(config).nodes]
 
     assert computed(base) == computed(changed)
+
+
+@pytest.mark.parametrize(
+    ("section", "setting", "phrase"),
+    [
+        ("train_cls", {"imagenet_weights": "required"}, "--imagenet_weights none"),
+        ("score_gen", {"inception": "required"}, "FID Inception weights"),
+    ],
+)
+def test_main_stops_before_anything_runs_without_the_weights_its_profile_requires(
+    project_home, monkeypatch, tmp_path, section, setting, phrase
+):
+    """A profile that requires ImageNet or FID Inception weights the machine lacks stops the
+    study at once, saying where they go; nothing is prepared or trained first."""
+    profile = copy.deepcopy(TINY_PROFILE)
+    profile.setdefault(section, {}).update(setting)
+    monkeypatch.setitem(PROFILES, "quick", profile)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    with pytest.raises(MissingWeightsError, match=phrase):
+        run_main(build_config(MainConfig, {"n_boot": "100"}))
+    assert node_runs() == [], "nothing ran"
+    if section == "train_cls":  # the user's way out: random weights, said in so many words
+        check_weights(build_config(MainConfig, {"imagenet_weights": "none"}))

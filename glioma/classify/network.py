@@ -15,7 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
-from glioma.errors import ConfigError, DataError
+from glioma.errors import ConfigError, DataError, MissingWeightsError
 from glioma.fileio import load_torch_file
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -37,6 +37,20 @@ def find_imagenet_weights(arch: str, path: str = "") -> Path | None:
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     found = [cache / name for name in reversed(imagenet_weight_files(arch))]
     return next((f for f in found if f.is_file()), None)
+
+
+def require_imagenet_weights(arch: str) -> Path:
+    """The hub cache's ImageNet weights of ``arch``; MissingWeightsError saying where they go."""
+    file = find_imagenet_weights(arch)
+    if file is None:
+        url = torchvision.models.get_model_weights(arch).DEFAULT.url
+        where = Path(torch.hub.get_dir()) / "checkpoints"
+        raise MissingWeightsError(
+            f"imagenet_weights: the profile trains {arch} from ImageNet weights, not in torch's "
+            f"hub cache {where}; download {url} there, pass --imagenet_weights <file>, or "
+            "--imagenet_weights none to train from random weights"
+        )
+    return file
 
 
 def four_channel_stem(rgb: torch.Tensor) -> torch.Tensor:
@@ -94,12 +108,16 @@ class GliomaResNet(nn.Module):
 def build_classifier(arch: str, imagenet_weights: str = "") -> tuple[GliomaResNet, str]:
     """The classifier and how it was initialised: ``imagenet:<file>`` or ``random``.
 
-    ``imagenet_weights``: "" looks in torch's hub cache, "none" forces random init, else a file.
+    ``imagenet_weights``: "" looks in torch's hub cache (random init without it), "required"
+    too but stops without it, "none" forces random init, else a file.
     """
     model = GliomaResNet(arch)
     if imagenet_weights == "none":
         return model, "random"
-    file = find_imagenet_weights(arch, imagenet_weights)
+    if imagenet_weights == "required":
+        file = require_imagenet_weights(arch)
+    else:
+        file = find_imagenet_weights(arch, imagenet_weights)
     if file is None:
         return model, "random"
     model.load_imagenet(file)

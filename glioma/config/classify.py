@@ -72,7 +72,9 @@ class ClsTrainingConfig(StepConfig):
     prepare_run: str = param("", PREPARE_RUN_HELP, role=UPSTREAM)
     arch: str = param("resnet18", "torchvision ResNet depth", choices=ARCHITECTURES)
     imagenet_weights: str = param(
-        "", "'': torch's hub cache if there, else random; 'none'; or a weights file"
+        "",
+        "'': torch's hub cache if there, else random; 'required': the hub cache's, else stop; "
+        "'none': random; or a weights file",
     )
     epochs: int = param(30, "passes over the fold's training images")
     batch_size: int = param(32, "images per SGD step")

@@ -73,6 +73,11 @@ class MainConfig(ExecutorConfig, StepConfig):
     n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
     workers: int = param(2, "worker processes of prepare", role=VOLATILE)
     phantom_scale: float = param(0.0, "0: the profile's value (quick 0.25, paper 1.0)")
+    imagenet_weights: str = param(
+        "",
+        "the classifiers' start: '' the profile's (quick: hub cache if there, else random; "
+        "paper: required, main stops without them); 'none': random; or a weights file",
+    )
 
     def directions_sites(self) -> list[tuple[str, str]]:
         """(source, target) site pairs of the directions asked for."""

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 
+from glioma.classify.network import require_imagenet_weights
 from glioma.config import (
     CrossEvalConfig,
     MainConfig,
@@ -41,6 +42,7 @@ from glioma.pipeline.nodes import (
     refuse_small_site,
     score_node,
 )
+from glioma.scoring.inception import find_weights
 from glioma.scoring.report import comparison_table, markdown_table
 
 
@@ -58,6 +60,8 @@ def classifier_config(config: MainConfig, site: str, setup: str) -> TrainClsConf
         overrides["ddpm_mi_weight"] = config.ddpm_mi_weight
     if config.ddpm_scope:
         overrides["ddpm_scope"] = config.ddpm_scope
+    if config.imagenet_weights:
+        overrides["imagenet_weights"] = config.imagenet_weights
     return build_config(
         TrainClsConfig, overrides | {"profile": config.profile, "seed": config.seed}
     )
@@ -189,8 +193,21 @@ def summarise(outcome: Outcome) -> pd.DataFrame:
     return results
 
 
+def check_weights(config: MainConfig) -> None:
+    """Before anything trains: the weight files the profile requires are on this machine
+    (MissingWeightsError says where each goes), not after hours of DDPMs."""
+    if any(setup in SETUP_VARIANT for setup in setup_list(config.setups)):
+        score = build_config(ScoreGenConfig, {"profile": config.profile})
+        if score.inception == "required":
+            find_weights(score.inception_weights)
+    classifier = classifier_config(config, config.site_a, "baseline")
+    if classifier.imagenet_weights == "required":
+        require_imagenet_weights(classifier.arch)
+
+
 def run_main(config: MainConfig) -> StudyOutput:
     """The study; every step reuses a finished run with the same key."""
+    check_weights(config)
     invocation = run_graph(
         study_graph(config), config, settings=config, group=True, summarise=summarise
     )

@@ -18,16 +18,12 @@ from pytorch_fid import inception as fid_inception
 from torch import nn
 from tqdm.auto import tqdm
 
-from glioma.errors import DataError, GliomaError
+from glioma.errors import DataError, MissingWeightsError
 from glioma.fileio import load_torch_file
 
 WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
 WEIGHTS_FILE = WEIGHTS_URL.rsplit("/", 1)[-1]  # pt_inception-2015-12-05-6726825d.pth
 INPUT_SIZE = 299
-
-
-class MissingWeightsError(GliomaError):
-    """Weights this machine does not have; the message says what to download and where."""
 
 
 def hub_weights_path() -> Path:
