@@ -15,6 +15,7 @@ from glioma.names import lineage_tag
 from glioma.pipeline.ensure import RunContext, ensure
 from glioma.pipeline.entries import run_prepare
 from glioma.pipeline.study import check_weights, run_main, study_graph
+from glioma.tracking import configure_tracking
 from glioma.tracking.runs import REUSE_KEY
 
 SHOWN = ("step", "site", "grade", "variant", "setup", "fold", "direction")
@@ -154,6 +155,7 @@ def test_main_stops_before_anything_runs_without_the_weights_its_profile_require
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     with pytest.raises(MissingWeightsError, match=phrase):
         run_main(build_config(MainConfig, {"n_boot": "100"}))
+    configure_tracking()  # this project's store, not the one an earlier test left set
     assert node_runs() == [], "nothing ran"
     if section == "train_cls":  # the user's way out: random weights, said in so many words
         check_weights(build_config(MainConfig, {"imagenet_weights": "none"}))
