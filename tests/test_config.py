@@ -22,9 +22,9 @@ from glioma.config import (
     build_config,
 )
 from glioma.config.fields import choices_of, help_of, param_text
+from glioma.config.steps import CONFIGS
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import ConfigError
-from glioma.pipeline.entries import CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 

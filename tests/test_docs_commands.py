@@ -21,8 +21,8 @@ from mlflow.projects import _project_spec
 from glioma.cli import build_parser, chosen_profile
 from glioma.config import CrossEvalConfig, MainConfig, build_config
 from glioma.config.prepare import check_phantom_site
+from glioma.config.steps import CONFIGS
 from glioma.errors import GliomaError
-from glioma.pipeline.entries import CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

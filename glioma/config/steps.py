@@ -36,3 +36,5 @@ STEPS: dict[str, Step] = {
         Step(TuneConfig, "glioma.pipeline.tune:run_tune"),
     )
 }
+# Every entry point (MLproject's and the console's) and the config it takes.
+CONFIGS: dict[str, type[StepConfig]] = {name: step.config for name, step in STEPS.items()}

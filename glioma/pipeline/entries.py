@@ -16,14 +16,12 @@ from glioma.config import (
     PrepareConfig,
     SampleConfig,
     ScoreGenConfig,
-    StepConfig,
     TrainClsConfig,
     TrainDDPMConfig,
     build_config,
     setup_list,
 )
 from glioma.config.ddpm import ddpm_config_for
-from glioma.config.steps import STEPS
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
 from glioma.errors import ConfigError
@@ -47,9 +45,6 @@ from glioma.pipeline.steps.train_ddpm import follow_main_process
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
 from glioma.tracking.registry import ddpm_model_name, registered_ddpms, require_alias
-
-# Every entry point (MLproject's and the console's) and the config it takes.
-CONFIGS: dict[str, type[StepConfig]] = {name: step.config for name, step in STEPS.items()}
 
 
 def run_prepare(config: PrepareConfig) -> NodeResult:
