@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from glioma.classify.ensemble import npy_base64  # noqa: E402
+from glioma.classify.contract import PARQUET_CONTENT_TYPE, parquet_body  # noqa: E402
 from glioma.classify.export import save_ensemble, save_fold_model, stored_precision  # noqa: E402
 from glioma.classify.network import GliomaResNet  # noqa: E402
 from glioma.config.profiles import PROFILES  # noqa: E402
@@ -99,13 +99,11 @@ def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.
 
 
 def serving_vs_torch(arch: str, size: int, repeats: int, home: Path) -> tuple[float, ...]:
-    """Seconds for one batch: plain torch, served with JSON lists, served with base64 .npy."""
+    """Seconds for one batch: plain torch, served with JSON lists, served as Parquet."""
     batch = np.random.default_rng(0).random((BATCH, 4, size, size), dtype=np.float32) * 2 - 1
     bodies = {
-        "json": json.dumps({"inputs": batch.tolist()}).encode(),
-        "npy": json.dumps(
-            {"dataframe_split": {"columns": ["npy_base64"], "data": [[npy_base64(batch)]]}}
-        ).encode(),
+        "json": (json.dumps({"inputs": batch.tolist()}).encode(), "application/json"),
+        "parquet": (parquet_body(batch), PARQUET_CONTENT_TYPE),
     }
     uri, models = register_ensemble(arch, size, f"bench-{arch}-{size}")
     x = torch.from_numpy(batch)
@@ -118,9 +116,9 @@ def serving_vs_torch(arch: str, size: int, repeats: int, home: Path) -> tuple[fl
     server, port = serve(uri, home)
     served = {}
     try:
-        for name, body in bodies.items():
+        for name, (body, content_type) in bodies.items():
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+                f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": content_type}
             )
             call = lambda r=request: urllib.request.urlopen(r, timeout=600).read()  # noqa: E731
             call()  # warm-up
@@ -128,7 +126,7 @@ def serving_vs_torch(arch: str, size: int, repeats: int, home: Path) -> tuple[fl
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    return torch_s, served["json"], served["npy"]
+    return torch_s, served["json"], served["parquet"]
 
 
 def main() -> None:
@@ -148,11 +146,11 @@ def main() -> None:
         augment_rate = train_images_per_s(arch, size, True, args.repeats)
         print(f"\n{profile}: {arch} at {size} px, batch 32")
         print(f"  training {plain_rate:8.1f} img/s   with augment {augment_rate:8.1f} img/s")
-        torch_s, json_s, npy_s = serving_vs_torch(arch, size, args.repeats, home)
+        torch_s, json_s, parquet_s = serving_vs_torch(arch, size, args.repeats, home)
         print(
             f"  5-model ensemble, batch {BATCH}: torch {BATCH / torch_s:.1f} img/s, {torch_s:.3f} s"
         )
-        for name, seconds in (("JSON lists", json_s), ("base64 .npy", npy_s)):
+        for name, seconds in (("JSON lists", json_s), ("Parquet", parquet_s)):
             ratio = seconds / torch_s
             verdict = "target met" if ratio <= TARGET else "TARGET MISSED"
             print(

@@ -85,16 +85,28 @@ def run_step(step: str, argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# Commands beside the steps: they open no MLflow run ("module:function", called with argv).
+TOOLS = {"predict": "glioma.classify.client:main"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The console script: ``glioma STEP ...``."""
+    """The console script: ``glioma STEP ...`` or ``glioma predict ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOLS:
+        module, _, function = TOOLS[argv[0]].partition(":")
+        return getattr(importlib.import_module(module), function)(argv[1:])
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
         known = ", ".join(STEPS)
         if argv and argv[0] not in ("-h", "--help"):
-            print(f"glioma: error: unknown step {argv[0]!r}; steps: {known}", file=sys.stderr)
+            also = ", ".join(TOOLS)
+            print(
+                f"glioma: error: unknown step {argv[0]!r}; steps: {known}; also: {also}",
+                file=sys.stderr,
+            )
             return 2
         print(
             f"usage: glioma STEP [--param value ...]\nsteps: {known}\neach step: glioma STEP --help"
+            "\nalso: glioma predict --url URL IMAGES (post patches to a served ensemble)"
         )
         return 0
     return run_step(argv[0], argv[1:])

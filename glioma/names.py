@@ -26,6 +26,11 @@ PAPER_MI_WEIGHT = 0.1
 SETUPS = ("baseline", "augment", "ddpm", "ddpm_mi")
 SETUP_VARIANT = {"ddpm": "std", "ddpm_mi": "mi"}
 
+# Every patch a model takes: channels in this order, intensities in this range (prepare clips
+# to it; the served ensemble refuses values outside it).
+CHANNELS = ("T1", "T1ce", "T2", "FLAIR")
+PIXEL_RANGE = (-1.0, 1.0)
+
 # Cross-validation folds of the classifier (and of the per-fold DDPMs).
 N_FOLDS = 5
 

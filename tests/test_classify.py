@@ -1,7 +1,8 @@
 """The classifier parts on known cases: stem, ImageNet rule, focal loss, augmentation, ensemble."""
 
+import io
+
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -9,7 +10,13 @@ from mlflow.exceptions import MlflowException
 from torchvision.ops import sigmoid_focal_loss
 
 from glioma.classify.augment import classic_augmentation
-from glioma.classify.ensemble import EnsemblePyfunc, averaged_model, checked_batch, npy_base64
+from glioma.classify.contract import parquet_body
+from glioma.classify.ensemble import (
+    EnsemblePyfunc,
+    averaged_model,
+    checked_batch,
+    ensemble_signature,
+)
 from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.losses import focal_loss
 from glioma.classify.network import GliomaResNet, build_classifier, imagenet_weight_files
@@ -120,14 +127,18 @@ def test_weight_averaging_averages_parameters():
     torch.testing.assert_close(merged.net.fc.weight.detach(), (wa + wb) / 2)
 
 
-def test_npy_base64_rows_decode_to_one_batch():
+def test_a_parquet_body_reaches_the_model_as_the_declared_tensor():
+    """The bulk encoding goes through MLflow's own Parquet reader and schema enforcement."""
+    from mlflow.models.utils import _enforce_schema
+    from mlflow.pyfunc.scoring_server import parse_parquet_input
+
     images = np.random.default_rng(0).uniform(-1, 1, (3, 4, 16, 16)).astype(np.float32)
-    frame = pd.DataFrame({"npy_base64": [npy_base64(images[:2]), npy_base64(images[2])]})
-    np.testing.assert_array_equal(checked_batch(frame, 16), images)
-    with pytest.raises(MlflowException, match="npy_base64 row 1: not a base64-encoded .npy"):
-        checked_batch(pd.DataFrame({"npy_base64": [npy_base64(images), "%%%"]}), 16)
-    with pytest.raises(MlflowException, match="input shape"):
-        checked_batch(pd.DataFrame({"npy_base64": [npy_base64(images[:, :3])]}), 16)
+    table = parse_parquet_input(io.BytesIO(parquet_body(images)))
+    batch = _enforce_schema(table, ensemble_signature(16).inputs)
+    np.testing.assert_array_equal(checked_batch(batch, 16), images)
+    with pytest.raises(MlflowException, match=r"expected shape of: '\(-1, 4, 16, 16\)'"):
+        _enforce_schema(parse_parquet_input(io.BytesIO(parquet_body(images[:, :3]))),
+                        ensemble_signature(16).inputs)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -138,6 +149,11 @@ def test_npy_base64_rows_decode_to_one_batch():
         (np.zeros((4, 16, 16)), "input shape (4, 16, 16)"),
         (np.full((2, 4, 16, 16), np.nan), "NaN or infinite values (first in image 0)"),
         ([["a", "b"]], "must be numbers"),
+        (
+            np.full((2, 4, 16, 16), 0.5) + np.eye(16) * 811,
+            "range [-1, 1]; image 0 spans [0.5, 811.5]",
+        ),
+        (np.full((1, 4, 16, 16), -1.0001), "not raw intensities"),
     ],
 )
 def test_bad_inputs_raise_a_400_that_says_what_is_wrong(payload, reason):

@@ -146,7 +146,8 @@ def test_params_record_every_field():
 HELP_IMPORTS = """
 import contextlib, io, sys
 from glioma.cli import main
-for argv in (["--help"], ["train_ddpm", "--help"], ["main", "--profile", "paper", "--help"]):
+for argv in ([], ["--help"], ["train_ddpm", "--help"], ["main", "--profile", "paper", "--help"],
+             ["predict", "--help"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         main(argv)
 print(sorted(m for m in ("torch", "mlflow", "ray", "optuna") if m in sys.modules))

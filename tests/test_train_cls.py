@@ -14,8 +14,10 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 from step_helpers import (
     TINY_DDPM,
     dataset_folder,
@@ -25,7 +27,6 @@ from step_helpers import (
     wait_for_http,
 )
 
-from glioma.classify.ensemble import npy_base64
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
@@ -173,13 +174,6 @@ def test_leakage_guard_names_the_subjects(prepared):
     assert all(subject in message for subject in seen_in_fold)
 
 
-def compact(cells: list[str]) -> str:
-    """The bulk encoding: one base64 .npy array per row of a one-column frame."""
-    return json.dumps(
-        {"dataframe_split": {"columns": ["npy_base64"], "data": [[c] for c in cells]}}
-    )
-
-
 def post(port: int, body: str) -> tuple[int, dict]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations",
@@ -191,6 +185,31 @@ def post(port: int, body: str) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def assert_the_client_prints_each_subject(port, prepared, expected, tmp_path):
+    """`glioma predict` posts a prepare folder's images as Parquet, in batches, and prints one
+    row per subject; a raw array gets the server's reason in one line."""
+    glioma = [str(Path(sys.executable).parent / "glioma"), "predict"]
+    folder = dataset_folder(prepared)
+    url = f"http://127.0.0.1:{port}"
+    out = tmp_path / "predictions.csv"
+    done = subprocess.run(
+        [*glioma, str(folder), "--url", url, "--batch_size", "2", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    subjects = read_dataset(folder).subjects
+    assert list(table["subject_id"]) == list(subjects["subject_id"])
+    np.testing.assert_allclose(table["prob_hgg"][:5], expected["prob_hgg"], rtol=1e-5)
+    assert f"{len(subjects)} image(s)" in done.stdout and "label = grade for" in done.stdout
+    assert str(subjects["subject_id"].iloc[0]) in done.stdout
+    raw = tmp_path / "raw.npy"
+    np.save(raw, read_dataset(folder).images[:3] * 400 + 500)
+    refused = subprocess.run([*glioma, str(raw), "--url", url], capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert "answered 400: input values must lie in prepare's range [-1, 1]" in refused.stderr
 
 
 def test_mlflow_run_train_cls_then_serve_without_the_project(prepared, project_home, tmp_path):
@@ -221,6 +240,9 @@ def test_mlflow_run_train_cls_then_serve_without_the_project(prepared, project_h
     assert trained_with in requirements.split(), "the versions it was trained with, not floors"
     assert (local / "code" / "glioma" / "classify" / "ensemble.py").is_file()  # code_paths
     assert (local / "python_env.yaml").is_file()  # what build-docker installs from
+    mlmodel = yaml.safe_load((local / "MLmodel").read_text())  # what the MLflow UI shows
+    spec = {"dtype": "float32", "shape": [-1, 4, 16, 16]}
+    assert json.loads(mlmodel["signature"]["inputs"]) == [{"type": "tensor", "tensor-spec": spec}]
 
     python, clean = isolated_python(tmp_path / "serve-env")
     probe = subprocess.run([python, "-c", "import glioma"], capture_output=True, text=True)
@@ -249,25 +271,23 @@ def test_mlflow_run_train_cls_then_serve_without_the_project(prepared, project_h
         assert [p["label"] for p in predictions] == list(expected["label"])
         nan = images.copy()
         nan[2, 1, 3, 3] = np.nan
-        nan_reason = "NaN or infinite values (first in image 2)"
+        raw = images * 400 + 500  # raw intensities, not prepare's
         bad = {
-            "channels": (json.dumps({"inputs": images[:, :3].tolist()}), "shape (5, 3, 16, 16)"),
-            "size": (json.dumps({"inputs": images[:, :, :8].tolist()}), "shape (5, 4, 8, 16)"),
-            "nan": (json.dumps({"inputs": nan.tolist()}), nan_reason),
-            "text": (json.dumps({"inputs": [[["a"]]]}), "must be numbers"),
-            "not json": ("{inputs: oops", "valid JSON"),
-            "bad npy": (compact(["bm90IG5weQ=="]), "npy_base64 row 0: not a base64-encoded .npy"),
+            "channels": (images[:, :3], ["(5, 3, 16, 16)", "(-1, 4, 16, 16)"]),
+            "size": (images[:, :, :8], ["(5, 4, 8, 16)", "(-1, 4, 16, 16)"]),
+            "nan": (nan, ["NaN or infinite values (first in image 2)"]),
+            "raw": (raw, ["prepare's range [-1, 1]; image 0 spans", "not raw intensities"]),
+            "text": ([[["a"]]], ["could not convert string to float"]),
         }
-        for name, (body, reason) in bad.items():
-            status, answer = post(port, body)
-            assert 400 <= status < 500 and reason in answer["message"], (name, answer)
+        for name, (body, reasons) in bad.items():
+            inputs = body.tolist() if isinstance(body, np.ndarray) else body
+            status, answer = post(port, json.dumps({"inputs": inputs}))
+            assert status == 400 and all(r in answer["message"] for r in reasons), (name, answer)
+        status, answer = post(port, "{inputs: oops")
+        assert status == 400 and "valid JSON" in answer["message"], answer
         status, _ = post(port, json.dumps({"inputs": images[:1].tolist()}))
         assert status == 200  # still serving after the bad requests
-        status, answer = post(port, compact([npy_base64(images[:2]), npy_base64(images[2])]))
-        assert status == 200, answer
-        np.testing.assert_allclose(
-            [p["prob_hgg"] for p in answer["predictions"]], expected["prob_hgg"][:3], rtol=1e-5
-        )
+        assert_the_client_prints_each_subject(port, prepared, expected, tmp_path)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

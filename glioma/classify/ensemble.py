@@ -6,21 +6,14 @@ self-contained and does not change when an alias later moves; the resolved versi
 metadata. ``combine``: ``mean_prob`` averages the folds' HGG probabilities; ``mean_weights``
 averages their weights into one network (same architecture; BatchNorm statistics averaged too).
 
-Input, two encodings: ``{"inputs": <N x 4 x H x W numbers>}`` (JSON lists), or for bulk clients
-``{"dataframe_split": {"columns": ["npy_base64"], "data": [["<base64 of a .npy file>"], ...]}}``
-where each cell holds a float array of shape (4, H, W) or (n, 4, H, W): MLflow's JSON handling
-of nested lists costs about 1 us per number, base64 almost nothing. So the ensemble declares no
-input schema (its output schema is declared); it checks every input itself: a wrong shape,
-channel count, non-numeric or non-finite value raises an MlflowException with
-INVALID_PARAMETER_VALUE, which ``mlflow models serve`` answers with HTTP 400 and the message,
-and goes on serving.
+Input: the contract of ``glioma.classify.contract`` (float32 (N, 4, S, S) patches in [-1, 1]),
+declared as the model's tensor input schema, in JSON or Parquet. MLflow checks shape and type;
+``checked_batch`` adds finite values inside the range. A bad input raises an MlflowException
+with INVALID_PARAMETER_VALUE, which ``mlflow models serve`` answers with HTTP 400 and the
+message, and goes on serving.
 """
 
 from __future__ import annotations
-
-import base64
-import binascii
-import io
 
 import mlflow
 import numpy as np
@@ -31,50 +24,33 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from glioma.names import GRADES
+from glioma.classify.contract import patch_shape_text, range_problem
+from glioma.names import CHANNELS, GRADES
 from glioma.packaging import pinned_requirements
 
 COMBINE = ("mean_prob", "mean_weights")
-NPY_COLUMN = "npy_base64"
 PIP_REQUIREMENTS = pinned_requirements("torch", "torchvision", "mlflow", "numpy", "pandas")
 
 
+def patch_schema(image_size: int) -> Schema:
+    """float32 (-1, 4, S, S): prepare-normalised patches, channels T1, T1ce, T2, FLAIR."""
+    shape = (-1, len(CHANNELS), image_size, image_size)
+    return Schema([TensorSpec(np.dtype(np.float32), shape)])
+
+
 def fold_signature(image_size: int) -> ModelSignature:
-    """A fold model: float32 (-1, 4, H, W) tensors in, (-1,) HGG logits out."""
+    """A fold model: patches in, (-1,) HGG logits out."""
     return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 4, image_size, image_size))]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))]),
+        inputs=patch_schema(image_size), outputs=Schema([TensorSpec(np.dtype(np.float32), (-1,))])
     )
 
 
-def ensemble_signature() -> ModelSignature:
-    """Outputs only: the inputs come in two encodings and are checked by ``checked_batch``."""
+def ensemble_signature(image_size: int) -> ModelSignature:
+    """The served ensemble: patches in, each image's HGG probability and label out."""
     return ModelSignature(
-        inputs=None, outputs=Schema([ColSpec("double", "prob_hgg"), ColSpec("string", "label")])
+        inputs=patch_schema(image_size),
+        outputs=Schema([ColSpec("double", "prob_hgg"), ColSpec("string", "label")]),
     )
-
-
-def npy_base64(images: np.ndarray) -> str:
-    """The compact encoding of a float array for the ``npy_base64`` column."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(images, dtype=np.float32), allow_pickle=False)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _decode_npy_column(cells) -> np.ndarray:
-    arrays = []
-    for i, cell in enumerate(cells):
-        try:
-            array = np.load(
-                io.BytesIO(base64.b64decode(str(cell), validate=True)), allow_pickle=False
-            )
-        except (ValueError, OSError, binascii.Error):
-            raise bad_input(f"npy_base64 row {i}: not a base64-encoded .npy array") from None
-        arrays.append(array[None] if array.ndim == 3 else array)
-    try:
-        return np.concatenate(arrays) if arrays else np.zeros((0,), np.float32)
-    except ValueError:
-        raise bad_input("npy_base64 rows: arrays of different shapes") from None
 
 
 def bad_input(message: str) -> MlflowException:
@@ -82,28 +58,19 @@ def bad_input(message: str) -> MlflowException:
 
 
 def checked_batch(model_input, image_size: int) -> np.ndarray:
-    """The input as float32 (N, 4, H, W), or an MlflowException saying what is wrong."""
-    if isinstance(model_input, pd.DataFrame):
-        if list(model_input.columns) == [NPY_COLUMN]:
-            model_input = _decode_npy_column(model_input[NPY_COLUMN])
-        else:
-            model_input = model_input.to_numpy()
+    """The input as float32 (N, 4, S, S) inside the range, or an MlflowException saying what is
+    wrong. Behind ``mlflow models serve`` the schema has checked shape and type already; a
+    caller of the Python model itself gets the same checks here."""
     try:
         batch = np.asarray(model_input, dtype=np.float32)
     except (TypeError, ValueError):
-        raise bad_input(
-            "input must be numbers: a batch of 4-channel patches (N, 4, H, W)"
-        ) from None
-    expected = (4, image_size, image_size)
-    if batch.ndim != 4 or batch.shape[1:] != expected:
-        raise bad_input(
-            f"input shape {tuple(batch.shape)}: expected (N, 4, {image_size}, {image_size}) "
-            "float patches, channels T1, T1ce, T2, FLAIR"
-        )
-    bad = ~np.isfinite(batch)
-    if bad.any():
-        first = int(np.flatnonzero(bad.reshape(len(batch), -1).any(axis=1))[0])
-        raise bad_input(f"input holds NaN or infinite values (first in image {first})")
+        raise bad_input(f"input must be numbers: {patch_shape_text(image_size)}") from None
+    if batch.ndim != 4 or batch.shape[1:] != (len(CHANNELS), image_size, image_size):
+        expected = patch_shape_text(image_size)
+        raise bad_input(f"input shape {tuple(batch.shape)}: expected {expected}")
+    problem = range_problem(batch)
+    if problem:
+        raise bad_input(problem)
     return batch
 
 

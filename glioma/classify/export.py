@@ -93,7 +93,7 @@ def save_ensemble(
             artifacts=fold_dirs,
             code_paths=code,
             model_config={"image_size": int(example.shape[-1]), "combine": combine},
-            signature=ensemble_signature(),
+            signature=ensemble_signature(int(example.shape[-1])),
             input_example=np.ascontiguousarray(example, dtype=np.float32),
             metadata=metadata,
             pip_requirements=PIP_REQUIREMENTS,

@@ -17,6 +17,7 @@ from glioma.data.lesion import central_axial_slice, in_plane_centroid
 from glioma.data.nifti import SubjectVolumes
 from glioma.data.records import MODALITIES
 from glioma.errors import SubjectError
+from glioma.names import PIXEL_RANGE
 
 BACKGROUND = -1.0
 MAX_RANGE_VOXELS = 100_000
@@ -76,8 +77,8 @@ def robust_ranges(
 
 
 def normalise(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Map [low, high] linearly onto [-1, 1] and clip."""
-    return np.clip(2.0 * (values - low) / (high - low) - 1.0, -1.0, 1.0)
+    """Map [low, high] linearly onto [-1, 1] (``PIXEL_RANGE``) and clip."""
+    return np.clip(2.0 * (values - low) / (high - low) - 1.0, *PIXEL_RANGE)
 
 
 def refuse_uncovered(planes: np.ndarray, brain_slice: np.ndarray, z: int) -> None:
