@@ -4,14 +4,29 @@ VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study test lint ui bench
+.PHONY: setup constraints study test lint ui bench
 
-$(STAMP): pyproject.toml
+# The tested versions for this Python (constraints/pyX.Y.txt); without such a file, pyproject's
+# floors and a notice.
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+CONSTRAINTS := constraints/py$(PYVER).txt
+TESTED := $(wildcard $(CONSTRAINTS))
+
+$(STAMP): pyproject.toml $(TESTED)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(if $(TESTED),,@echo "no $(CONSTRAINTS): installing pyproject's floors, versions not tested here")
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(if $(TESTED),-c $(TESTED))
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Freeze the virtualenv (after a passing `make test`) as this Python's tested versions. torch's
+# CUDA wheels follow torch's own pins; local version labels (+cpu) are dropped.
+constraints: setup
+	printf '%s\n' "# Tested versions for Python $(PYVER) ($$(uname -s) $$(uname -m), $$(date +%F)): what \`make setup\`" \
+	    "# installs; pyproject.toml's floors say what the code needs. Regenerate: \`make constraints\`." > $(CONSTRAINTS).tmp
+	$(BIN)/pip freeze --exclude-editable | grep -Ev '^(-e |nvidia-|cuda-|triton==)' | sed 's/+.*//' >> $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
 # The whole study (MLproject's main entry point) on the embedded phantom cohort.
 study: setup

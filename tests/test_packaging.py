@@ -1,0 +1,60 @@
+"""What a user installs: the wheel's packages and console script, the tested versions."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def declared_requirements() -> list[Requirement]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    named = project["dependencies"] + [r for extra in project["optional-dependencies"].values()
+                                       for r in extra]  # fmt: skip
+    return [Requirement(r) for r in named]
+
+
+def pinned(path: Path) -> dict[str, Version]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not name==version"
+            pins[canonicalize_name(name)] = Version(version)
+    return pins
+
+
+def test_every_constraints_file_pins_each_dependency_inside_its_floor():
+    files = sorted((REPO / "constraints").glob("py3.*.txt"))
+    assert files, "make setup installs the tested versions from constraints/pyX.Y.txt"
+    for path in files:
+        pins = pinned(path)
+        for requirement in declared_requirements():
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f"{path.name} does not pin {requirement.name}"
+            assert requirement.specifier.contains(pins[name]), (path.name, str(requirement))
+
+
+def test_the_wheel_installs_glioma_only_with_its_console_script(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("glioma_suite-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"glioma"}, top_level  # no `entrypoints` beside PyPI's package of that name
+    assert "glioma = glioma.cli:main" in scripts
+    assert "glioma/classify/ensemble_model.py" in names  # the file log_model stores as the model
