@@ -85,16 +85,45 @@ def run_step(step: str, argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-# Commands beside the steps: they open no MLflow run ("module:function", called with argv).
-TOOLS = {"predict": "glioma.classify.client:main"}
+def predict_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glioma predict",
+        description="Post prepare-normalised patches to a served ensemble "
+        "(mlflow models serve) and print each image's HGG probability.",
+    )
+    parser.add_argument("source", help="a prepare folder (data/prepared/<site>) or images.npy")
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:5001")
+    parser.add_argument("--batch_size", type=int, default=64, help="images per request (64)")
+    parser.add_argument("--out", help="also write the table to this CSV file")
+    return parser
+
+
+def run_predict(argv: Sequence[str]) -> int:
+    """``glioma predict``: the client of a served ensemble; it opens no MLflow run."""
+    parser = predict_parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"batch_size: expected a positive number, got {args.batch_size}")
+    client = importlib.import_module("glioma.classify.client")
+    try:
+        client.predict_and_print(
+            args.source, url=args.url, batch_size=args.batch_size, out=args.out
+        )
+    except GliomaError as exc:
+        print(f"glioma predict: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# Commands beside the steps: they open no MLflow run.
+TOOLS = {"predict": run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
     """The console script: ``glioma STEP ...`` or ``glioma predict ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOLS:
-        module, _, function = TOOLS[argv[0]].partition(":")
-        return getattr(importlib.import_module(module), function)(argv[1:])
+        return TOOLS[argv[0]](argv[1:])
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
         known = ", ".join(STEPS)
         if argv and argv[0] not in ("-h", "--help"):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
 from glioma.errors import DataError
 
@@ -54,7 +53,10 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
-    """``torch.load(weights_only=True)``; a one-line DataError for a missing or foreign file."""
+    """``torch.load(weights_only=True)``; a one-line DataError for a missing or foreign file.
+    torch is imported here, not above: the light commands (``glioma predict``) write files too."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: does not exist")

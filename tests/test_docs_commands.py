@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow.projects import _project_spec
 
-from glioma.cli import build_parser, chosen_profile
+from glioma.cli import TOOLS, build_parser, chosen_profile, predict_parser
 from glioma.config import CrossEvalConfig, MainConfig, build_config
 from glioma.config.prepare import check_phantom_site
 from glioma.config.steps import CONFIGS
@@ -82,6 +82,8 @@ def step_args(tokens: list[str]) -> tuple[str, list[str]] | None:
     for i, token in enumerate(tokens):
         if token == "glioma" and i + 1 < len(tokens) and tokens[i + 1] in CONFIGS:
             return tokens[i + 1], tokens[i + 2 :]
+        if token == "glioma" and tokens[i + 1 : i + 2] and tokens[i + 1] in TOOLS:
+            return (tokens[i + 1], tokens[i + 2 :]) if tokens[i + 2 :] else None  # else prose
         module = tokens[i + 1] if token == "-m" and i + 1 < len(tokens) else ""
         if re.fullmatch(r"entrypoints\.[a-z_]+", module):  # not entrypoints.<step>
             return module.removeprefix("entrypoints."), tokens[i + 2 :]
@@ -111,8 +113,20 @@ def data_pairs(config) -> list[tuple[str, str]]:
     return [] if given_upstream else [(config.site, config.source)]
 
 
+def parser_problem(parser, args: list[str]) -> str | None:
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(args)
+    except SystemExit as exit:
+        return None if exit.code == 0 else errors.getvalue().strip().splitlines()[-1]
+    return None
+
+
 def problem_of(step: str, args: list[str]) -> str | None:
     """Why the step refuses ``args`` (its parser's or config's one line), or None."""
+    if step in TOOLS:
+        return parser_problem(predict_parser(), args) if step == "predict" else "no parser"
     if step not in CONFIGS:
         return f"unknown step {step!r}"
     cls = CONFIGS[step]
@@ -139,7 +153,7 @@ COMMANDS = documented_commands()
 
 def test_the_docs_show_the_commands_of_every_step():
     assert len(COMMANDS) >= 30, [c[0] for c in COMMANDS]
-    assert {step for _, step, _ in COMMANDS} >= set(CONFIGS)
+    assert {step for _, step, _ in COMMANDS} >= {*CONFIGS, *TOOLS}
 
 
 @pytest.mark.parametrize(("where", "step", "args"), COMMANDS, ids=[c[0][:90] for c in COMMANDS])

@@ -4,15 +4,13 @@ HGG probability.
 The images are what prepare wrote (``images.npy``, float32 (N, 4, S, S) in [-1, 1]); when the
 prepare folder's ``subjects.csv`` lies beside them, each row names its subject and true grade.
 They go in batches as Parquet (``glioma.classify.contract``); a refusal of the server is shown
-as its own reason, in one line. Needs numpy, pandas and pyarrow; MLflow only to download a
-``runs:/`` URI. No torch.
+as its own reason, in one line. Needs numpy, pandas and pyarrow; no torch, no MLflow. For a
+prepare run of another machine, ``mlflow artifacts download -u runs:/<id>/dataset`` first.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from glioma.classify.contract import PARQUET_CONTENT_TYPE, parquet_body
 from glioma.errors import DataError, GliomaError
+from glioma.fileio import atomic_path
 
 IMAGES = "images.npy"
 SUBJECTS = "subjects.csv"
@@ -30,23 +29,11 @@ class ServingError(GliomaError):
     """The server refused a request or could not be reached."""
 
 
-def local_folder_or_file(source: str) -> Path:
-    """A path as given, or the local copy of an MLflow artifact URI (``runs:/<id>/dataset``)."""
-    if "://" not in source and not source.startswith("runs:/"):
-        return Path(source)
-    import mlflow
-
-    from glioma.tracking import configure_tracking
-
-    configure_tracking()
-    return Path(mlflow.artifacts.download_artifacts(source))
-
-
 def read_images(source: str):
     """The patches (N, 4, H, W) and, when ``subjects.csv`` lies beside them, its rows."""
     import pandas as pd
 
-    path = local_folder_or_file(source)
+    path = Path(source)
     file = path / IMAGES if path.is_dir() else path
     if not file.is_file():
         raise DataError(f"{source}: no {IMAGES} there (give a prepare folder or its {IMAGES})")
@@ -103,29 +90,11 @@ def predict(url: str, images: np.ndarray, *, batch_size: int, timeout: float = 6
     return pd.DataFrame(rows)
 
 
-def parser() -> argparse.ArgumentParser:
-    described = argparse.ArgumentParser(
-        prog="glioma predict",
-        description="Post prepare-normalised patches to a served ensemble "
-        "(mlflow models serve) and print each image's HGG probability.",
-    )
-    described.add_argument("source", help="images.npy, a prepare folder, or runs:/<id>/dataset")
-    described.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:5001")
-    described.add_argument("--batch_size", type=int, default=64, help="images per request (64)")
-    described.add_argument("--out", help="also write the table to this CSV file")
-    return described
-
-
-def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
-    if args.batch_size < 1:
-        parser().error(f"batch_size: expected a positive number, got {args.batch_size}")
-    try:
-        images, subjects = read_images(args.source)
-        table = predict(args.url, images, batch_size=args.batch_size)
-    except GliomaError as error:
-        print(f"glioma predict: error: {error}", file=sys.stderr)
-        return 2
+def predict_and_print(source: str, *, url: str, batch_size: int, out: str | None) -> None:
+    """``glioma predict``: the table on stdout (subject, grade, prob_hgg, label), a summary line,
+    and the table as CSV at ``out`` when given."""
+    images, subjects = read_images(source)
+    table = predict(url, images, batch_size=batch_size)
     if subjects is not None:
         table.insert(0, "subject_id", subjects["subject_id"].to_numpy())
         if "grade" in subjects:
@@ -137,9 +106,6 @@ def main(argv: list[str]) -> int:
     if "grade" in table:
         summary += f"; label = grade for {(table['label'] == table['grade']).mean():.1%}"
     print(summary)
-    if args.out:
-        from glioma.fileio import atomic_path
-
-        with atomic_path(Path(args.out)) as tmp:
+    if out:
+        with atomic_path(Path(out)) as tmp:
             table.to_csv(tmp, index=False)
-    return 0
