@@ -1,7 +1,9 @@
 """glioma: an MLflow-tracked study of DDPM-synthesised MRI for glioma grading.
 
-Layers (imports point downwards only): cli -> pipeline -> evaluate -> classify -> scoring ->
-diffusion -> data -> tracking -> config. See ``DESIGN.md`` in the shared folder.
+Layers, top to bottom (imports point down or sideways only): cli -> pipeline -> scoring ->
+evaluate -> classify -> diffusion -> data -> tracking -> config -> base; base = names, errors,
+fileio, devices, packaging, parallel. See ``docs/DESIGN.md``; ``tests/test_layers.py`` reads
+every import.
 """
 
 __version__ = "0.1.0"

@@ -162,6 +162,12 @@ def glioma_imports(path: Path) -> tuple[set[str], list[str]]:
             for item in ast.walk(function):
                 if isinstance(item, ast.ImportFrom) and (item.module or "").startswith("glioma"):
                     inside.append(f"{path.name}:{function.name} imports {item.module}")
+                elif isinstance(item, ast.Import):
+                    inside += [
+                        f"{path.name}:{function.name} imports {a.name}"
+                        for a in item.names
+                        if a.name.startswith("glioma")
+                    ]
     top = set()
     for item in tree.body:
         if isinstance(item, ast.ImportFrom) and (item.module or "").startswith("glioma"):
