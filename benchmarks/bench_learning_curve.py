@@ -50,12 +50,13 @@ from machine import machine_line, versions_line  # noqa: E402
 from speed import speed_line  # noqa: E402
 
 from glioma.config import PrepareConfig, TrainDDPMConfig, build_config  # noqa: E402
+from glioma.data.splits import ddpm_subjects  # noqa: E402
 from glioma.devices import resolve_device  # noqa: E402
 from glioma.diffusion.pyfunc import LoadedDDPM  # noqa: E402
 from glioma.names import GRADES, LABELS  # noqa: E402
 from glioma.pipeline.entries import run_prepare  # noqa: E402
 from glioma.pipeline.inputs import load_prepared  # noqa: E402
-from glioma.pipeline.steps.train_ddpm import build_trainer, split_subjects  # noqa: E402
+from glioma.pipeline.steps.train_ddpm import build_trainer  # noqa: E402
 from glioma.scoring.distances import kernel_inception_distance  # noqa: E402
 from glioma.scoring.fidelity import prdc_metrics  # noqa: E402
 from glioma.scoring.memorisation import (  # noqa: E402
@@ -138,8 +139,9 @@ def site_data(home: Path, site: str, phantom_seed: int):
 
 def grade_data(dataset, splits, grade: str, seed: int) -> tuple[GradeData, list[str]]:
     config = build_config(TrainDDPMConfig, {"grade": grade, "seed": seed, "profile": PROFILE[0]})
-    train_ids, val_ids = split_subjects(
-        dataset, splits, grade=grade, val_fraction=config.val_fraction, seed=seed
+    ids, grades = list(dataset.subjects["subject_id"]), list(dataset.subjects["grade"])
+    train_ids, val_ids = ddpm_subjects(
+        ids, grades, splits, grade=grade, val_fraction=config.val_fraction, seed=seed
     )
     train, held = dataset.select(train_ids)[0], dataset.select(val_ids)[0]
     features = radiomic_features(train, progress=False), radiomic_features(held, progress=False)

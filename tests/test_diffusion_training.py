@@ -24,6 +24,7 @@ from diffusion_helpers import (  # noqa: F401  (single_thread is an autouse fixt
 from torch import nn
 
 from glioma.data.dataset import Dataset
+from glioma.data.splits import ddpm_subjects, refuse_test_subjects
 from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.pyfunc import LoadedDDPM, sampling_state
@@ -31,7 +32,6 @@ from glioma.diffusion.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
 from glioma.errors import DataError
-from glioma.pipeline.steps.train_ddpm import refuse_test_subjects, split_subjects
 
 # --- 5. a tiny DDPM learns ---------------------------------------------------------------------
 
@@ -283,6 +283,11 @@ def fake_dataset() -> Dataset:
 
 
 SPLITS = {"test": ["L1", "H0", "H4"], "folds": [["L0", "H1"], ["L2", "H2"]]}
+
+
+def split_subjects(dataset, splits, **kwargs):
+    subjects = dataset.subjects
+    return ddpm_subjects(list(subjects["subject_id"]), list(subjects["grade"]), splits, **kwargs)
 
 
 def test_refuse_test_subjects_names_the_leak():

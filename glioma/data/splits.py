@@ -1,4 +1,5 @@
-"""Subject-level splits: a stratified test set and 5 stratified folds over the rest.
+"""Subject-level splits: a stratified test set and 5 stratified folds over the rest, and the
+rules that keep a subject out of a model evaluated on it (which subjects a fold, a DDPM, trains on).
 
 The split is a function of the sorted subject ids, their grades and the seed only, so the same
 seed always gives the same split, whatever order the subjects were found in.
@@ -7,6 +8,7 @@ seed always gives the same split, whatever order the subjects were found in.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,43 @@ def training_subjects(splits: dict[str, Any], fold: int | None = None) -> list[s
     pool = sorted({s for fold_ids in splits["folds"] for s in fold_ids})
     held = set(splits["folds"][fold]) if fold is not None else set()
     return [s for s in pool if s not in held]
+
+
+def ddpm_subjects(
+    subject_ids: Sequence[str],
+    grades: Sequence[str],
+    splits: dict[str, Any],
+    *,
+    grade: str,
+    val_fraction: float,
+    seed: int,
+    held_out: tuple[int, ...] = (),
+) -> tuple[list[str], list[str]]:
+    """A DDPM's (training ids, validation ids) of one grade: non-test subjects only, split by
+    seed (the validation ids choose its checkpoint).
+
+    The subjects of the classifier folds in ``held_out`` are left out too, so that those folds'
+    classifiers can train on this DDPM's images and still be validated on unseen subjects.
+    """
+    excluded = set(splits["test"]).union(*(splits["folds"][k] for k in held_out))
+    pool = sorted(s for s, g in zip(subject_ids, grades) if g == grade and s not in excluded)
+    if len(pool) < 2:
+        raise DataError(
+            f"train_ddpm: only {len(pool)} non-test {grade} subject(s); need at least 2"
+        )
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(val_fraction * len(pool))))
+    val = sorted(rng.choice(pool, size=n_val, replace=False).tolist())
+    train = [s for s in pool if s not in set(val)]
+    refuse_test_subjects(train + val, splits)
+    return train, val
+
+
+def refuse_test_subjects(subject_ids: Sequence[str], splits: dict[str, Any]) -> None:
+    """The science rule: no test subject ever reaches a model evaluated on it."""
+    leaked = sorted(set(subject_ids) & set(splits["test"]))
+    if leaked:
+        raise DataError(f"train_ddpm: refusing to train on test subject(s) {', '.join(leaked)}")
 
 
 def write_splits(folder: str | Path, splits: dict[str, Any]) -> Path:

@@ -1,9 +1,12 @@
 """``train_ddpm``: one grade's DDPM of one site, registered as ``...@best`` or ``...@fold<k>``.
 
-``compute`` trains (no MLflow in it: it reports each epoch to a callback); ``record`` is the
-one place that logs: parameters, the per-epoch curves, sample grids, the training subjects,
-and the model. Under ``torchrun`` every process trains (DistributedDataParallel) and rank 0
-alone runs this step; the other ranks follow in ``follow_main_process``.
+``grade_training`` plans (subjects, trainer, resumable checkpoint), ``compute`` trains (no
+MLflow in it: it reports each validation to a callback), ``record_start`` and ``record`` log
+(parameters, training subjects, then the best step, its grid and the model); ``run`` strings
+them together and logs the curves as they come. Which subjects a DDPM may see is
+``glioma.data.splits.ddpm_subjects``. Under ``torchrun`` every process trains
+(DistributedDataParallel) and rank 0 alone runs this step; the other ranks follow in
+``follow_main_process``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tqdm.auto import tqdm
 from glioma.config import TrainDDPMConfig, int_list, result_fields
 from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.preview import grid_figure
-from glioma.data.splits import read_splits
+from glioma.data.splits import ddpm_subjects, read_splits
 from glioma.devices import resolve_device
 from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import save_checkpoint
@@ -35,7 +38,6 @@ from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
 from glioma.diffusion.unet import UNetConfig
-from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
 from glioma.pipeline.inputs import artifact_folder, load_prepared
 from glioma.pipeline.keys import NodeResult
@@ -45,45 +47,6 @@ from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_
 
 GRID_IMAGES = 16
 EvalReport = Callable[[int, dict[str, float], np.ndarray | None], None]
-
-
-def split_subjects(
-    dataset: Dataset,
-    splits: dict,
-    *,
-    grade: str,
-    val_fraction: float,
-    seed: int,
-    held_out: tuple[int, ...] = (),
-) -> tuple[list[str], list[str]]:
-    """(training ids, validation ids) of one grade: non-test subjects only, split by seed.
-
-    The subjects of the classifier folds in ``held_out`` are left out too, so that those folds'
-    classifiers can train on this DDPM's images and still be validated on unseen subjects.
-    """
-    excluded = set(splits["test"]).union(*(splits["folds"][k] for k in held_out))
-    pool = sorted(
-        s
-        for s, g in zip(dataset.subjects["subject_id"], dataset.subjects["grade"])
-        if g == grade and s not in excluded
-    )
-    if len(pool) < 2:
-        raise DataError(
-            f"train_ddpm: only {len(pool)} non-test {grade} subject(s); need at least 2"
-        )
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(val_fraction * len(pool))))
-    val = sorted(rng.choice(pool, size=n_val, replace=False).tolist())
-    train = [s for s in pool if s not in set(val)]
-    refuse_test_subjects(train + val, splits)
-    return train, val
-
-
-def refuse_test_subjects(subject_ids: list[str], splits: dict) -> None:
-    """The science rule: no test subject ever reaches a model evaluated on it."""
-    leaked = sorted(set(subject_ids) & set(splits["test"]))
-    if leaked:
-        raise DataError(f"train_ddpm: refusing to train on test subject(s) {', '.join(leaked)}")
 
 
 def checkpoint_path(config: TrainDDPMConfig, data_hash: str) -> Path:
@@ -162,8 +125,10 @@ def grade_training(config: TrainDDPMConfig, dataset: Dataset, splits: dict) -> G
     """One grade's job, or, for a conditional DDPM, both grades' (each split on its own)."""
     train_ids, val_ids = [], []
     for grade in GRADES if config.conditional else (config.grade,):
-        train, val = split_subjects(
-            dataset,
+        subjects = dataset.subjects
+        train, val = ddpm_subjects(
+            subjects["subject_id"].tolist(),
+            subjects["grade"].tolist(),
             splits,
             grade=grade,
             val_fraction=config.val_fraction,
@@ -239,16 +204,28 @@ def log_grid(images: np.ndarray, name: str) -> None:
     plt.close(figure)
 
 
-def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
-    """Train one grade inside the run ``ensure`` opened, and log it (the one place)."""
-    prepare = inputs["prepare"]
-    dataset, splits = load_prepared(prepare.run_id)
-    broadcast(str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)))  # torchrun's followers
-    job = grade_training(config, dataset, splits)
+@dataclass
+class TrainedDDPM:
+    """What ``compute`` returns: the job and its best weights (the sampling checkpoint)."""
+
+    job: GradeTraining
+    best: Path  # best.pt: the EMA weights of the best validation, with schedule and UNet
+    best_grid: np.ndarray  # 16 samples of them
+
+
+def compute(
+    config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: EvalReport
+) -> TrainedDDPM:
+    """Train ``job`` to its last step (no MLflow: each validation goes to ``report``)."""
+    return TrainedDDPM(job, *fit(config, job, dataset, report))
+
+
+def record_start(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset) -> None:
+    """What the run says before training: its data, subjects, counts and settings (so a crashed
+    run still names what it trained on)."""
     mlflow.set_tags({"data_hash": dataset.data_hash})
     mlflow.log_dict({"train": job.train_ids, "validation": job.val_ids}, TRAINING_SUBJECTS)
-    trainer = job.trainer
-    steps = trainer.settings.train_steps
+    steps = job.trainer.settings.train_steps
     mlflow.log_params(
         {"n_train_images": len(job.train_ids), "n_val_images": len(job.val_ids), "steps": steps}
     )
@@ -265,23 +242,16 @@ def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
         )
     if job.resumed_from:
         mlflow.set_tag("resumed_from_step", job.resumed_from)
-        for row in trainer.history:
+        for row in job.trainer.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
-    desc = f"ddpm {config.grade_label}"
-    bar = tqdm(total=steps, initial=job.resumed_from, desc=desc, unit="step")
 
-    def report(step: int, metrics: dict[str, float], grid: np.ndarray | None) -> None:
-        mlflow.log_metrics(metrics, step=step)
-        bar.update(step - bar.n)
-        bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")
-        if grid is not None:
-            log_grid(grid, f"step_{step:06d}")
 
-    best, best_grid = fit(config, job, dataset, report)
-    bar.close()
+def record(config: TrainDDPMConfig, trained: TrainedDDPM) -> None:
+    """The best step, its grid and the model (registered unless ``--register false``)."""
+    trainer = trained.job.trainer
     mlflow.log_metrics({"best_step": trainer.best_step, "best_val_loss": trainer.best_val})
-    log_grid(best_grid, "best")
-    logged = log_ddpm(best, name=DDPM_MODEL)
+    log_grid(trained.best_grid, "best")
+    logged = log_ddpm(trained.best, name=DDPM_MODEL)
     where = f"runs:/{mlflow.active_run().info.run_id}/{DDPM_MODEL} (not registered)"
     if config.register:
         name, alias = (
@@ -293,8 +263,32 @@ def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
         where = f"models:/{name}@{alias} (version {version})"
     print(
         f"train_ddpm {config.site} {config.grade_label} {config.variant}: best at step "
-        f"{trainer.best_step} of {steps}, val loss {trainer.best_val:.4f} -> {where}"
+        f"{trainer.best_step} of {trainer.settings.train_steps}, val loss "
+        f"{trainer.best_val:.4f} -> {where}"
     )
+
+
+def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
+    """Train one grade inside the run ``ensure`` opened: plan, record the start, compute with
+    each validation logged as it comes, record the result."""
+    prepare = inputs["prepare"]
+    dataset, splits = load_prepared(prepare.run_id)
+    broadcast(str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)))  # torchrun's followers
+    job = grade_training(config, dataset, splits)
+    record_start(config, job, dataset)
+    steps, desc = job.trainer.settings.train_steps, f"ddpm {config.grade_label}"
+    bar = tqdm(total=steps, initial=job.resumed_from, desc=desc, unit="step")
+
+    def report(step: int, metrics: dict[str, float], grid: np.ndarray | None) -> None:
+        mlflow.log_metrics(metrics, step=step)
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")
+        if grid is not None:
+            log_grid(grid, f"step_{step:06d}")
+
+    trained = compute(config, job, dataset, report)
+    bar.close()
+    record(config, trained)
     # best.pt is inside the model now; last.pt only served a crash, and 40 of them per study
     # add up (1.1 GB quick): neither is kept or logged.
     shutil.rmtree(job.last.parent, ignore_errors=True)
