@@ -32,11 +32,12 @@ constraints: setup
 study: setup
 	PATH="$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager local
 
-# Lint, then the test suite.
+# Lint, then the test suite in two processes (12.3 min against 16.1 serially on a 2-vCPU VM,
+# 2026-12-02; each file's tests stay on one worker, so module fixtures are built once).
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile  # two workers, one test file each at a time
 
 # The MLflow UI on the project's store: http://127.0.0.1:5000
 ui: setup
