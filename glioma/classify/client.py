@@ -11,6 +11,7 @@ prepare run of another machine, ``mlflow artifacts download -u runs:/<id>/datase
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from glioma.classify.contract import PARQUET_CONTENT_TYPE, parquet_body
+from glioma.data.dataset import IMAGES, SUBJECTS
 from glioma.errors import DataError, GliomaError
 from glioma.fileio import atomic_path
-
-IMAGES = "images.npy"
-SUBJECTS = "subjects.csv"
 
 
 class ServingError(GliomaError):
@@ -46,7 +45,9 @@ def read_images(source: str):
     subjects = file.parent / SUBJECTS
     rows = pd.read_csv(subjects) if subjects.is_file() else None
     if rows is not None and len(rows) != len(images):
-        rows = None  # not this array's table
+        print(f"glioma predict: {subjects} has {len(rows)} rows for {len(images)} images; "
+              "rows are not labelled with subjects", file=sys.stderr)  # fmt: skip
+        rows = None
     return images, rows
 
 

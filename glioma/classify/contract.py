@@ -9,8 +9,8 @@ what a schema cannot say (finite values inside the range).
 Two encodings reach it: JSON (``{"inputs": <nested lists>}``) for a few images, and for bulk
 clients a Parquet table (``Content-Type: application/vnd.apache.parquet``) with one column whose
 cells are the flattened float32 images: MLflow reads it with pyarrow and reshapes it to the
-schema's shape. JSON costs about 0.6 us per number to parse; Parquet 6 ms per 64 images at
-32 px (``benchmarks/bench_cls.py``).
+schema's shape. MLflow parses JSON at about 0.6 us per number, Parquet 64 images of 32 px in
+3 ms (``docs/PERFORMANCE.md``).
 
 Light on purpose (numpy only; pandas when encoding): the client imports it without torch.
 """
