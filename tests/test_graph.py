@@ -21,9 +21,16 @@ from glioma.config import (
     build_config,
 )
 from glioma.config.fields import RESULT, role_of
+from glioma.config.plan import StudyPlan
 from glioma.errors import ConfigError
 from glioma.pipeline.ensure import RunContext, ensure
-from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
+from glioma.pipeline.entries import (
+    classifier_for,
+    run_sample,
+    run_score_gen,
+    run_train_ddpm,
+    sample_graph_nodes,
+)
 from glioma.pipeline.graph import Graph, node
 from glioma.pipeline.keys import NodeResult, reuse_key
 from glioma.pipeline.nodes import prepare_node
@@ -139,6 +146,33 @@ def test_the_study_graph_has_every_node_once():
     assert score.upstream["sample"] == fold0.upstream[f"sample_{grade}"]  # one node, shared
     with pytest.raises(ConfigError, match="setups"):
         study_graph(build_config(MainConfig, {"setups": "baseline,gan"}))
+
+
+def chain(graph: Graph) -> set:
+    return {n for n in graph.nodes if n.step in ("train_ddpm", "sample")}
+
+
+def test_one_plan_declares_the_same_ddpms_for_main_and_the_single_entry_points():
+    """The study plan is the one source of the DDPM chain: the ``train_cls`` and ``sample``
+    entries declare exactly the DDPMs and samples ``main`` does, so each reuses the other's."""
+    config = build_config(MainConfig, {"ddpm_mi_weight": 0.05, "synthetic_ratio": 0.5})
+    plan = config.plan()
+    assert (plan.ddpm_scope, plan.mi_weight, plan.synthetic_ratio) == ("site", 0.05, 0.5)
+    main = chain(study_graph(config))
+    overrides = {"ddpm_mi_weight": 0.05, "synthetic_ratio": 0.5, "setup": "ddpm_mi"}
+    single = chain(Graph([classifier_for(build_config(TrainClsConfig, overrides))]))
+    assert single and single <= main
+    [mi_ddpm] = {n.config.mi_weight for n in single if n.step == "train_ddpm"}
+    assert mi_ddpm == 0.05
+    drawn = {n.config.n_per_subject for n in main if n.step == "sample"}
+    assert drawn == {0.5}
+    default = chain(study_graph(build_config(MainConfig)))
+    sample, _ = sample_graph_nodes(build_config(SampleConfig, {"variant": "mi"}))
+    assert chain(Graph([sample])) <= default  # the profile's weight (0.1), as main's
+    with pytest.raises(ConfigError, match="ddpm_scope"):
+        StudyPlan(ddpm_scope="fold_groups:9")
+    with pytest.raises(ConfigError, match="mi_weight"):
+        StudyPlan(mi_weight=1.5)
 
 
 def test_one_direction_trains_only_on_its_source():

@@ -1,8 +1,5 @@
 """``tune``: Optuna trials as nested MLflow runs, shared storage, the Pareto front logged."""
 
-import io
-import logging
-
 import mlflow
 import optuna
 import pandas as pd
@@ -82,6 +79,23 @@ def test_two_trials_are_nested_runs_and_the_front_is_logged(project_home, tiny_p
         run_tune(build_config(TuneConfig, other))
 
 
+def test_on_ray_two_trials_run_side_by_side_under_their_runs(project_home, tiny_profile, capsys):
+    """--executor ray --trials_at_once 2: both trials' graphs go to Ray as one graph (Ray
+    schedules them side by side), each step under its trial's run; both trials are told."""
+    config = build_config(TuneConfig, {"n_trials": "2", "trials_at_once": "2", "executor": "ray"})
+    output = run_tune(config)
+    printed = capsys.readouterr().out
+    assert "tune: 7 step(s) in the graph (1 given, 2 train_ddpm, 2 sample, 2 score_gen)" in printed
+    assert len(output.trials) == 2
+    trials = _trial_runs(output.run_id)
+    ddpms = [mlflow.get_run(t.data.tags["ddpm_run"]) for t in trials]
+    for trial, ddpm in zip(trials, ddpms):
+        assert ddpm.data.tags["mlflow.parentRunId"] == trial.info.run_id
+        assert ddpm.data.tags["ray_node"], "trained by a Ray task"
+        assert trial.info.status == "FINISHED" and "objective_fd_radiomic" in trial.data.metrics
+    assert output.trials["lr"].nunique() == 2, "trials asked together draw different points"
+
+
 def test_fid_objective_without_weights_stops_before_training(project_home, tiny_profile):
     with pytest.raises(MissingWeightsError, match="pt_inception"):
         run_tune(build_config(TuneConfig, {"objective": "fid"}))
@@ -114,22 +128,29 @@ def test_bad_or_unreachable_storage_is_one_clear_message(project_home, tiny_prof
     assert "s3cret" not in str(error.value), "the password is never shown"
 
 
-def test_a_failing_trial_fails_its_run_with_one_line(project_home, tiny_profile, monkeypatch):
+def test_a_failing_trial_fails_its_run_with_one_line(
+    project_home, tiny_profile, monkeypatch, capsys
+):
     import glioma.pipeline.steps.train_ddpm as train_ddpm_step
 
     def refuse(config, dataset, splits):
         raise DataError("train_ddpm: only 1 non-test HGG subject(s); need at least 2")
 
     monkeypatch.setattr(train_ddpm_step, "grade_training", refuse)
-    printed = io.StringIO()
-    console = logging.StreamHandler(printed)  # formats tracebacks like any console handler
-    logging.getLogger("optuna").addHandler(console)
-    try:
-        with pytest.raises(GliomaError, match="train_ddpm-phantom-a-HGG-.*need at least 2"):
-            run_tune(build_config(TuneConfig, {"n_trials": "1"}))
-    finally:
-        logging.getLogger("optuna").removeHandler(console)
-    assert "Trial 0 failed" in printed.getvalue() and "Traceback" not in printed.getvalue()
+    with pytest.raises(GliomaError, match="train_ddpm-phantom-a-HGG-.*need at least 2") as error:
+        run_tune(build_config(TuneConfig, {"n_trials": "2", "trials_at_once": "2"}))
+    assert "2 step(s) failed" in str(error.value)  # main's report: both trials' DDPMs
+    assert "not started" in str(error.value) and "run the same command again" in str(error.value)
+    printed = capsys.readouterr()
+    assert "tune: trial 0 failed: train_ddpm-phantom-a-HGG" in printed.out
+    assert "Traceback" not in printed.out + printed.err
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    status = {r.data.tags["step"]: r.info.status for r in runs}
-    assert status["tune"] == status["tune_trial"] == status["train_ddpm"] == "FAILED"
+    status = {(r.data.tags["step"], r.info.status) for r in runs}
+    assert {s for s, _ in status} == {"tune", "tune_trial", "train_ddpm", "prepare"}
+    assert {f for s, f in status if s != "prepare"} == {"FAILED"}
+    trials = [r for r in runs if r.data.tags["step"] == "tune_trial"]
+    assert len(trials) == 2 and all("need at least 2" in r.data.tags["error"] for r in trials)
+    study = optuna.load_study(
+        study_name="glioma-phantom-a-HGG-quick", storage=f"sqlite:///{project_home / 'optuna.db'}"
+    )
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]

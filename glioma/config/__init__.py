@@ -13,11 +13,12 @@ from glioma.config.classify import (
     setup_list,
 )
 from glioma.config.ddpm import SampleConfig, TrainDDPMConfig
+from glioma.config.executor import ExecutorConfig
 from glioma.config.fields import StepConfig, int_list, result_fields
 from glioma.config.prepare import PrepareConfig
 from glioma.config.profiles import DEFAULT_PROFILE, PROFILES
 from glioma.config.scoring import ScoreGenConfig, TuneConfig
-from glioma.config.study import ExecutorConfig, MainConfig
+from glioma.config.study import MainConfig
 
 __all__ = [
     "ClsTrainingConfig",

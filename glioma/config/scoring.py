@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from glioma.config.classify import ARCHITECTURES
 from glioma.config.ddpm import DEVICE_HELP, DEVICES, MI_MODES
+from glioma.config.executor import ExecutorConfig
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
 from glioma.config.prepare import SOURCE_HELP
 from glioma.names import GRADES, VARIANTS
@@ -87,7 +88,7 @@ class ScoreGenConfig(StepConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TuneConfig(StepConfig):
+class TuneConfig(ExecutorConfig, StepConfig):
     """An Optuna study over the DDPM's mi_weight and lr: distance and memorisation, minimised."""
 
     step: ClassVar[str] = "tune"
@@ -96,6 +97,11 @@ class TuneConfig(StepConfig):
     grade: str = param("HGG", "the grade whose DDPM is tuned", choices=GRADES)
     source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
     n_trials: int = param(8, "trials this process adds to the study")
+    trials_at_once: int = param(
+        1,
+        "trials asked of Optuna together and run side by side (with --executor ray); "
+        "1: each trial sees the results of all before it",
+    )
     mi_weight_max: float = param(0.5, "mi_weight is searched in [0, mi_weight_max]")
     mi_modes: str = param("mi,nmi", "the MI modes searched (mi: nats, nmi: normalised)")
     mi_t_min_max: int = param(
@@ -114,6 +120,11 @@ class TuneConfig(StepConfig):
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
     def check(self) -> None:
+        self.check_executor()
+        check(
+            1 <= self.trials_at_once <= 256,
+            f"trials_at_once: must be 1..256, got {self.trials_at_once}",
+        )
         mi_mode_list(self.mi_modes)
         check(
             0 <= self.mi_t_min_max < 1000 and self.mi_t_min_max % 100 == 0,

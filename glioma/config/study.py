@@ -1,4 +1,4 @@
-"""The whole study's config (``main``) and the executor that runs its graph."""
+"""The whole study's config (``main``)."""
 
 from __future__ import annotations
 
@@ -11,39 +11,9 @@ from glioma.config.classify import (
     scope_groups,
     setup_list,
 )
+from glioma.config.executor import ExecutorConfig
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, param
-
-EXECUTORS = ("serial", "ray")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExecutorConfig:
-    """How a graph of steps runs: one at a time here, or as Ray tasks on a cluster."""
-
-    executor: str = param(
-        "serial",
-        "serial (one process), or ray (independent steps at once)",
-        choices=EXECUTORS,
-        role=VOLATILE,
-    )
-    ray_address: str = param(
-        "", "'': start a local Ray here; auto or ray://host:10001: join a cluster", role=VOLATILE
-    )
-    cpus_per_task: int = param(1, "CPU threads each Ray task declares and uses", role=VOLATILE)
-    gpus_per_task: float = param(
-        1.0, "GPUs a torch step declares on a cluster with GPUs (0.25: four share one)",
-        role=VOLATILE,
-    )  # fmt: skip
-
-    def check_executor(self) -> None:
-        check(
-            1 <= self.cpus_per_task <= 256,
-            f"cpus_per_task: must be 1..256, got {self.cpus_per_task}",
-        )
-        check(
-            0.0 < self.gpus_per_task <= 8.0,
-            f"gpus_per_task: must be in (0, 8], got {self.gpus_per_task}",
-        )
+from glioma.config.plan import StudyPlan, study_plan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +48,17 @@ class MainConfig(ExecutorConfig, StepConfig):
         "the classifiers' start: '' the profile's (quick: hub cache if there, else random; "
         "paper: required, main stops without them); 'none': random; or a weights file",
     )
+
+    def plan(self) -> StudyPlan:
+        """What the study decides about its synthetic images (its DDPMs, their MI weight, the
+        share of synthetic images), with the profile's scope and weight where none is given."""
+        return study_plan(
+            profile=self.profile,
+            seed=self.seed,
+            ddpm_scope=self.ddpm_scope,
+            mi_weight=self.ddpm_mi_weight,
+            synthetic_ratio=self.synthetic_ratio,
+        )
 
     def directions_sites(self) -> list[tuple[str, str]]:
         """(source, target) site pairs of the directions asked for."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import mlflow
 import torch
@@ -52,6 +53,8 @@ class RunContext:
 
     ``adopt_run_id``: the run ``mlflow run`` created, which the single target of a one-step
     entry point carries on in (so ``mlflow run -e prepare`` gives one prepare run).
+    ``nests``: nodes whose runs go under another run than ``parent_run_id`` (tune: a trial's
+    steps under the trial's run).
     """
 
     experiment_id: str | None = None
@@ -60,6 +63,13 @@ class RunContext:
     prefix: str = "glioma"
     ray_node: str = ""
     commit: str = ""  # the driver's git commit (a Ray worker's copy of the code has none)
+    nests: Mapping[Node, str] = field(default_factory=dict)
+
+    def of(self, node: Node, *, adopt: bool = False) -> RunContext:
+        """The context ``node`` runs in: its parent run, the adopted run only if ``adopt``."""
+        parent = self.nests.get(node, self.parent_run_id)
+        adopted = self.adopt_run_id if adopt else None
+        return replace(self, parent_run_id=parent, adopt_run_id=adopted, nests={})
 
 
 def given_result(node: Node) -> NodeResult:

@@ -21,7 +21,7 @@ from glioma.config import (
     build_config,
     setup_list,
 )
-from glioma.config.ddpm import ddpm_config_for
+from glioma.config.plan import plan_of, study_plan
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
 from glioma.errors import ConfigError
@@ -40,6 +40,7 @@ from glioma.pipeline.nodes import (
     sample_node,
     score_node,
     site_of,
+    synthetic_set,
 )
 from glioma.pipeline.steps.train_ddpm import follow_main_process
 from glioma.scoring.encoders import parse_encoder
@@ -97,8 +98,9 @@ def ddpm_run_of(model: str) -> str:
     return model
 
 
-def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[Node, SampleConfig]:
-    """The DDPM node a sample needs: the given model, or train_ddpm of site/grade/variant."""
+def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[Node, Node]:
+    """(sample, DDPM) nodes: the given model's, or those of the plan's DDPM of the config's
+    site, grade and variant (the profile's MI weight for ``mi``)."""
     if config.model:
         run = checked_run(ddpm_run_of(config.model), "train_ddpm")
         tags = run.data.tags
@@ -106,17 +108,15 @@ def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[N
         config = dataclasses.replace(
             config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
-        return given(run.info.run_id, "train_ddpm"), config
-    profile_mi = build_config(TrainClsConfig, {"profile": config.profile}).ddpm_mi_weight
-    mi_weight = profile_mi if config.variant == "mi" else 0.0
-    overrides = {"site": config.site, "mi_weight": mi_weight}
-    ddpm = ddpm_config_for(
-        config.grade, overrides | {"profile": config.profile, "seed": config.seed}
-    )
-    announce_variant_ddpm(ddpm, step=step)
+        ddpm = given(run.info.run_id, "train_ddpm")
+        return sample_node(ddpm, config), ddpm
+    plan = study_plan(profile=config.profile, seed=config.seed)
+    announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
     prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
-    return ddpm_node(prepare, ddpm), config
+    return synthetic_set(
+        prepare, plan, site=config.site, grade=config.grade, variant=config.variant, sample=config
+    )
 
 
 def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
@@ -139,8 +139,7 @@ def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
 
 
 def run_sample(config: SampleConfig) -> NodeResult:
-    ddpm, config = sample_graph_nodes(config)
-    target = sample_node(ddpm, config)
+    target, _ = sample_graph_nodes(config)
     return run_graph(Graph([target]), config).result(target)
 
 
@@ -189,14 +188,10 @@ def given_sample(run_id: str) -> tuple[Node, Node]:
 
 
 def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
-    """(sample, DDPM) nodes of the default sample of ``grade`` at the config's site/variant."""
-    sample_config = build_config(
-        SampleConfig,
-        {"site": config.site, "grade": grade, "variant": config.variant,
-         "source": config.source, "profile": config.profile, "seed": config.seed},
-    )  # fmt: skip
-    ddpm, sample_config = sample_graph_nodes(sample_config, step="score_gen")
-    return sample_node(ddpm, sample_config), ddpm
+    """(sample, DDPM) nodes of the plan's sample of ``grade`` at the config's site/variant."""
+    plan = study_plan(profile=config.profile, seed=config.seed)
+    drawn = plan.sample_config(config.site, grade, config.variant)
+    return sample_graph_nodes(dataclasses.replace(drawn, source=config.source), step="score_gen")
 
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:
@@ -206,7 +201,8 @@ def run_score_gen(config: ScoreGenConfig) -> NodeResult:
 
 def classifier_for(config: TrainClsConfig) -> Node:
     prepare = upstream_prepare(config, config.site)
-    return classifier_node(prepare, with_site_of(config, prepare))
+    config = with_site_of(config, prepare)
+    return classifier_node(prepare, config, plan_of(config))
 
 
 def run_train_cls(config: TrainClsConfig) -> NodeResult:

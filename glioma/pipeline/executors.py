@@ -7,7 +7,7 @@ not started because an input failed (independent nodes still finish).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
 from glioma.pipeline.graph import Graph, Node
@@ -79,9 +79,8 @@ def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) 
             outcome.not_started[item] = blocker
             continue
         inputs = {name: outcome.results[up] for name, up in item.inputs}
-        here = replace(context, adopt_run_id=context.adopt_run_id if item == adopt else None)
         try:
-            outcome.results[item] = ensure(item, inputs, here)
+            outcome.results[item] = ensure(item, inputs, context.of(item, adopt=item == adopt))
         except StepFailed as failed:
             seen = failed.reason in outcome.failures.values()
             shown = f"{item.label} (the same reason)" if seen else failed

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,7 @@ from glioma.config import ExecutorConfig, StepConfig, as_params
 from glioma.errors import GliomaError
 from glioma.pipeline.ensure import RunContext
 from glioma.pipeline.executors import Outcome, run_serial
-from glioma.pipeline.graph import Graph
+from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.ray_executor import run_ray
 from glioma.tracking import configure_tracking, git_commit, open_run
@@ -38,7 +38,13 @@ SERIAL = ExecutorConfig()
 
 
 class StudyFailed(GliomaError):
-    """Some steps failed; the message lists them (and what they kept from starting)."""
+    """Some steps failed; the message lists them (and what they kept from starting).
+
+    ``outcome``: what did finish, for a caller that carries on (tune's other trials)."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.failure_report())
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -113,16 +119,29 @@ def run_graph(
     settings: ExecutorConfig = SERIAL,
     group: bool = False,
     summarise: Callable[[Outcome], Any] | None = None,
+    within: str | None = None,
+    nests: Mapping[Node, str] | None = None,
 ) -> Invocation:
-    """Run ``graph`` for the entry point of ``config``; see the module docstring."""
+    """Run ``graph`` for the entry point of ``config``; see the module docstring.
+
+    ``within``: the run (open already: tune's) that the nodes go under instead of a group run
+    of their own; ``nests``: nodes that go under another run (a trial's steps, its trial run).
+    """
     prefix = config.step
     configure_tracking()
-    sweep_orphans(prefix)
+    if within is None:
+        sweep_orphans(prefix)
     counts = ", ".join(f"{n} {step}" for step, n in graph.steps().items())
     print(f"{prefix}: {len(graph)} step(s) in the graph ({counts})")
     single = len(graph.targets) == 1 and not group
     with project_run_id() as project_run, parallel_store(settings) as uri:
         experiment = experiment_id()
+        if within is not None:
+            context = RunContext(
+                experiment, within, None, prefix, commit=git_commit(), nests=nests or {}
+            )
+            outcome = execute(graph, context, settings=settings, uri=uri, adopt=None)
+            return finish(Invocation(within, outcome))
         if single:
             context = RunContext(experiment, project_run, project_run, prefix, commit=git_commit())
             outcome = execute(graph, context, settings=settings, uri=uri, adopt=graph.targets[0])
@@ -138,7 +157,7 @@ def run_graph(
             summary = summarise(outcome) if summarise is not None and complete else None
             invocation = Invocation(run.info.run_id, outcome, summary)
             if outcome.failures:
-                raise StudyFailed(outcome.failure_report())
+                raise StudyFailed(outcome)
         return invocation
 
 
@@ -157,5 +176,5 @@ def close_project_run(project_run: str | None, graph: Graph, outcome: Outcome) -
 
 def finish(invocation: Invocation) -> Invocation:
     if invocation.outcome.failures:
-        raise StudyFailed(invocation.outcome.failure_report())
+        raise StudyFailed(invocation.outcome)
     return invocation

@@ -1,8 +1,10 @@
 """Declaring the study's nodes: each builder takes its upstream nodes and a typed config.
 
 The builders know the study's shape (which DDPMs a classifier fold needs, which sample a score
-reads); they run nothing. ``glioma.pipeline.study`` and ``glioma.pipeline.entries`` compose
-them into the graphs that ``main`` and each single entry point need.
+reads); they run nothing. Every train_ddpm -> sample -> score_gen chain is declared here from a
+``StudyPlan`` (``synthetic_set``, ``fold_sets``, ``scored_sets``); ``glioma.pipeline.study``,
+``glioma.pipeline.entries`` and ``glioma.pipeline.tune`` compose them into the graphs that
+``main``, each single entry point and each tune trial need.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from glioma.config import (
     TrainDDPMConfig,
     build_config,
 )
-from glioma.config.classify import held_out_for
-from glioma.config.ddpm import ddpm_config_for
+from glioma.config.plan import StudyPlan
 from glioma.data.sources import discover
 from glioma.data.splits import too_small, training_refused
-from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT
+from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT, other_grade
 from glioma.pipeline.graph import GIVEN, Node, given, node
 from glioma.pipeline.inputs import checked_run
 from glioma.pipeline.steps.prepare import data_fingerprint, site_name
@@ -103,42 +104,77 @@ def score_node(
     return node("score_gen", config, inputs, tags=tags | {"profile": config.profile})
 
 
-def fold_ddpm(
-    prepare: Node, *, grade: str, variant: str, fold: int, cls: TrainClsConfig
+def synthetic_set(
+    prepare: Node,
+    plan: StudyPlan,
+    *,
+    site: str,
+    grade: str,
+    variant: str,
+    held_out: tuple[int, ...] = (),
+    sample: SampleConfig | None = None,
 ) -> tuple[Node, Node]:
-    """(sample, DDPM) of one grade for classifier fold ``fold``: the DDPM that ``ddpm_scope``
-    assigns it (one that never saw the fold, or, under ``site``, the site's one)."""
-    common = {"site": cls.site, "grade": grade, "profile": cls.profile, "seed": cls.seed}
-    mi_weight = cls.ddpm_mi_weight if variant == "mi" else 0.0
-    held_out = held_out_for(cls.ddpm_scope, fold)
-    shared = {k: v for k, v in common.items() if k != "grade"}
-    shared |= {"held_out": ",".join(map(str, held_out)), "mi_weight": mi_weight}
-    ddpm = ddpm_node(prepare, ddpm_config_for(grade, shared))
-    overrides = {**common, "variant": variant, "n_per_subject": cls.synthetic_ratio}
-    return sample_node(ddpm, build_config(SampleConfig, overrides), held_out=held_out), ddpm
+    """(sample, DDPM): the plan's DDPM of ``grade`` and ``variant`` trained on ``prepare``
+    without the ``held_out`` folds, and its images (``sample``: the user's, else the plan's)."""
+    ddpm = ddpm_node(prepare, plan.ddpm_config(site, grade, variant, held_out=held_out))
+    drawn = sample or plan.sample_config(site, grade, variant)
+    return sample_node(ddpm, drawn, held_out=held_out), ddpm
 
 
-def fold_node(prepare: Node, config: TrainClsFoldConfig, cls: TrainClsConfig) -> Node:
+def fold_sets(
+    prepare: Node, plan: StudyPlan, *, site: str, variant: str, fold: int
+) -> dict[str, tuple[Node, Node]]:
+    """Per grade, the (sample, DDPM) that classifier fold ``fold`` trains with: the DDPM that
+    the plan's ``ddpm_scope`` assigns it (one that never saw the fold, or the site's one)."""
+    held_out = plan.held_out(fold)
+    return {
+        grade: synthetic_set(
+            prepare, plan, site=site, grade=grade, variant=variant, held_out=held_out
+        )
+        for grade in GRADES
+    }
+
+
+def scored_sets(
+    prepare: Node,
+    sets: dict[str, tuple[Node, Node]],
+    configs: dict[str, ScoreGenConfig],
+    *,
+    classifier: Node | None = None,
+) -> list[Node]:
+    """score_gen of each grade's set with its config; the other grade's set adds TSTR."""
+    return [
+        score_node(
+            sample,
+            ddpm,
+            prepare,
+            config=configs[grade],
+            classifier=classifier,
+            other=sets.get(other_grade(grade)),
+        )  # fmt: skip
+        for grade, (sample, ddpm) in sets.items()
+    ]
+
+
+def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Node:
     """Fold ``config.fold``'s classifier with, for the ddpm setups, its fold's synthetic sets."""
     inputs = {"prepare": prepare}
     if config.setup in SETUP_VARIANT:
-        for grade in GRADES:
-            sample, ddpm = fold_ddpm(
-                prepare, grade=grade, variant=SETUP_VARIANT[config.setup], fold=config.fold,
-                cls=cls,
-            )  # fmt: skip
+        sets = fold_sets(
+            prepare, plan, site=config.site, variant=SETUP_VARIANT[config.setup], fold=config.fold
+        )
+        for grade, (sample, ddpm) in sets.items():
             inputs |= {f"sample_{grade}": sample, f"ddpm_{grade}": ddpm}
     tags = {"site": config.site, "setup": config.setup, "fold": config.fold}
     tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls_fold", config, inputs, tags=tags | {"profile": config.profile})
 
 
-def classifier_node(prepare: Node, config: TrainClsConfig) -> Node:
-    """The ensemble of one site and setup over its five fold nodes."""
+def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> Node:
+    """The ensemble of one site and setup over its five fold nodes (``plan``: the DDPMs and
+    samples of the ddpm setups; ``plan_of(config)`` outside a study)."""
     inputs = {"prepare": prepare}
-    inputs |= {
-        f"fold{k}": fold_node(prepare, config.fold_config(k), config) for k in range(N_FOLDS)
-    }
+    inputs |= {f"fold{k}": fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS)}
     tags = {"site": config.site, "setup": config.setup, "profile": config.profile}
     tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls", config, inputs, tags=tags)

@@ -111,7 +111,8 @@ def run_ray(
             names = [name for name, _ in item.inputs]
             upstream = [refs[up] for _, up in item.inputs]
             task = ensure_task.options(**task_options(item, settings, gpus))
-            refs[item] = task.remote(item, context, settings.cpus_per_task, names, *upstream)
+            here = context.of(item)
+            refs[item] = task.remote(item, here, settings.cpus_per_task, names, *upstream)
         outcome = Outcome(graph)
         collect(refs, outcome)
         return outcome

@@ -24,12 +24,13 @@ from glioma.config import (
     build_config,
     setup_list,
 )
+from glioma.config.plan import StudyPlan
 from glioma.data.card import data_cards_figure
 from glioma.data.dataset import read_dataset
 from glioma.data.prepare import EXCLUSIONS
 from glioma.evaluate.figures import study_heatmaps
 from glioma.evaluate.tables import results_table
-from glioma.names import DATASET_ARTIFACT, DIRECTION_RESULTS, GRADES, SETUP_VARIANT, other_grade
+from glioma.names import DATASET_ARTIFACT, DIRECTION_RESULTS, SETUP_VARIANT
 from glioma.pipeline.executors import Outcome
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.inputs import artifact_folder
@@ -37,10 +38,10 @@ from glioma.pipeline.invoke import run_graph
 from glioma.pipeline.nodes import (
     classifier_node,
     cross_eval_node,
-    fold_ddpm,
+    fold_sets,
     prepare_for,
     refuse_small_site,
-    score_node,
+    scored_sets,
 )
 from glioma.scoring.inception import find_weights
 from glioma.scoring.report import comparison_table, markdown_table
@@ -54,60 +55,60 @@ class StudyOutput:
     ran: int
 
 
-def classifier_config(config: MainConfig, site: str, setup: str) -> TrainClsConfig:
-    overrides = {"site": site, "setup": setup, "synthetic_ratio": config.synthetic_ratio}
-    if config.ddpm_mi_weight:
-        overrides["ddpm_mi_weight"] = config.ddpm_mi_weight
-    if config.ddpm_scope:
-        overrides["ddpm_scope"] = config.ddpm_scope
+def classifier_config(config: MainConfig, plan: StudyPlan, site: str, setup: str) -> TrainClsConfig:
+    """The ensemble of ``site`` and ``setup``; its ddpm fields are the plan's."""
+    overrides = {"site": site, "setup": setup, "synthetic_ratio": plan.synthetic_ratio}
+    overrides |= {"ddpm_mi_weight": plan.mi_weight, "ddpm_scope": plan.ddpm_scope}
     if config.imagenet_weights:
         overrides["imagenet_weights"] = config.imagenet_weights
-    return build_config(
-        TrainClsConfig, overrides | {"profile": config.profile, "seed": config.seed}
-    )
+    return build_config(TrainClsConfig, overrides | plan.common)
 
 
 def study_graph(config: MainConfig) -> Graph:
     """The whole study, declared (see the module docstring); nothing runs here."""
+    plan = config.plan()
     data = {config.site_a: config.data_a, config.site_b: config.data_b}
-    extra = {"phantom_scale": config.phantom_scale} if config.phantom_scale else {}
-    common = {"profile": config.profile, "seed": config.seed}
-    prepared = {
-        site: prepare_for(site, source, workers=config.workers, **common, **extra)
-        for site, source in data.items()
-    }
+    prepared = {site: prepare_of(config, site, source) for site, source in data.items()}
     setups = setup_list(config.setups)
     directions = config.directions_sites()
     trained = [site for site in data if site in {source for source, _ in directions}]
     for site in trained:
         refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
     classifiers = {
-        (site, setup): classifier_node(prepared[site], classifier_config(config, site, setup))
+        (site, setup): classifier_node(
+            prepared[site], classifier_config(config, plan, site, setup), plan
+        )
         for site in trained
         for setup in setups
     }
     scores = [
-        score_of_fold0(
-            prepared[site],
-            classifier_config(config, site, setup),
-            classifiers.get((site, "baseline")),
-        )
+        score_of_fold0(prepared[site], plan, site, variant, classifiers.get((site, "baseline")))
         for site in trained
-        for setup in setups
-        if setup in SETUP_VARIANT
+        for variant in dict.fromkeys(SETUP_VARIANT[s] for s in setups if s in SETUP_VARIANT)
     ]
-    evaluations = []
-    for source, target in directions:
-        cross = {"source_site": source, "target_site": target, "setups": config.setups}
-        cross |= {"source_data": data[source], "target_data": data[target]} | common
-        evaluations.append(
-            cross_eval_node(
-                prepared[target],
-                {setup: classifiers[(source, setup)] for setup in setups},
-                build_config(CrossEvalConfig, cross | {"n_boot": config.n_boot}),
-            )
+    evaluations = [
+        cross_eval_node(
+            prepared[target],
+            {setup: classifiers[(source, setup)] for setup in setups},
+            cross_eval_config(config, source, target, data),
         )
-    return Graph([*prepared.values(), *evaluations, *[s for pair in scores for s in pair]])
+        for source, target in directions
+    ]
+    return Graph([*prepared.values(), *evaluations, *[s for nodes in scores for s in nodes]])
+
+
+def prepare_of(config: MainConfig, site: str, data: str) -> Node:
+    extra = {"phantom_scale": config.phantom_scale} if config.phantom_scale else {}
+    common = {"profile": config.profile, "seed": config.seed}
+    return prepare_for(site, data, workers=config.workers, **common, **extra)
+
+
+def cross_eval_config(
+    config: MainConfig, source: str, target: str, data: dict[str, str]
+) -> CrossEvalConfig:
+    cross = {"source_site": source, "target_site": target, "setups": config.setups}
+    cross |= {"source_data": data[source], "target_data": data[target], "n_boot": config.n_boot}
+    return build_config(CrossEvalConfig, cross | {"profile": config.profile, "seed": config.seed})
 
 
 def one_direction_hint(config: MainConfig, small: str) -> str:
@@ -116,25 +117,13 @@ def one_direction_hint(config: MainConfig, small: str) -> str:
     return f"give --directions {direction}: train on {other}, evaluate on {small}"
 
 
-def score_of_fold0(prepare: Node, cls: TrainClsConfig, classifier: Node | None) -> list[Node]:
+def score_of_fold0(
+    prepare: Node, plan: StudyPlan, site: str, variant: str, classifier: Node | None
+) -> list[Node]:
     """score_gen of the samples fold 0's classifier trains with, per grade."""
-    variant = SETUP_VARIANT[cls.setup]
-    pairs = {g: fold_ddpm(prepare, grade=g, variant=variant, fold=0, cls=cls) for g in GRADES}
-    nodes = []
-    for grade, (sample, ddpm) in pairs.items():
-        overrides = {"site": cls.site, "grade": grade, "variant": variant}
-        score = build_config(ScoreGenConfig, overrides | {"profile": cls.profile, "seed": cls.seed})
-        nodes.append(
-            score_node(
-                sample,
-                ddpm,
-                prepare,
-                config=score,
-                classifier=classifier,
-                other=pairs[other_grade(grade)],
-            )  # fmt: skip
-        )
-    return nodes
+    sets = fold_sets(prepare, plan, site=site, variant=variant, fold=0)
+    configs = {grade: plan.score_config(site, grade, variant) for grade in sets}
+    return scored_sets(prepare, sets, configs, classifier=classifier)
 
 
 def study_results(outcome: Outcome) -> pd.DataFrame:
@@ -200,7 +189,7 @@ def check_weights(config: MainConfig) -> None:
         score = build_config(ScoreGenConfig, {"profile": config.profile})
         if score.inception == "required":
             find_weights(score.inception_weights)
-    classifier = classifier_config(config, config.site_a, "baseline")
+    classifier = classifier_config(config, config.plan(), config.site_a, "baseline")
     if classifier.imagenet_weights == "required":
         require_imagenet_weights(classifier.arch)
 

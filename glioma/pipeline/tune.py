@@ -1,8 +1,12 @@
 """``tune``: an Optuna study over the DDPM's mi_weight and learning rate, with two objectives.
 
 Each trial is an MLflow run nested under the tune run (logged here, not by an Optuna callback,
-so trials stay in the study's experiment); inside it the trial trains one DDPM (not registered,
-so no trial ever moves ``@best``), samples it and scores it, each as its own nested step run.
+so trials stay in the study's experiment); under it the trial's own train_ddpm (not registered,
+so no trial ever moves ``@best``), sample and score_gen runs, declared from the trial's
+``StudyPlan``. Trials are asked of Optuna ``trials_at_once`` at a time and their graphs run as
+one through ``run_graph``, the path every entry point takes: one after another here, or side by
+side on Ray (``--executor ray``); then each is told its objectives, or FAIL, and a failed step
+ends the tune with the same report as ``main``'s after the other trials finished.
 Both objectives are minimised: how far the synthetic images are from the real ones (FID with
 the Inception weights, else the offline FD_radiomic) and how closely they copy training images
 (mean nearest-training correlation). The study lives in Optuna storage (a SQLite file by
@@ -12,7 +16,6 @@ one study; every tune run logs the study's Pareto front as it stands when the ru
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,30 +25,26 @@ import optuna
 import pandas as pd
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from tqdm.auto import tqdm
 
-from glioma.config import (
-    SampleConfig,
-    ScoreGenConfig,
-    TrainDDPMConfig,
-    TuneConfig,
-    as_params,
-    build_config,
-)
+from glioma.config import TrainDDPMConfig, TuneConfig, as_params, build_config
+from glioma.config.plan import StudyPlan
 from glioma.config.scoring import mi_mode_list
-from glioma.errors import ConfigError, GliomaError
+from glioma.errors import ConfigError
 from glioma.evaluate.figures import pareto_figure
-from glioma.pipeline.ensure import RunContext, StepFailed
-from glioma.pipeline.executors import run_serial
-from glioma.pipeline.graph import Graph, given
-from glioma.pipeline.invoke import sweep_orphans
+from glioma.names import PAPER_MI_WEIGHT, variant_of
+from glioma.pipeline.executors import Outcome
+from glioma.pipeline.graph import Graph, Node, given
+from glioma.pipeline.invoke import StudyFailed, run_graph, sweep_orphans
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.nodes import ddpm_node, prepare_for, refuse_small_site, sample_node, score_node
+from glioma.pipeline.nodes import prepare_for, refuse_small_site, scored_sets, synthetic_set
 from glioma.scoring.inception import MissingWeightsError, find_weights
 from glioma.scoring.report import markdown_table
-from glioma.tracking import child_run, open_run, project_root
-from glioma.tracking.store import experiment_id
+from glioma.tracking import open_run, project_root
+from glioma.tracking.runs import begin_child_run, end_child_run
 
 MEMORISATION = "memorisation_mean"
+TRIAL_STEPS = ("ddpm", "sample", "score")  # a trial run's lineage tags: ddpm_run, ...
 RUN_ID_ATTR = "mlflow_run_id"  # the trial attribute that points at the trial's MLflow run
 
 
@@ -54,22 +53,6 @@ class TuneOutput:
     run_id: str
     study_name: str
     trials: pd.DataFrame  # every finished trial of the study; column ``pareto`` marks the front
-
-
-class _OneLineTrialErrors(logging.Filter):
-    """Optuna logs a failed trial with its traceback; our errors are one line that says it all."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], GliomaError):
-            record.exc_info = None
-        return True
-
-
-def _quiet_trial_tracebacks() -> None:
-    # On the logger that reports failed trials: its handlers change while a progress bar shows.
-    logger = logging.getLogger("optuna.study._optimize")
-    if not any(isinstance(f, _OneLineTrialErrors) for f in logger.filters):
-        logger.addFilter(_OneLineTrialErrors())
 
 
 def default_storage() -> str:
@@ -126,31 +109,41 @@ def open_study(
     study.set_user_attr("distance_metric", distance)
     # Seeded by the trials already there, so workers that join later draw other points.
     startup = max(2, min(10, config.n_trials // 2))
+    # Trials asked together: each pretends the running ones scored badly, so they differ.
     study.sampler = optuna.samplers.TPESampler(
-        seed=config.seed + len(study.trials), n_startup_trials=startup
+        seed=config.seed + len(study.trials),
+        n_startup_trials=startup,
+        constant_liar=config.trials_at_once > 1,
     )
     return study
 
 
+def trial_plan(config: TuneConfig, point: dict, *, distance: str, out: Path) -> StudyPlan:
+    """The plan of one trial: its DDPM takes the suggested point and is not registered (so no
+    trial moves ``@best``), one grade's DDPM whatever the profile's conditioning; its images go
+    to ``out``; its score has no classifier and no TSTR, and FID only when it is the distance."""
+    settings = {k: v for k, v in point.items() if k != "mi_weight"}
+    device = {"device": config.device}
+    score = {"classifier": "", "tstr": False, "inception_weights": config.inception_weights}
+    score |= {"inception": "required" if distance == "fid" else "off"}
+    return StudyPlan(
+        profile=config.profile,
+        seed=config.seed,
+        mi_weight=point["mi_weight"] or PAPER_MI_WEIGHT,  # a trial at 0 is a std DDPM
+        ddpm=settings | device | {"register": False, "conditional": False},
+        sample=device | {"out_dir": str(out)},
+        score=device | score,
+    )
+
+
 def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distance: str, out: Path):
-    """train_ddpm (not registered) -> sample -> score_gen for one suggested point."""
-    common = {"site": config.site, "grade": config.grade, "profile": config.profile}
-    common |= {"seed": config.seed, "device": config.device}
-    # one grade's DDPM is tuned, whatever the profile's conditioning
-    ddpm_config = build_config(
-        TrainDDPMConfig, common | values | {"register": False, "conditional": False}
-    )
-    prepare_node = given(prepare.run_id, "prepare")
-    ddpm = ddpm_node(prepare_node, ddpm_config)
-    sample_config = build_config(
-        SampleConfig, common | {"variant": ddpm_config.variant, "out_dir": str(out)}
-    )
-    sample = sample_node(ddpm, sample_config)
-    score_overrides = common | {"variant": ddpm_config.variant, "classifier": "", "tstr": False}
-    score_overrides |= {"inception": "required" if distance == "fid" else "off"}
-    score_overrides |= {"inception_weights": config.inception_weights}
-    score_config = build_config(ScoreGenConfig, score_overrides)
-    score = score_node(sample, ddpm, prepare_node, config=score_config, classifier=None)
+    """train_ddpm -> sample -> score_gen for one suggested point."""
+    plan = trial_plan(config, values, distance=distance, out=out)
+    variant, site, grade = variant_of(values["mi_weight"]), config.site, config.grade
+    prepared = given(prepare.run_id, "prepare")
+    sets = {grade: synthetic_set(prepared, plan, site=site, grade=grade, variant=variant)}
+    (score,) = scored_sets(prepared, sets, {grade: plan.score_config(site, grade, variant)})
+    sample, ddpm = sets[grade]
     return Graph([score]), ddpm, sample, score
 
 
@@ -168,44 +161,95 @@ def suggest(trial: optuna.Trial, config: TuneConfig) -> dict:
     }
 
 
-def run_trial(
-    trial: optuna.Trial, config: TuneConfig, prepare: NodeResult, distance: str
-) -> tuple[float, float]:
-    """train_ddpm -> sample -> score_gen for one suggested point, in a child run."""
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One asked trial: its Optuna handle, its MLflow run (open), its graph's nodes."""
+
+    trial: optuna.Trial
+    run_id: str
+    ddpm: Node
+    sample: Node
+    score: Node
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.ddpm, self.sample, self.score)
+
+
+def plan_trial(
+    trial: optuna.Trial, config: TuneConfig, prepare: NodeResult, distance: str, tune_run: str
+) -> PlannedTrial:
+    """Suggest a point, open the trial's run (a child of the tune run), declare its graph."""
     point = suggest(trial, config)
     params = {"trial": trial.number, **point}
     params |= {"profile": config.profile, "seed": config.seed, "device": config.device}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
-    with child_run("tune_trial", params, **tags) as run:
-        trial.set_user_attr(RUN_ID_ATTR, run.info.run_id)
-        mlflow.set_tags(
-            {
-                "optuna_study": trial.study.study_name,
-                "optuna_trial": str(trial.number),
-                "mlflow.runName": f"trial-{trial.number}-{config.site}-{config.grade}",
-            }
-        )
-        out = project_root() / "data" / "synthetic" / "tune" / run.info.run_id
-        graph, ddpm, sample, score = trial_graph(
-            config, prepare, values=point, distance=distance, out=out
-        )
-        context = RunContext(experiment_id(), run.info.run_id, None, "tune")
-        outcome = run_serial(graph, context)
-        if outcome.failures:
-            raise StepFailed(*next(iter((n.label, r) for n, r in outcome.failures.items())))
-        results = {n: outcome.results[n] for n in (ddpm, sample, score)}
-        metrics = mlflow.get_run(results[score].run_id).data.metrics
-        values = (metrics[distance], metrics[MEMORISATION])
-        mlflow.set_tags(
-            {
-                "ddpm_run": results[ddpm].run_id,
-                "sample_run": results[sample].run_id,
-                "score_run": results[score].run_id,
-            }
-        )
-        names = (f"objective_{distance}", f"objective_{MEMORISATION}")
-        mlflow.log_metrics(dict(zip(names, values)))
-        return values
+    tags |= {"optuna_study": trial.study.study_name, "optuna_trial": trial.number}
+    run_id = begin_child_run("tune_trial", params, tags, parent_run_id=tune_run)
+    name = f"trial-{trial.number}-{config.site}-{config.grade}"
+    mlflow.MlflowClient().set_tag(run_id, "mlflow.runName", name)
+    trial.set_user_attr(RUN_ID_ATTR, run_id)
+    out = project_root() / "data" / "synthetic" / "tune" / run_id
+    _, ddpm, sample, score = trial_graph(config, prepare, values=point, distance=distance, out=out)
+    return PlannedTrial(trial, run_id, ddpm, sample, score)
+
+
+def run_round(
+    planned: list[PlannedTrial], config: TuneConfig, distance: str, tune_run: str
+) -> Outcome:
+    """The trials' graphs as one graph through ``run_graph`` (serial, or side by side on
+    Ray), each trial's steps under its run; then each trial is told its objectives or FAIL."""
+    nests = {n: p.run_id for p in planned for n in p.nodes}
+    graph = Graph([p.score for p in planned])
+    try:
+        outcome = run_graph(graph, config, settings=config, within=tune_run, nests=nests).outcome
+    except StudyFailed as failed:
+        outcome = failed.outcome
+    for item in planned:
+        tell(item, outcome, distance)
+    return outcome
+
+
+def tell(item: PlannedTrial, outcome: Outcome, distance: str) -> None:
+    """Record one trial on its run and in the Optuna study (logged here, in one place)."""
+    client, study = mlflow.MlflowClient(), item.trial.study
+    if item.score not in outcome.results:
+        failed = next(n for n in item.nodes if n in outcome.failures or n in outcome.not_started)
+        blocker = outcome.not_started.get(failed, failed)
+        reason = f"{blocker.label}: {outcome.failures[blocker]}"
+        end_child_run(item.run_id, error=reason)
+        study.tell(item.trial, state=optuna.trial.TrialState.FAIL)
+        print(f"tune: trial {item.trial.number} failed: {reason}", flush=True)
+        return
+    runs = {step: outcome.results[n].run_id for step, n in zip(TRIAL_STEPS, item.nodes)}
+    metrics = mlflow.get_run(runs["score"]).data.metrics
+    values = [metrics[distance], metrics[MEMORISATION]]
+    for step, run_id in runs.items():
+        client.set_tag(item.run_id, f"{step}_run", run_id)
+    names = (f"objective_{distance}", f"objective_{MEMORISATION}")
+    for name, value in zip(names, values):
+        client.log_metric(item.run_id, name, value)
+    end_child_run(item.run_id)
+    study.tell(item.trial, values)
+
+
+def run_trials(
+    study: optuna.Study, config: TuneConfig, prepare: NodeResult, distance: str, tune_run: str
+) -> list[Outcome]:
+    """Ask ``trials_at_once`` trials, run them, tell; until ``n_trials``. The rounds with a
+    failed step are returned (their report is the same as ``main``'s)."""
+    failed = []
+    with tqdm(total=config.n_trials, desc="tune", unit="trial") as bar:
+        for start in range(0, config.n_trials, config.trials_at_once):
+            count = min(config.trials_at_once, config.n_trials - start)
+            planned = [
+                plan_trial(study.ask(), config, prepare, distance, tune_run) for _ in range(count)
+            ]
+            outcome = run_round(planned, config, distance, tune_run)
+            if outcome.failures:
+                failed.append(outcome)
+            bar.update(count)
+    return failed
 
 
 def trials_table(study: optuna.Study, distance: str) -> pd.DataFrame:
@@ -225,6 +269,8 @@ def trials_table(study: optuna.Study, distance: str) -> pd.DataFrame:
         }
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     ]
+    if not rows:  # every trial failed
+        return pd.DataFrame(columns=["trial", distance, MEMORISATION, "pareto", RUN_ID_ATTR])
     return pd.DataFrame(rows).sort_values([distance, MEMORISATION], ignore_index=True)
 
 
@@ -251,24 +297,30 @@ def run_tune(config: TuneConfig) -> TuneOutput:
     params = as_params(config) | {"storage": shown_storage(config.storage or default_storage())}
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
     with open_run("tune", params, tags) as run:
-        context = RunContext(experiment_id(), run.info.run_id, None, "tune")
-        prepared = run_serial(Graph([prepare]), context)
-        if prepared.failures:
-            raise StepFailed(*next(iter((n.label, r) for n, r in prepared.failures.items())))
+        tune_run = run.info.run_id
+        prepared = run_graph(Graph([prepare]), config, within=tune_run).result(prepare)
         study = open_study(config, distance, storage)
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
-        _quiet_trial_tracebacks()
-        study.optimize(
-            lambda trial: run_trial(trial, config, prepared.results[prepare], distance),
-            n_trials=config.n_trials,
-            show_progress_bar=True,
-        )
+        failed = run_trials(study, config, prepared, distance, tune_run)
         table = trials_table(study, distance)
-        log_front(table, distance)
-        shown = table[table["pareto"]].drop(columns=[RUN_ID_ATTR])
-        print(
-            f"tune: study {study.study_name}, {len(table)} finished trial(s); Pareto front "
-            f"({distance}, {MEMORISATION}; both lower is better):\n{markdown_table(shown)}"
-            f"figure: {mlflow.get_artifact_uri()}/pareto_front.png"
-        )
+        if len(table):
+            log_front(table, distance)
+            shown = table[table["pareto"]].drop(columns=[RUN_ID_ATTR])
+            print(
+                f"tune: study {study.study_name}, {len(table)} finished trial(s); Pareto front "
+                f"({distance}, {MEMORISATION}; both lower is better):\n{markdown_table(shown)}"
+                f"figure: {mlflow.get_artifact_uri()}/pareto_front.png"
+            )
+        if failed:
+            raise StudyFailed(merged(failed))
         return TuneOutput(run.info.run_id, study.study_name, table)
+
+
+def merged(outcomes: list[Outcome]) -> Outcome:
+    """The failed rounds as one outcome: one report for the whole tune."""
+    whole = Outcome(Graph([t for o in outcomes for t in o.graph.targets]))
+    for outcome in outcomes:
+        whole.results |= outcome.results
+        whole.failures |= outcome.failures
+        whole.not_started |= outcome.not_started
+    return whole

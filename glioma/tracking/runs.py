@@ -15,6 +15,8 @@ from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context import registry as context_registry
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from glioma.config.fields import param_text
 from glioma.errors import GliomaError
@@ -101,10 +103,16 @@ def open_run(
     (or of the active run).
     """
     configure_tracking()
+    active = mlflow.active_run()
     if adopt_run_id:
         run = mlflow.start_run(run_id=adopt_run_id)
+    elif parent_run_id is not None and active is not None and active.info.run_id != parent_run_id:
+        # MLflow nests a new run only under the active one; a tune trial's steps go under the
+        # trial's run while the tune run is active: made under its parent, then started.
+        created = created_child_run(parent_run_id, experiment_id)
+        run = mlflow.start_run(run_id=created, nested=True)
     else:
-        nested = parent_run_id is not None or mlflow.active_run() is not None
+        nested = parent_run_id is not None or active is not None
         run = mlflow.start_run(
             experiment_id=experiment_id, parent_run_id=parent_run_id, nested=nested
         )
@@ -127,6 +135,40 @@ def child_run(step: str, params: dict[str, Any], **tags: Any) -> Iterator[mlflow
     """A run that a step opens inside its own (``cross_eval_setup``, one per setup)."""
     with open_run(step, params, tags) as run:
         yield run
+
+
+def created_child_run(
+    parent_run_id: str, experiment_id: str | None = None, tags: dict[str, str] | None = None
+) -> str:
+    """A new run under ``parent_run_id`` (in its experiment unless another is given), with the
+    tags MLflow's ``start_run`` gives every run (user, source)."""
+    client = MlflowClient()
+    experiment = experiment_id or client.get_run(parent_run_id).info.experiment_id
+    resolved = context_registry.resolve_tags({**(tags or {}), MLFLOW_PARENT_RUN_ID: parent_run_id})
+    return client.create_run(experiment, tags=resolved).info.run_id
+
+
+def begin_child_run(
+    step: str, params: dict[str, Any], tags: dict[str, Any], *, parent_run_id: str
+) -> str:
+    """A child run opened now and left RUNNING while its work runs elsewhere (a tune trial:
+    the graph runs its steps under it, perhaps on Ray); ``end_child_run`` ends it."""
+    configure_tracking()
+    shown = {k: str(v) for k, v in tags.items() if v not in (None, "")}
+    shown |= {"step": step, "mlflow.runName": run_label(step, tags), **process_tags()}
+    run_id = created_child_run(parent_run_id, tags=shown)
+    client = MlflowClient()
+    for name, value in params.items():
+        client.log_param(run_id, name, param_text(value))
+    return run_id
+
+
+def end_child_run(run_id: str, *, error: str = "") -> None:
+    """End a ``begin_child_run`` run: FINISHED, or FAILED with ``error`` as its reason."""
+    client = MlflowClient()
+    if error:
+        client.set_tag(run_id, ERROR, error[:5000])
+    client.set_terminated(run_id, "FAILED" if error else "FINISHED")
 
 
 def fail_project_run(message: str) -> None:
