@@ -22,7 +22,7 @@ from glioma.config import DEFAULT_PROFILE, profile_values
 from glioma.config.build import build_config
 from glioma.config.fields import choices_of, help_of, param_text
 from glioma.config.profiles import all_profiles
-from glioma.config.steps import STEPS
+from glioma.config.steps import ENTRY_POINTS
 from glioma.errors import GliomaError
 
 
@@ -66,10 +66,10 @@ def build_parser(config_cls: type, prog: str, profile: str) -> argparse.Argument
 def run_step(step: str, argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` for ``step``, run it with the built config; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    config_cls = STEPS[step].config
+    config_cls = ENTRY_POINTS[step].config
     prog = f"glioma {step}"
     args = build_parser(config_cls, prog, chosen_profile(argv)).parse_args(argv)
-    module, _, function = STEPS[step].run.partition(":")
+    module, _, function = ENTRY_POINTS[step].entry.partition(":")
     run = getattr(importlib.import_module(module), function)
     fail_project_run = importlib.import_module("glioma.tracking").fail_project_run
     try:
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOLS:
         return TOOLS[argv[0]](argv[1:])
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
-        known = ", ".join(STEPS)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in ENTRY_POINTS:
+        known = ", ".join(ENTRY_POINTS)
         if argv and argv[0] not in ("-h", "--help"):
             also = ", ".join(TOOLS)
             print(

@@ -22,7 +22,7 @@ from glioma.config import (
     build_config,
 )
 from glioma.config.fields import choices_of, help_of, param_text
-from glioma.config.steps import CONFIGS
+from glioma.config.steps import CONFIGS, ENTRY_POINTS, TABLE
 from glioma.diffusion.unet import UNetConfig
 from glioma.errors import ConfigError
 
@@ -134,6 +134,28 @@ def test_mlproject_declares_only_config_fields_with_their_defaults():
             assert name not in chosen, f"{entry}.{name} is a profile's setting"
             choices = choices_of(fields[name])
             assert choices is None or fields[name].default in choices
+
+
+def test_the_step_table_is_the_one_list_of_steps():
+    """Each row's node module holds that step's StepSpec, each entry names a function that
+    exists, has its MLproject entry and its shim; the CLI offers exactly the table's entries."""
+    import importlib
+
+    from glioma.pipeline.steps import STEPS
+
+    assert set(STEPS) == {name for name, step in TABLE.items() if step.node}
+    project = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]
+    for name, step in ENTRY_POINTS.items():
+        module, _, function = step.entry.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), step.entry
+        shim = (REPO / "entrypoints" / f"{name}.py").read_text()
+        assert f'run_step("{name}"' in shim, f"entrypoints/{name}.py"
+        assert f"python -m entrypoints.{name} " in project[name]["command"]
+    assert "train_cls_fold" in STEPS and "train_cls_fold" not in ENTRY_POINTS
+    done = subprocess.run(
+        [sys.executable, "-m", "glioma.cli", "--help"], capture_output=True, text=True
+    )
+    assert all(name in done.stdout + done.stderr for name in ENTRY_POINTS)
 
 
 def test_params_record_every_field():

@@ -10,18 +10,17 @@ import pytest
 from step_helpers import runs_of
 
 from glioma.config import (
-    CrossEvalConfig,
     MainConfig,
     PrepareConfig,
     SampleConfig,
     ScoreGenConfig,
     TrainClsConfig,
-    TrainClsFoldConfig,
     TrainDDPMConfig,
     build_config,
 )
 from glioma.config.fields import RESULT, role_of
 from glioma.config.plan import StudyPlan
+from glioma.config.steps import NODE_CONFIGS
 from glioma.errors import ConfigError
 from glioma.pipeline.ensure import RunContext, ensure
 from glioma.pipeline.entries import (
@@ -38,15 +37,7 @@ from glioma.pipeline.study import study_graph
 from glioma.tracking import fingerprint
 
 PACKAGE = Path(__file__).resolve().parents[1] / "glioma"
-STEP_CONFIGS = (
-    PrepareConfig,
-    TrainDDPMConfig,
-    SampleConfig,
-    ScoreGenConfig,
-    TrainClsFoldConfig,
-    TrainClsConfig,
-    CrossEvalConfig,
-)
+STEP_CONFIGS = tuple(NODE_CONFIGS.values())  # every node step, from the step table
 # A valid other value for fields whose type alone does not give one.
 OTHER = {
     "site": "phantom-b",
