@@ -37,11 +37,13 @@ from functools import partial
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from glioma.config import TrainDDPMConfig, build_config
 from glioma.config.profiles import PROFILES
 from glioma.devices import resolve_device
 from glioma.diffusion.losses import MITerm, diffusion_loss
 from glioma.diffusion.samplers import Progress, ddim_sample, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.settings import Augmentation
 from glioma.diffusion.training import DDPMTrainer, TrainSettings
 from glioma.diffusion.unet import UNet, UNetConfig
 from glioma.errors import ConfigError
@@ -98,20 +100,14 @@ class SampleResult:
     ddpm_timed: int
 
 
+# The figures in the README were measured on the trainer's loop without augmentation.
+NO_AUGMENT = Augmentation(prob=0.0)
+
+
 def unet_config(profile: str) -> UNetConfig:
     """The UNet that ``profile``'s train_ddpm step builds, at its prepare patch size."""
-    train, prepare = PROFILES[profile]["train_ddpm"], PROFILES[profile]["prepare"]
-
-    def ints(text: str) -> tuple[int, ...]:
-        return tuple(int(v) for v in str(text).split(","))
-
-    return UNetConfig(
-        image_size=int(prepare["patch_size"]),
-        base_channels=int(train["base_channels"]),
-        channel_mults=ints(train["channel_mults"]),
-        num_res_blocks=int(train["num_res_blocks"]),
-        attention_resolutions=ints(train["attention_resolutions"]),
-    )
+    patch_size = int(PROFILES[profile]["prepare"]["patch_size"])
+    return build_config(TrainDDPMConfig, {"profile": profile}).unet(patch_size)
 
 
 def make_plan(profile: str, device: torch.device, repeats: int, ddpm_budget: float) -> SizePlan:
@@ -176,7 +172,9 @@ def fake_images(count: int, unet: UNetConfig) -> torch.Tensor:
 
 def bench_training(plan: SizePlan, mi_weight: float, device: torch.device) -> TrainResult:
     """Best-of-rounds time per step of the trainer's own loop; warm-up steps are dropped."""
-    settings = TrainSettings(batch_size=plan.train_batch, lr=plan.lr, mi=MITerm(weight=mi_weight))
+    settings = TrainSettings(
+        batch_size=plan.train_batch, lr=plan.lr, mi=MITerm(weight=mi_weight), augment=NO_AUGMENT
+    )
     trainer = DDPMTrainer(plan.unet, NoiseSchedule(), settings, device=device)
     trainer.train_steps(fake_images(plan.train_batch, plan.unet), plan.warmup_steps)
     images = fake_images(plan.steps_per_round * plan.train_batch, plan.unet)

@@ -20,10 +20,11 @@ from typing import Any
 
 from glioma.config import DEFAULT_PROFILE, profile_values
 from glioma.config.build import build_config
-from glioma.config.fields import choices_of, help_of, param_text
+from glioma.config.fields import choices_of, help_of
 from glioma.config.profiles import all_profiles
 from glioma.config.steps import ENTRY_POINTS
 from glioma.errors import GliomaError
+from glioma.names import param_text
 
 
 def chosen_profile(argv: Sequence[str]) -> str:

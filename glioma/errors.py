@@ -1,4 +1,9 @@
-"""Exceptions whose message is the one line a user sees (no traceback)."""
+"""Exceptions whose message is the one line a user sees (no traceback), and the two checks that
+raise them (every layer's dataclasses validate at construction with these)."""
+
+from __future__ import annotations
+
+from typing import Any
 
 
 class GliomaError(Exception):
@@ -19,3 +24,14 @@ class SubjectError(GliomaError):
 
 class MissingWeightsError(GliomaError):
     """Weights this machine does not have; the message says what to download and where."""
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise the ConfigError ``message`` (which names the field) unless ``ok``."""
+    if not ok:
+        raise ConfigError(message)
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    shown = ", ".join(map(repr, choices))
+    check(value in choices, f"{name}: expected one of {shown}, got {value!r}")

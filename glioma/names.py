@@ -58,3 +58,12 @@ DIRECTION_RESULTS = "direction_results.csv"  # cross_eval: one row per setup
 def lineage_tag(input_name: str) -> str:
     """The tag that records which run fed a step's input: ``prepare`` -> ``prepare_run``."""
     return f"{input_name}_run"
+
+
+def param_text(value: object) -> str:
+    """One spelling per value, so runs started in different ways compare equal in the UI."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)

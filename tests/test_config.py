@@ -21,10 +21,11 @@ from glioma.config import (
     as_params,
     build_config,
 )
-from glioma.config.fields import choices_of, help_of, param_text
+from glioma.config.fields import choices_of, help_of
 from glioma.config.steps import CONFIGS, ENTRY_POINTS, TABLE
-from glioma.diffusion.unet import UNetConfig
+from glioma.diffusion.settings import TrainSettings, UNetConfig
 from glioma.errors import ConfigError
+from glioma.names import param_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,6 +75,69 @@ def test_configs_check_themselves_at_construction():
         UNetConfig(image_size=32, channel_mults=(1, 2, 2), attention_resolutions=(4,))
     with pytest.raises(ConfigError, match="image_size: 30 px cannot be halved"):
         UNetConfig(image_size=30)
+
+
+# Library fields that train_ddpm's command line does not set: they keep the library's default.
+LIBRARY_ONLY = {UNetConfig: {"channels", "dropout"}, TrainSettings: {"grad_clip"}}
+
+
+def test_train_ddpm_builds_the_librarys_values_with_the_librarys_defaults():
+    """One set of defaults: each config field that becomes a library field defaults to it, and
+    every library field is set from the config unless it is knowingly the library's own."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainDDPMConfig)}
+    text = {"channel_mults", "attention_resolutions"}  # "1,2,2" on the command line
+    config = TrainDDPMConfig(
+        mi_weight=0.05, mi_mode="mi", mi_t_min=7, mi_t_max=200, mi_weighting="min_snr",
+        mi_snr_gamma=3.0, mi_scale="raw", mi_target="self", loss_weighting="min_snr",
+        snr_gamma=2.0, augment_prob=0.3, augment_degrees=4.0, augment_zoom=0.1, lr=1e-3,
+        lr_schedule="cosine", lr_warmup_steps=5, weight_decay=0.01, ema_decay=0.9,
+        cond_dropout=0.2, train_steps=77, eval_every=7, batch_size=3, bf16=True, seed=4,
+        num_steps=300, beta_start=2e-4, beta_end=0.03, base_channels=16, channel_mults="1,2",
+        num_res_blocks=2, attention_resolutions="16", conditional=True,
+    )  # fmt: skip
+    settings = config.train_settings(n_train=10)
+    parts = [
+        (config.mi_term, settings.mi, "mi_", {}),
+        (config.denoise_term, settings.denoise, "", {"weighting": "loss_weighting"}),
+        (config.augmentation, settings.augment, "augment_", {}),
+        (config.schedule, config.schedule, "", {}),
+        (config.unet(32), config.unet(32), "", {}),
+        (settings, settings, "", {}),
+    ]
+    for value, held, prefix, names in parts:
+        assert value == held
+        cls = type(value)
+        for item in dataclasses.fields(cls):
+            name = names.get(item.name, prefix + item.name)
+            if name not in defaults:
+                assert item.name in LIBRARY_ONLY.get(cls, set()) | {"image_size", "num_classes"} | {
+                    "mi",
+                    "denoise",
+                    "augment",
+                }, f"{cls.__name__}.{item.name} is set by no train_ddpm field"
+                continue
+            expected = getattr(config, name)
+            shown = defaults[name]
+            if name in text:
+                expected = tuple(int(v) for v in expected.split(","))
+                shown = tuple(int(v) for v in shown.split(","))
+            if name != "train_steps":  # train_steps: or epochs x passes (total_steps)
+                assert getattr(value, item.name) == expected, (cls.__name__, item.name)
+            if item.default is not dataclasses.MISSING:
+                assert shown == item.default, f"{name}: config {shown!r}, library {item.default!r}"
+    assert config.unet(32).num_classes == 2 and settings.train_steps == 77
+    assert dataclasses.replace(config, epochs=2).train_settings(n_train=10).train_steps == 8
+
+
+def test_the_librarys_checks_name_the_command_line_field():
+    with pytest.raises(ConfigError, match="mi_t_min: must be >= 0"):
+        build_config(TrainDDPMConfig, {"mi_t_min": "-1"})
+    with pytest.raises(ConfigError, match="augment_prob: must be in"):
+        build_config(TrainDDPMConfig, {"augment_prob": "2"})
+    with pytest.raises(ConfigError, match="lr: must be in"):
+        build_config(TrainDDPMConfig, {"lr": "3"})
+    with pytest.raises(ConfigError, match="beta_start, beta_end"):
+        build_config(TrainDDPMConfig, {"beta_start": "0.5", "beta_end": "0.1"})
 
 
 def test_a_misspelt_profile_key_is_named(monkeypatch):

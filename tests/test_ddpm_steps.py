@@ -132,7 +132,8 @@ def test_train_both_grades_register_and_sample(prepared):
 
 def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path, monkeypatch):
     config = _tiny(prepared, grade="HGG", train_steps="8", sample_every="0")
-    last = checkpoint_path(config, prepared.data_hash)
+    pattern = checkpoint_path(config, "*")  # the run's reuse key names the folder
+    found = []
     args = [f"--{k}={v}" for k, v in {**TINY, "train_steps": "8", "sample_every": "0"}.items()]
     cmd = [
         *(sys.executable, "-m", "entrypoints.train_ddpm"),
@@ -143,14 +144,19 @@ def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path
         cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     deadline = time.time() + 120
-    while not last.exists() and time.time() < deadline and proc.poll() is None:
+    while not found and time.time() < deadline and proc.poll() is None:
+        found = list(pattern.parent.parent.glob(f"{pattern.parent.name}/{pattern.name}"))
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    (last,) = found
     steps_done = torch.load(last, weights_only=True)["step"]
     assert 2 <= steps_done < 8, "the kill should land mid-training"
     killed = runs_of("train_ddpm", "RUNNING")
     assert len(killed) == 1, "SIGKILL leaves its run RUNNING"
+    assert last.parent.name.endswith(killed[0].data.tags["reuse_key"][:16]), (
+        "resume key = reuse key"
+    )
     resumed = _tiny(prepared, grade="HGG", train_steps="8", sample_every="0", resume="true")
     resumed = run_train_ddpm(resumed)[0]
     assert mlflow.get_run(killed[0].info.run_id).info.status == "KILLED"  # found at the restart

@@ -39,8 +39,9 @@ from glioma.errors import DataError
 def test_tiny_ddpm_overfits_structured_images():
     images = structured_images(16)
     settings = TrainSettings(
-        train_steps=720, eval_every=12, batch_size=4, lr=2e-3, ema_decay=0.9, seed=0
-    )
+        train_steps=720, eval_every=12, batch_size=4, lr=2e-3, ema_decay=0.9, seed=0,
+        augment=Augmentation(prob=0.0),
+    )  # fmt: skip
     trainer = DDPMTrainer(TINY16, NoiseSchedule(100), settings)
     trainer.fit(images.repeat(3, 1, 1, 1), images)
     losses = [m["train_huber"] for m in trainer.history]
@@ -215,7 +216,9 @@ def test_killed_and_resumed_training_matches_uninterrupted(tmp_path, augment):
 
 def test_ema_off_samples_with_the_raw_weights():
     train, val = resume_data()
-    settings = TrainSettings(train_steps=2, batch_size=4, lr=1e-3, ema_decay=0.0, seed=3)
+    settings = TrainSettings(
+        train_steps=2, batch_size=4, lr=1e-3, ema_decay=0.0, seed=3, augment=Augmentation(prob=0.0)
+    )
     trainer = DDPMTrainer(TINY8, NoiseSchedule(50), settings)
     trainer.fit(train, val)
     assert trainer.sampling_model is trainer.model

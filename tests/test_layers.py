@@ -14,13 +14,13 @@ LAYERS = [
     "entrypoints",
     "cli",
     "pipeline",
+    "config",
     "scoring",
     "evaluate",
     "classify",
     "diffusion",
     "data",
     "tracking",
-    "config",
     "base",
 ]
 BASE = {"names", "errors", "fileio", "devices", "packaging", "parallel", "glioma"}

@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from glioma.classify.losses import focal_loss
-from glioma.config.fields import check
-from glioma.errors import DataError
+from glioma.errors import DataError, check
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from glioma.config.profiles import all_profiles
-from glioma.errors import ConfigError
+from glioma.errors import ConfigError, check, check_choice
 
 VOLATILE = "volatile"
 UPSTREAM = "upstream"
@@ -47,17 +47,6 @@ def help_of(item: dataclasses.Field) -> str:
 
 def choices_of(item: dataclasses.Field) -> tuple[Any, ...] | None:
     return item.metadata.get("choices")
-
-
-def check(ok: bool, message: str) -> None:
-    """Raise the ConfigError ``message`` (which names the field) unless ``ok``."""
-    if not ok:
-        raise ConfigError(message)
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
-    shown = ", ".join(map(repr, choices))
-    check(value in choices, f"{name}: expected one of {shown}, got {value!r}")
 
 
 def choice_list(name: str, text: str, choices: tuple[str, ...]) -> tuple[str, ...]:
@@ -124,10 +113,19 @@ def result_fields(config: StepConfig) -> dict[str, Any]:
     }
 
 
-def param_text(value: Any) -> str:
-    """One spelling per value, so runs started in different ways compare equal in the UI."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    return str(value)
+def built(
+    cls: type, config: Any, *, prefix: str = "", names: dict[str, str] | None = None, **given
+):
+    """The library dataclass ``cls`` made from ``config``'s fields, with no field copied by hand:
+    its field ``x`` is the config's ``prefix + x`` (or ``names[x]``), or ``given[x]``; a field
+    the config does not have keeps the library's default (``tests/test_config.py`` lists those,
+    so a new one is a decision, not an accident)."""
+    own = {item.name for item in dataclasses.fields(config)}
+    values = {}
+    for item in dataclasses.fields(cls):
+        name = (names or {}).get(item.name, prefix + item.name)
+        if item.name in given:
+            values[item.name] = given[item.name]
+        elif name in own:
+            values[item.name] = getattr(config, name)
+    return cls(**values)

@@ -16,28 +16,13 @@ random comes from the caller's generator: the batch a resumed run replays is the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from glioma.config.ddpm import check_augmentation
+from glioma.diffusion.settings import Augmentation
 
-
-@dataclass(frozen=True, kw_only=True)
-class Augmentation:
-    """``prob``: share of images transformed; each of those is flipped left-right with
-    probability 1/2, turned by U(-degrees, degrees) and zoomed by U(1 - zoom, 1 + zoom)."""
-
-    prob: float = 0.5
-    degrees: float = 10.0
-    zoom: float = 0.05
-
-    def __post_init__(self) -> None:
-        check_augmentation(prob=self.prob, degrees=self.degrees, zoom=self.zoom)
-
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return augment_batch(images, generator, self)
+__all__ = ["Augmentation", "affine_matrices", "augment_batch"]
 
 
 def affine_matrices(n: int, generator: torch.Generator, aug: Augmentation) -> torch.Tensor:

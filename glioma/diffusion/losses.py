@@ -42,18 +42,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glioma.config.ddpm import (
+from glioma.diffusion.mi import mutual_information, normalised_mutual_information
+from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.settings import (
     DENOISE_WEIGHTINGS,
+    LITERAL,
     MI_MODES,
     MI_PAIRS,
     MI_SCALES,
     MI_TARGETS,
     MI_WEIGHTINGS,
-    check_denoise_term,
-    check_mi_term,
+    DenoiseTerm,
+    MITerm,
 )
-from glioma.diffusion.mi import mutual_information, normalised_mutual_information
-from glioma.diffusion.schedule import NoiseSchedule
 
 __all__ = [
     "DENOISE_WEIGHTINGS",
@@ -66,80 +67,40 @@ __all__ = [
     "DenoiseTerm",
     "LossTerms",
     "MITerm",
+    "denoise_weights",
+    "dependence",
     "diffusion_loss",
+    "mi_step_weights",
     "nearest_other",
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class DenoiseTerm:
-    """The denoising term's per-step weighting: ``none`` or ``min_snr`` (gamma ``snr_gamma``)."""
-
-    weighting: str = "none"
-    snr_gamma: float = 5.0
-
-    def __post_init__(self) -> None:
-        check_denoise_term(weighting=self.weighting, snr_gamma=self.snr_gamma)
-
-    def weights(self, snr: torch.Tensor) -> torch.Tensor:
-        """(B,) lambda_H(t) = min(SNR_t, gamma) / SNR_t (eps prediction), or ones."""
-        if self.weighting == "min_snr":
-            return snr.clamp(max=self.snr_gamma) / snr
-        return torch.ones_like(snr)
+def denoise_weights(denoise: DenoiseTerm, snr: torch.Tensor) -> torch.Tensor:
+    """(B,) lambda_H(t) = min(SNR_t, gamma) / SNR_t (eps prediction), or ones."""
+    if denoise.weighting == "min_snr":
+        return snr.clamp(max=denoise.snr_gamma) / snr
+    return torch.ones_like(snr)
 
 
-@dataclass(frozen=True, kw_only=True)
-class MITerm:
-    """The regulariser's configuration (module docstring): weight, pair, measure, noise window,
-    per-step weighting, scale and target. The defaults are the form chosen in issue 17 (NMI,
-    sqrt-SNR weighted, relative, nearest other image); ``LITERAL`` is the paper's as first
-    built."""
-
-    weight: float = 0.0
-    pair: str = "x0"
-    mode: str = "nmi"
-    t_min: int = 0
-    t_max: int = 0  # 0: up to T - 1
-    weighting: str = "sqrt_snr"
-    snr_gamma: float = 5.0
-    scale: str = "relative"
-    target: str = "nearest"
-
-    def __post_init__(self) -> None:
-        check_mi_term(
-            weight=self.weight,
-            pair=self.pair,
-            mode=self.mode,
-            t_min=self.t_min,
-            t_max=self.t_max,
-            weighting=self.weighting,
-            snr_gamma=self.snr_gamma,
-            scale=self.scale,
-            target=self.target,
-        )
-
-    def measure(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Per-sample dependence (B,) between ``a`` and ``b``."""
-        if self.mode == "nmi":
-            return normalised_mutual_information(a, b)
-        return mutual_information(a, b)
-
-    def step_weights(self, t: torch.Tensor, snr: torch.Tensor) -> torch.Tensor:
-        """(B,) g(t) lambda(t): the noise window times the SNR weighting."""
-        gate = t >= self.t_min
-        if self.t_max:
-            gate &= t <= self.t_max
-        if self.weighting == "sqrt_snr":
-            weights = snr.sqrt().clamp(max=1.0)
-        elif self.weighting == "min_snr":
-            weights = snr.clamp(max=self.snr_gamma) / self.snr_gamma
-        else:
-            weights = torch.ones_like(snr)
-        return gate.to(weights.dtype) * weights
+def dependence(mi: MITerm, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample dependence D (B,) between ``a`` and ``b`` in the term's measure."""
+    if mi.mode == "nmi":
+        return normalised_mutual_information(a, b)
+    return mutual_information(a, b)
 
 
-# The paper's term as first reconstructed: MI in nats against the own image, every t, raw.
-LITERAL = {"mode": "mi", "t_min": 0, "weighting": "none", "scale": "raw", "target": "self"}
+def mi_step_weights(mi: MITerm, t: torch.Tensor, snr: torch.Tensor) -> torch.Tensor:
+    """(B,) g(t) lambda(t): the noise window times the SNR weighting."""
+    gate = t >= mi.t_min
+    if mi.t_max:
+        gate &= t <= mi.t_max
+    if mi.weighting == "sqrt_snr":
+        weights = snr.sqrt().clamp(max=1.0)
+    elif mi.weighting == "min_snr":
+        weights = snr.clamp(max=mi.snr_gamma) / mi.snr_gamma
+    else:
+        weights = torch.ones_like(snr)
+    return gate.to(weights.dtype) * weights
 
 
 @dataclass
@@ -172,15 +133,15 @@ def nearest_other(estimates: torch.Tensor, images: torch.Tensor) -> torch.Tensor
     return r.argmax(dim=1)
 
 
-def _dependence(
+def _pair_dependence(
     mi: MITerm, x0_hat: torch.Tensor, x0: torch.Tensor, eps_hat: torch.Tensor, noise: torch.Tensor
 ) -> torch.Tensor:
     """Per-sample D of the configured pair and target."""
     if mi.pair == "eps":
-        return mi.measure(eps_hat, noise)
+        return dependence(mi, eps_hat, noise)
     if mi.target == "nearest":
-        return mi.measure(x0_hat, x0[nearest_other(x0_hat, x0)])
-    return mi.measure(x0_hat, x0)
+        return dependence(mi, x0_hat, x0[nearest_other(x0_hat, x0)])
+    return dependence(mi, x0_hat, x0)
 
 
 def diffusion_loss(
@@ -201,11 +162,11 @@ def diffusion_loss(
     eps_hat = model(x_t, t) if y is None else model(x_t, t, y)
     snr = schedule.snr(t).to(eps_hat.device)
     per_sample = F.smooth_l1_loss(eps_hat, noise, reduction="none").flatten(1).mean(dim=1)
-    huber = (per_sample * denoise.weights(snr).to(per_sample.dtype)).mean()
+    huber = (per_sample * denoise_weights(denoise, snr).to(per_sample.dtype)).mean()
     with torch.set_grad_enabled(torch.is_grad_enabled() and mi.weight > 0):
         x0_hat = schedule.predict_x0(x_t, t, eps_hat)
-        steps = mi.step_weights(t.to(snr.device), snr).to(huber.dtype)
-        term = (_dependence(mi, x0_hat, x0, eps_hat, noise) * steps).mean()
+        steps = mi_step_weights(mi, t.to(snr.device), snr).to(huber.dtype)
+        term = (_pair_dependence(mi, x0_hat, x0, eps_hat, noise) * steps).mean()
     if mi.weight == 0:
         return LossTerms(huber, huber, term.detach())
     scale = 1.0

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import torch
 
-from glioma.config.fields import check
+from glioma.diffusion.settings import ScheduleConfig
 
 
 class NoiseSchedule:
-    """Linear beta schedule and its derived tensors (float64 for exactness, cast on use)."""
+    """The tables of a ``ScheduleConfig`` (float64 for exactness, cast on use)."""
 
-    def __init__(self, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
-        check(num_steps >= 2, f"num_steps: must be >= 2, got {num_steps}")
-        check(
-            0 < beta_start < beta_end < 1,
-            f"beta_start, beta_end: 0 < start < end < 1, got {beta_start}, {beta_end}",
-        )
+    def __init__(
+        self,
+        num_steps: int = ScheduleConfig.num_steps,
+        beta_start: float = ScheduleConfig.beta_start,
+        beta_end: float = ScheduleConfig.beta_end,
+    ):
+        self.config = ScheduleConfig(num_steps=num_steps, beta_start=beta_start, beta_end=beta_end)
         self.num_steps, self.beta_start, self.beta_end = num_steps, beta_start, beta_end
         self.betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
         self.alphas = 1.0 - self.betas
@@ -32,6 +33,10 @@ class NoiseSchedule:
         self.posterior_variance = (
             self.betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         )
+
+    @classmethod
+    def of(cls, config: ScheduleConfig) -> NoiseSchedule:
+        return cls(config.num_steps, config.beta_start, config.beta_end)
 
     TABLES = ("betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "posterior_variance")
 

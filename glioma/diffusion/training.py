@@ -14,7 +14,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,51 +25,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from glioma.config.ddpm import LR_SCHEDULES
-from glioma.config.fields import check, check_choice
-from glioma.diffusion.augment import Augmentation
+from glioma.diffusion.augment import augment_batch
 from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.distributed import local_share
-from glioma.diffusion.losses import DenoiseTerm, MITerm, diffusion_loss
+from glioma.diffusion.losses import diffusion_loss
 from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.settings import TrainSettings, steps_for_epochs
 from glioma.diffusion.unet import UNet, UNetConfig
 
-
-@dataclass(frozen=True, kw_only=True)
-class TrainSettings:
-    """The optimisation, counted in optimiser steps: the same budget for 15 images or 300."""
-
-    train_steps: int = 1000
-    eval_every: int = 100  # steps between validations (best-checkpoint selection), logged points
-    batch_size: int = 16
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"  # or "cosine": lr_factor
-    lr_warmup_steps: int = 0
-    mi: MITerm = field(default_factory=MITerm)
-    denoise: DenoiseTerm = field(default_factory=DenoiseTerm)
-    augment: Augmentation = field(default_factory=lambda: Augmentation(prob=0.0))
-    ema_decay: float = 0.995  # 0 turns the moving average off (the raw weights are used)
-    cond_dropout: float = 0.1  # class-conditional networks: share of labels replaced by null
-    grad_clip: float = 1.0
-    seed: int = 0
-    bf16: bool = False  # bfloat16 autocast of the forward pass (CUDA or CPU)
-
-    def __post_init__(self) -> None:
-        check(self.train_steps >= 1, f"train_steps: must be >= 1, got {self.train_steps}")
-        check(self.eval_every >= 1, f"eval_every: must be >= 1, got {self.eval_every}")
-        check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
-        check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check(
-            self.lr_warmup_steps >= 0, f"lr_warmup_steps: must be >= 0, got {self.lr_warmup_steps}"
-        )
-        check(0.0 <= self.ema_decay < 1.0, f"ema_decay: must be in [0, 1), got {self.ema_decay}")
-        check(self.grad_clip > 0, f"grad_clip: must be > 0, got {self.grad_clip}")
-        check(
-            0.0 <= self.cond_dropout < 1.0,
-            f"cond_dropout: must be in [0, 1), got {self.cond_dropout}",
-        )
+__all__ = ["DDPMTrainer", "TrainSettings", "lr_factor", "steps_for_epochs"]
 
 
 def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
@@ -84,11 +48,6 @@ def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
         return 1.0
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def steps_for_epochs(epochs: int, n_images: int, batch_size: int) -> int:
-    """Optimiser steps of ``epochs`` passes over ``n_images`` (the last batch of a pass short)."""
-    return epochs * math.ceil(n_images / batch_size)
 
 
 def _generator(*key: int) -> torch.Generator:
@@ -180,7 +139,7 @@ class DDPMTrainer:
         self.model.train()
         index = self.batch_index(self.step, len(images))
         gen = _generator(self.settings.seed, self.step, 3)
-        x0 = self.settings.augment(images[index], gen).to(self.device)
+        x0 = augment_batch(images[index], gen, self.settings.augment).to(self.device)
         t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         y = self._labels(labels[index] if labels is not None else None, gen)

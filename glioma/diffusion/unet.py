@@ -14,74 +14,14 @@ that classifier-free guidance needs (Ho & Salimans 2022).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glioma.config.fields import check
+from glioma.diffusion.settings import GROUPS, UNetConfig
 
-GROUPS = 8  # GroupNorm groups (fewer when a layer has fewer channels)
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    image_size: int = 32
-    channels: int = 4
-    base_channels: int = 32
-    channel_mults: tuple[int, ...] = (1, 2, 2)
-    num_res_blocks: int = 1
-    attention_resolutions: tuple[int, ...] = (8,)
-    dropout: float = 0.0
-    num_classes: int = 0  # 0: unconditional; 2: the grades (LGG 0, HGG 1), plus a null class
-
-    def __post_init__(self) -> None:
-        """Fail at construction, naming the field, rather than deep inside the first forward."""
-        check(self.channels >= 1, f"channels: must be >= 1, got {self.channels}")
-        check(self.num_classes >= 0, f"num_classes: must be >= 0, got {self.num_classes}")
-        check(self.num_res_blocks >= 1, f"num_res_blocks: must be >= 1, got {self.num_res_blocks}")
-        check(0.0 <= self.dropout < 1.0, f"dropout: must be in [0, 1), got {self.dropout}")
-        check(
-            self.base_channels >= 2 and self.base_channels % 2 == 0,
-            f"base_channels: must be even (sinusoidal time embedding), got {self.base_channels}",
-        )
-        check(bool(self.channel_mults), "channel_mults: empty; give one multiplier per level")
-        for mult in self.channel_mults:
-            width = self.base_channels * mult
-            groups = min(GROUPS, width)
-            check(
-                mult >= 1 and width % groups == 0,
-                f"base_channels: level width {self.base_channels} x {mult} = {width} is not "
-                f"divisible by its {groups} GroupNorm groups",
-            )
-        levels = self.level_resolutions()
-        factor = 2 ** (len(self.channel_mults) - 1)
-        check(
-            self.image_size % factor == 0,
-            f"image_size: {self.image_size} px cannot be halved {len(self.channel_mults) - 1} "
-            f"times (channel_mults {','.join(map(str, self.channel_mults))})",
-        )
-        for res in self.attention_resolutions:
-            check(
-                res in levels,
-                f"attention_resolutions: {res} is not a level's resolution; "
-                f"the levels are {', '.join(map(str, levels))} px",
-            )
-
-    def level_resolutions(self) -> tuple[int, ...]:
-        """The feature-map side of each level: image_size, image_size / 2, ..."""
-        return tuple(self.image_size // 2**i for i in range(len(self.channel_mults)))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> UNetConfig:
-        values = dict(values)
-        for key in ("channel_mults", "attention_resolutions"):
-            values[key] = tuple(int(v) for v in values[key])
-        return cls(**values)
+__all__ = ["GROUPS", "UNetConfig", "UNet", "Guided"]
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import mlflow
 
 from glioma.config import result_fields
-from glioma.config.fields import param_text
+from glioma.names import param_text
 from glioma.pipeline.graph import Node
 
 

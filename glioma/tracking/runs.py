@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context import registry as context_registry
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from glioma.config.fields import param_text
 from glioma.errors import GliomaError
+from glioma.names import param_text
 from glioma.tracking.store import configure_tracking
 
 # DESIGN.md: tags on every run, where they apply.
@@ -78,6 +78,11 @@ def run_label(step: str, tags: dict[str, Any]) -> str:
     if tags.get("fold") not in (None, "", -1, "-1"):
         parts.append(f"fold{tags['fold']}")
     return "-".join([step, *parts])
+
+
+def active_run_tag(name: str) -> str:
+    """A tag of the active run as the store holds it now (tags set after its start included)."""
+    return mlflow.get_run(mlflow.active_run().info.run_id).data.tags.get(name, "")
 
 
 def log_new_params(run_id: str, params: dict[str, Any]) -> None:

@@ -12,8 +12,6 @@ them together and logs the curves as they come. Which subjects a DDPM may see is
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,89 +23,44 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from glioma.config import TrainDDPMConfig, int_list, result_fields
+from glioma.config import TrainDDPMConfig
 from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.preview import grid_figure
 from glioma.data.splits import ddpm_subjects, read_splits
 from glioma.devices import resolve_device
-from glioma.diffusion.augment import Augmentation
 from glioma.diffusion.checkpoint import save_checkpoint
 from glioma.diffusion.distributed import broadcast
-from glioma.diffusion.losses import DenoiseTerm, MITerm
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
-from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
-from glioma.diffusion.unet import UNetConfig
+from glioma.diffusion.training import DDPMTrainer
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
 from glioma.pipeline.inputs import artifact_folder, load_prepared
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.tracking import project_root
 from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_alias
+from glioma.tracking.runs import REUSE_KEY, active_run_tag
 
 GRID_IMAGES = 16
 EvalReport = Callable[[int, dict[str, float], np.ndarray | None], None]
 
 
-def checkpoint_path(config: TrainDDPMConfig, data_hash: str) -> Path:
-    """Where this exact training (result settings + data) keeps ``last.pt``: ``--resume``'s key."""
-    settings = {k: str(v) for k, v in result_fields(config).items()}
-    key = hashlib.sha256(json.dumps([settings, data_hash], sort_keys=True).encode()).hexdigest()
-    name = f"ddpm-{config.site}-{config.grade}-{config.variant}-{key[:16]}"
+def checkpoint_path(config: TrainDDPMConfig, key: str) -> Path:
+    """Where the training of reuse key ``key`` keeps ``last.pt``: ``--resume`` continues a run
+    only under the key its finished run would have (settings, data and code alike), so a
+    source edit never resumes a checkpoint of other code."""
+    name = f"ddpm-{config.site}-{config.grade_label}-{config.variant}-{key[:16]}"
     return project_root() / "data" / "checkpoints" / name / "last.pt"
 
 
-def unet_config(config: TrainDDPMConfig, image_size: int) -> UNetConfig:
-    attention = config.attention_resolutions
-    return UNetConfig(
-        image_size=image_size,
-        base_channels=config.base_channels,
-        channel_mults=int_list(config.channel_mults, "channel_mults"),
-        num_res_blocks=config.num_res_blocks,
-        attention_resolutions=int_list(attention, "attention_resolutions") if attention else (),
-        num_classes=len(GRADES) if config.conditional else 0,
-    )
-
-
-def total_steps(config: TrainDDPMConfig, n_train: int) -> int:
-    """``train_steps``, or ``epochs`` passes over the ``n_train`` images when epochs > 0."""
-    if config.epochs:
-        return steps_for_epochs(config.epochs, n_train, config.batch_size)
-    return config.train_steps
-
-
 def build_trainer(config: TrainDDPMConfig, image_size: int, n_train: int) -> DDPMTrainer:
-    settings = TrainSettings(
-        train_steps=total_steps(config, n_train),
-        eval_every=config.eval_every,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        lr_schedule=config.lr_schedule,
-        lr_warmup_steps=config.lr_warmup_steps,
-        weight_decay=config.weight_decay,
-        mi=MITerm(
-            weight=config.mi_weight,
-            pair=config.mi_pair,
-            mode=config.mi_mode,
-            t_min=config.mi_t_min,
-            t_max=config.mi_t_max,
-            weighting=config.mi_weighting,
-            snr_gamma=config.mi_snr_gamma,
-            scale=config.mi_scale,
-            target=config.mi_target,
-        ),
-        denoise=DenoiseTerm(weighting=config.loss_weighting, snr_gamma=config.snr_gamma),
-        augment=Augmentation(
-            prob=config.augment_prob, degrees=config.augment_degrees, zoom=config.augment_zoom
-        ),
-        ema_decay=config.ema_decay,
-        cond_dropout=config.cond_dropout,
-        seed=config.seed,
-        bf16=config.bf16,
+    """The trainer of the library values the config builds (``TrainDDPMConfig.unet`` ...)."""
+    return DDPMTrainer(
+        config.unet(image_size),
+        NoiseSchedule.of(config.schedule),
+        config.train_settings(n_train),
+        resolve_device(config.device),
     )
-    schedule = NoiseSchedule(config.num_steps, config.beta_start, config.beta_end)
-    device = resolve_device(config.device)
-    return DDPMTrainer(unet_config(config, image_size), schedule, settings, device)
 
 
 @dataclass
@@ -121,8 +74,11 @@ class GradeTraining:
     resumed_from: int  # optimiser steps done before this process started (0: a fresh start)
 
 
-def grade_training(config: TrainDDPMConfig, dataset: Dataset, splits: dict) -> GradeTraining:
-    """One grade's job, or, for a conditional DDPM, both grades' (each split on its own)."""
+def grade_training(
+    config: TrainDDPMConfig, dataset: Dataset, splits: dict, *, key: str
+) -> GradeTraining:
+    """One grade's job, or, for a conditional DDPM, both grades' (each split on its own);
+    ``key``: the node's reuse key, which names its resumable checkpoint."""
     train_ids, val_ids = [], []
     for grade in GRADES if config.conditional else (config.grade,):
         subjects = dataset.subjects
@@ -137,7 +93,7 @@ def grade_training(config: TrainDDPMConfig, dataset: Dataset, splits: dict) -> G
         )
         train_ids, val_ids = train_ids + train, val_ids + val
     trainer = build_trainer(config, dataset.images.shape[-1], len(train_ids))
-    last = checkpoint_path(config, dataset.data_hash)
+    last = checkpoint_path(config, key)
     if config.resume:
         trainer.resume_from(last)
     return GradeTraining(trainer, train_ids, val_ids, last, trainer.step)
@@ -273,8 +229,9 @@ def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
     each validation logged as it comes, record the result."""
     prepare = inputs["prepare"]
     dataset, splits = load_prepared(prepare.run_id)
-    broadcast(str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)))  # torchrun's followers
-    job = grade_training(config, dataset, splits)
+    key = active_run_tag(REUSE_KEY)
+    broadcast((str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)), key))  # torchrun's ranks
+    job = grade_training(config, dataset, splits, key=key)
     record_start(config, job, dataset)
     steps, desc = job.trainer.settings.train_steps, f"ddpm {config.grade_label}"
     bar = tqdm(total=steps, initial=job.resumed_from, desc=desc, unit="step")
@@ -309,11 +266,12 @@ def publish(config: TrainDDPMConfig, result: NodeResult) -> None:
 def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
     """A torchrun rank other than 0: the same data and batches as rank 0, no MLflow, no files."""
     for grade in grades:
-        folder = broadcast(None)
-        if folder is None:
+        shared = broadcast(None)
+        if shared is None:
             continue  # rank 0 reused a finished run of this grade
+        folder, key = shared
         dataset, splits = read_dataset(folder), read_splits(folder)
-        job = grade_training(dataclasses.replace(config, grade=grade), dataset, splits)
+        job = grade_training(dataclasses.replace(config, grade=grade), dataset, splits, key=key)
         job.trainer.fit(*job_images(dataset, job), labels=job_labels(dataset, job))
 
 
