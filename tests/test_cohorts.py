@@ -33,7 +33,8 @@ from glioma.data.prepare import prepare_site
 from glioma.data.splits import read_splits, require_training
 from glioma.errors import DataError
 from glioma.pipeline.entries import run_prepare, run_train_cls
-from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import StudyFailed, run_graph
 from glioma.pipeline.nodes import cross_eval_node, prepare_for
 from glioma.pipeline.study import study_graph

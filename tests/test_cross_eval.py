@@ -21,7 +21,8 @@ from glioma.evaluate.stats import (
     mcnemar_exact,
     point_estimates,
 )
-from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import run_graph
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import cross_eval_node, prepare_for

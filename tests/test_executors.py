@@ -14,7 +14,8 @@ from step_helpers import TINY_DDPM, free_port, runs_of
 from test_main import graph_signatures, run_signatures
 
 from glioma.config import MainConfig, SampleConfig, TrainDDPMConfig, build_config
-from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import StudyFailed, run_graph
 from glioma.pipeline.nodes import ddpm_node, sample_node
 from glioma.pipeline.study import study_graph

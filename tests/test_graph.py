@@ -15,6 +15,7 @@ from glioma.config import (
     SampleConfig,
     ScoreGenConfig,
     TrainClsConfig,
+    TrainClsFoldConfig,
     TrainDDPMConfig,
     build_config,
 )
@@ -88,16 +89,52 @@ def cases():
             yield pytest.param(cls, field, id=f"{cls.step}.{field.name}")
 
 
+# Values under which every result field of the step is used (``StepConfig.unused_fields``).
+ALL_USED = {
+    PrepareConfig: {"source": "/data/BraTS2019"},
+    TrainDDPMConfig: {"conditional": True, "loss_weighting": "min_snr", "mi_weighting": "min_snr"},
+    TrainClsFoldConfig: {"setup": "ddpm_mi"},
+    TrainClsConfig: {"setup": "ddpm_mi"},
+}
+
+
 @pytest.mark.parametrize(("cls", "field"), list(cases()))
 def test_every_result_field_changes_the_key_and_no_other_does(cls, field):
-    base = cls() if cls is not PrepareConfig else cls(source="/data/BraTS2019")
+    base = cls(**ALL_USED.get(cls, {}))
+    assert not base.unused_fields()
     if field.name == "mi_pair":  # (eps_hat, eps) has no other training image to compare with
         base = dataclasses.replace(base, mi_target="self")
+    if cls is TrainDDPMConfig and field.name == "grade":  # one grade: not the conditional DDPM
+        base = dataclasses.replace(base, conditional=False)
     changed = dataclasses.replace(base, **{field.name: other_value(base, field)})
     inputs = fake_inputs()
     key = reuse_key(node(cls.step, base, {}), inputs, "code")
     other = reuse_key(node(cls.step, changed, {}), inputs, "code")
     assert (other != key) == (role_of(field) == RESULT), role_of(field)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values", "unused"),
+    [
+        (TrainClsFoldConfig, {"setup": "baseline"}, {"ddpm_scope": "site", "synthetic_ratio": 2.0}),
+        (TrainClsConfig, {"setup": "augment"}, {"ddpm_scope": "site", "ddpm_mi_weight": 0.2}),
+        (TrainClsConfig, {"setup": "ddpm"}, {"ddpm_mi_weight": 0.2}),
+        (TrainDDPMConfig, {"grade": "HGG", "augment_prob": 0.0}, {"augment_zoom": 0.2}),
+        (TrainDDPMConfig, {"grade": "HGG"}, {"cond_dropout": 0.3, "snr_gamma": 2.0}),
+        (SampleConfig, {"sampler": "ddpm"}, {"steps": 100, "eta": 1.0}),
+    ],
+)
+def test_a_field_that_cannot_change_the_result_is_not_in_the_key(cls, values, unused):
+    """A baseline classifier reads no DDPM: its scope and ratio leave its key alone."""
+    base = cls(**values)
+    other = dataclasses.replace(base, **unused)
+    inputs = fake_inputs()
+    key = reuse_key(node(cls.step, base, {}), inputs, "code")
+    assert reuse_key(node(cls.step, other, {}), inputs, "code") == key
+    used = cls(**ALL_USED.get(cls, {}))
+    assert reuse_key(node(cls.step, dataclasses.replace(used, **unused), {}), inputs, "code") != (
+        reuse_key(node(cls.step, used, {}), inputs, "code")
+    )
 
 
 def test_inputs_code_and_data_change_the_key():

@@ -26,6 +26,7 @@ from glioma.data.splits import read_splits
 from glioma.errors import DataError
 from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
 from glioma.pipeline.invoke import StudyFailed
+from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps.score_gen import evaluation_subjects
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking import configure_tracking
@@ -160,23 +161,21 @@ def test_tstr_of_fold_scoped_ddpms_evaluates_on_the_folds_they_held_out(project_
     configure_tracking()
     splits = {"test": ["t1", "t2"], "folds": [["a"], ["b", "c"], ["d"], ["e"], ["f"]]}
     seen = {"1": ["a", "d", "e", "f"], "1,2": ["a", "e", "f"]}
-    runs = []
-    for held, train in seen.items():
+
+    def ddpm_result(held: str, subjects: dict) -> NodeResult:
         with mlflow.start_run() as run:
             mlflow.set_tag("held_out_folds", held)
-            mlflow.log_dict({"train": train, "validation": []}, "training_subjects.json")
-        runs.append(run.info.run_id)
+            mlflow.log_dict(subjects, "training_subjects.json")
+        return NodeResult.of(mlflow.get_run(run.info.run_id), reused=False)
+
+    runs = [ddpm_result(held, {"train": train, "validation": []}) for held, train in seen.items()]
     ids, where = evaluation_subjects(splits, runs)
     assert ids == ["b", "c"] and where == "the validation subjects of fold(s) 1"
-    with mlflow.start_run() as site:
-        mlflow.set_tag("held_out_folds", "none")
-        mlflow.log_dict({"train": ["a", "b", "c"], "validation": []}, "training_subjects.json")
-    assert evaluation_subjects(splits, [runs[0], site.info.run_id])[0] == ["t1", "t2"]
-    with mlflow.start_run() as leaky:
-        mlflow.set_tag("held_out_folds", "1")
-        mlflow.log_dict({"train": ["a"], "validation": ["b"]}, "training_subjects.json")
+    site = ddpm_result("none", {"train": ["a", "b", "c"], "validation": []})
+    assert evaluation_subjects(splits, [runs[0], site])[0] == ["t1", "t2"]
+    leaky = ddpm_result("1", {"train": ["a"], "validation": ["b"]})
     with pytest.raises(DataError, match="saw b"):
-        evaluation_subjects(splits, [runs[0], leaky.info.run_id])
+        evaluation_subjects(splits, [runs[0], leaky])
 
 
 def test_copies_of_training_images_score_as_memorised(sampled):

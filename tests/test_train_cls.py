@@ -33,7 +33,8 @@ from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import ConfigError, DataError
 from glioma.pipeline.entries import run_train_cls, run_train_ddpm
-from glioma.pipeline.graph import Graph, given
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph
 from glioma.pipeline.inputs import refuse_leaks
 from glioma.pipeline.nodes import classifier_node
 from glioma.tracking.registry import resolve_alias

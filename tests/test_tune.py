@@ -133,7 +133,7 @@ def test_a_failing_trial_fails_its_run_with_one_line(
 ):
     import glioma.pipeline.steps.train_ddpm as train_ddpm_step
 
-    def refuse(config, dataset, splits):
+    def refuse(config, dataset, splits, *, key):
         raise DataError("train_ddpm: only 1 non-test HGG subject(s); need at least 2")
 
     monkeypatch.setattr(train_ddpm_step, "grade_training", refuse)

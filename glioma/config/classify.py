@@ -9,7 +9,7 @@ from typing import ClassVar
 from glioma.config.ddpm import DEVICE_HELP, DEVICES
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
 from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
-from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUPS, direction_of
+from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUP_VARIANT, SETUPS, direction_of
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 DDPM_SCOPE_HELP = (
@@ -95,6 +95,12 @@ class ClsTrainingConfig(StepConfig):
         check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
         check(self.weight_decay >= 0, f"weight_decay: must be >= 0, got {self.weight_decay}")
 
+    def unused_fields(self) -> frozenset[str]:
+        """baseline and augment read no DDPM: their scope and ratio cannot change them."""
+        if self.setup in SETUP_VARIANT:
+            return frozenset()
+        return frozenset({"ddpm_scope", "synthetic_ratio"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainClsFoldConfig(ClsTrainingConfig):
@@ -129,6 +135,11 @@ class TrainClsConfig(ClsTrainingConfig):
             0.0 < self.ddpm_mi_weight < 1.0,
             f"ddpm_mi_weight: must be in (0, 1), got {self.ddpm_mi_weight}",
         )
+
+    def unused_fields(self) -> frozenset[str]:
+        """The MI weight of the DDPMs only matters to ddpm_mi."""
+        unused = super().unused_fields()
+        return unused if self.setup == "ddpm_mi" else unused | {"ddpm_mi_weight"}
 
     def fold_config(self, fold: int) -> TrainClsFoldConfig:
         """The config of fold ``fold``: this one's training fields, nothing ensemble-only."""

@@ -219,6 +219,19 @@ class TrainDDPMConfig(StepConfig):
         parts = {"mi": self.mi_term, "denoise": self.denoise_term, "augment": self.augmentation}
         return built(TrainSettings, self, train_steps=self.total_steps(n_train), **parts)
 
+    def unused_fields(self) -> frozenset[str]:
+        """Settings that the others switch off: they cannot change the weights."""
+        unused = set()
+        if not self.conditional:
+            unused.add("cond_dropout")
+        if self.augment_prob == 0:
+            unused |= {"augment_degrees", "augment_zoom"}
+        if self.loss_weighting != "min_snr":
+            unused.add("snr_gamma")
+        if self.mi_weighting != "min_snr":
+            unused.add("mi_snr_gamma")
+        return frozenset(unused)
+
     # --- names --------------------------------------------------------------------------
 
     @property
@@ -312,6 +325,10 @@ class SampleConfig(StepConfig):
         role=VOLATILE,
     )
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
+
+    def unused_fields(self) -> frozenset[str]:
+        """Ancestral sampling takes all T steps, without DDIM's step count or eta."""
+        return frozenset({"steps", "eta"}) if self.sampler == "ddpm" else frozenset()
 
     def check(self) -> None:
         check(0 <= self.n <= 100_000, f"n: must be 0..100000, got {self.n}")

@@ -97,6 +97,11 @@ class StepConfig:
     def check(self) -> None:
         """Checks beyond the declared choices; each raises a ConfigError naming its field."""
 
+    def unused_fields(self) -> frozenset[str]:
+        """Result fields that this value's other fields make irrelevant (a baseline classifier
+        reads no synthetic ratio): left out of the reuse key, as they cannot change the result."""
+        return frozenset()
+
     @classmethod
     def section(cls) -> str:
         return cls.profile_section or cls.step
@@ -107,9 +112,13 @@ class StepConfig:
 
 
 def result_fields(config: StepConfig) -> dict[str, Any]:
-    """The fields that can change a step's result: all but the volatile and upstream ones."""
+    """The fields that can change a step's result: all but the volatile and upstream ones, and
+    those the config's other values make unused (``StepConfig.unused_fields``)."""
+    unused = config.unused_fields()
     return {
-        f.name: getattr(config, f.name) for f in dataclasses.fields(config) if role_of(f) == RESULT
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if role_of(f) == RESULT and f.name not in unused
     }
 
 

@@ -20,8 +20,7 @@ import torch
 from glioma.config import as_params
 from glioma.errors import GliomaError
 from glioma.names import lineage_tag
-from glioma.pipeline.graph import GIVEN, Node
-from glioma.pipeline.inputs import checked_run
+from glioma.pipeline.graph import Node
 from glioma.pipeline.keys import NodeResult, reuse_key
 from glioma.pipeline.steps import STEPS
 from glioma.tracking import code_fingerprint, git_commit, open_run
@@ -72,18 +71,8 @@ class RunContext:
         return replace(self, parent_run_id=parent, adopt_run_id=adopted, nests={})
 
 
-def given_result(node: Node) -> NodeResult:
-    try:
-        run = checked_run(node.config.run_id, node.config.step)
-    except GliomaError as exc:
-        raise StepFailed(node.label, str(exc)) from exc
-    return NodeResult.of(run, reused=True)
-
-
 def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> NodeResult:
     """The result of ``node`` given its inputs' results: reused when possible, else run."""
-    if node.step == GIVEN:
-        return given_result(node)
     spec = STEPS[node.step]
     code = code_fingerprint()
     key = reuse_key(node, inputs, code)

@@ -26,8 +26,8 @@ from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
 from glioma.errors import ConfigError
 from glioma.names import GRADES, other_grade
-from glioma.pipeline.graph import Graph, Node, given
-from glioma.pipeline.inputs import checked_run
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.invoke import run_graph
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import (
@@ -102,13 +102,12 @@ def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[N
     """(sample, DDPM) nodes: the given model's, or those of the plan's DDPM of the config's
     site, grade and variant (the profile's MI weight for ``mi``)."""
     if config.model:
-        run = checked_run(ddpm_run_of(config.model), "train_ddpm")
-        tags = run.data.tags
+        ddpm = given(ddpm_run_of(config.model), "train_ddpm")
+        tags = ddpm.config.result.tags
         grade = tags.get("grade", config.grade)  # a conditional DDPM draws the grade asked
         config = dataclasses.replace(
             config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
-        ddpm = given(run.info.run_id, "train_ddpm")
         return sample_node(ddpm, config), ddpm
     plan = study_plan(profile=config.profile, seed=config.seed)
     announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
@@ -158,22 +157,17 @@ def score_graph_nodes(config: ScoreGenConfig) -> Node:
         find_weights(config.inception_weights)  # likewise missing weights, before training
     config = dataclasses.replace(config, classifier=pinned(config.classifier))
     if config.sample_run:
-        sample_run = checked_run(config.sample_run, "sample")
-        ddpm_run = checked_run(sample_run.data.tags.get("ddpm_run", ""), "train_ddpm")
-        prepare_run = ddpm_run.data.tags.get("prepare_run", "")
-        tags = sample_run.data.tags
+        sample, ddpm = given_sample(config.sample_run)
+        tags = sample.config.result.tags
         config = dataclasses.replace(
             config,
             site=tags["site"],
             grade=tags["grade"],
             variant=tags.get("variant", config.variant),
         )
-        sample, ddpm = given_sample(config.sample_run)
+        prepare = given(ddpm.config.result.input_run("prepare"), "prepare")
         other = given_sample(config.other_sample_run) if config.other_sample_run else None
-        return score_node(
-            sample, ddpm, given(prepare_run, "prepare"), config=config, classifier=None,
-            other=other,
-        )  # fmt: skip
+        return score_node(sample, ddpm, prepare, config=config, classifier=None, other=other)
     sample, ddpm = default_sample(config, config.grade)
     other = default_sample(config, other_grade(config.grade)) if config.tstr else None
     prepare = ddpm.upstream["prepare"]
@@ -182,9 +176,8 @@ def score_graph_nodes(config: ScoreGenConfig) -> Node:
 
 def given_sample(run_id: str) -> tuple[Node, Node]:
     """(sample, DDPM) nodes of a finished sample run the user named."""
-    sample_run = checked_run(run_id, "sample")
-    ddpm_run = checked_run(sample_run.data.tags.get("ddpm_run", ""), "train_ddpm")
-    return given(sample_run.info.run_id, "sample"), given(ddpm_run.info.run_id, "train_ddpm")
+    sample = given(run_id, "sample")
+    return sample, given(sample.config.result.input_run("ddpm"), "train_ddpm")
 
 
 def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:

@@ -21,6 +21,9 @@ class Outcome:
     failures: dict[Node, str] = field(default_factory=dict)  # node -> one-line reason
     not_started: dict[Node, Node] = field(default_factory=dict)  # node -> the failed input
 
+    def __post_init__(self) -> None:
+        self.results = {**self.graph.given, **self.results}  # given runs: known already
+
     def in_order(self, step: str) -> list[tuple[Node, NodeResult]]:
         """The finished nodes of ``step`` in graph order (executors finish them in any order)."""
         return [
@@ -29,11 +32,11 @@ class Outcome:
 
     @property
     def ran(self) -> int:
-        return sum(not r.reused for n, r in self.results.items() if n.step != "given")
+        return sum(not r.reused for n, r in self.results.items() if n not in self.graph.given)
 
     @property
     def reused(self) -> int:
-        return sum(r.reused for n, r in self.results.items() if n.step != "given")
+        return sum(r.reused for n, r in self.results.items() if n not in self.graph.given)
 
     def blocked_by(self, item: Node) -> Node | None:
         """The first input of ``item`` that failed (or could not start), if any."""
@@ -74,6 +77,8 @@ def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) 
     """Every node in graph order, in this process; ``adopt`` carries on in the project run."""
     outcome = Outcome(graph)
     for item in graph.nodes:
+        if item in outcome.results:
+            continue  # a given run
         blocker = outcome.blocked_by(item)
         if blocker is not None:
             outcome.not_started[item] = blocker

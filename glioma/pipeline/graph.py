@@ -6,13 +6,14 @@ the set of nodes its targets need, in an order where every node follows its inpu
 them (one at a time, or as Ray tasks) is an executor's business (``glioma.pipeline.executors``).
 
 A ``given`` node stands for a finished run the user named (``--prepare_run ID``): it has no
-config to run, only a run to check and hand on.
+config to run. ``glioma.pipeline.given`` checks the run when the node is declared, and the
+graph hands its result on (``Graph.given``): executors and ``ensure`` never see one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from glioma.tracking.runs import run_label
@@ -22,10 +23,12 @@ GIVEN = "given"
 
 @dataclass(frozen=True)
 class GivenRun:
-    """The config of a ``given`` node: an existing run, and the step it must be a run of."""
+    """The config of a ``given`` node: an existing run, the step it is a run of, and its
+    result, read once when the node is declared (``glioma.pipeline.given``)."""
 
     run_id: str
     step: str
+    result: Any = field(default=None, compare=False)  # its NodeResult
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,6 @@ def node(
     return Node(step, config, tuple(sorted((inputs or {}).items())), data, shown)
 
 
-def given(run_id: str, step: str) -> Node:
-    return Node(GIVEN, GivenRun(run_id, step))
-
-
 class Graph:
     """The nodes that ``targets`` need, each once, every node after its inputs."""
 
@@ -94,6 +93,11 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    @property
+    def given(self) -> dict[Node, Any]:
+        """The given nodes and their results, known before anything runs."""
+        return {n: n.config.result for n in self.nodes if n.step == GIVEN}
 
     def steps(self) -> dict[str, int]:
         """How many nodes of each step: what the console says before it starts."""

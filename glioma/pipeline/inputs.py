@@ -18,6 +18,7 @@ from glioma.data.dataset import Dataset, read_dataset
 from glioma.data.splits import read_splits, require_training
 from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, TRAINING_SUBJECTS
+from glioma.pipeline.keys import NodeResult
 from glioma.tracking import configure_tracking, project_root
 
 
@@ -34,6 +35,21 @@ def checked_run(run_id: str, step: str) -> mlflow.entities.Run:
             f"{step}_run {run_id}: not a FINISHED {step} run ({kind}, {run.info.status})"
         )
     return run
+
+
+def check_lineage(sample: NodeResult, ddpm: NodeResult, *, prepare_run: str = "") -> None:
+    """A sample must come from this DDPM, and (given ``prepare_run``) the DDPM from that
+    prepare run: another site's or another data's images never reach a step."""
+    if sample.input_run("ddpm") != ddpm.run_id:
+        raise DataError(
+            f"sample run {sample.run_id}: drawn from DDPM run {sample.input_run('ddpm')}, "
+            f"not {ddpm.run_id}"
+        )
+    if prepare_run and ddpm.input_run("prepare") != prepare_run:
+        raise DataError(
+            f"DDPM run {ddpm.run_id}: trained on prepare run {ddpm.input_run('prepare')}, "
+            f"not {prepare_run} (another site's or data's images)"
+        )
 
 
 def artifact_folder(run_id: str, path: str) -> Path:

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 
 from glioma.config import result_fields
-from glioma.names import param_text
+from glioma.names import lineage_tag, param_text
 from glioma.pipeline.graph import Node
 
 
@@ -34,15 +34,31 @@ class NodeResult:
     run_id: str
     tags: dict[str, str]
     reused: bool = False
+    # What the run logged, so a step reads its inputs' results instead of asking MLflow again.
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    artifact_uri: str = ""
 
     @property
     def data_hash(self) -> str:
         return self.tags.get("data_hash", "")
 
+    def input_run(self, name: str) -> str:
+        """The run that fed this result's input ``name`` (its lineage tag), or ''."""
+        return self.tags.get(lineage_tag(name), "")
+
     @classmethod
     def of(cls, run: mlflow.entities.Run, *, reused: bool) -> NodeResult:
         tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
-        return cls(tags.get("step", ""), run.info.run_id, tags, reused)
+        return cls(
+            tags.get("step", ""),
+            run.info.run_id,
+            tags,
+            reused,
+            params=dict(run.data.params),
+            metrics=dict(run.data.metrics),
+            artifact_uri=run.info.artifact_uri,
+        )
 
 
 def reuse_key(node: Node, inputs: dict[str, NodeResult], code: str) -> str:

@@ -26,16 +26,14 @@ from glioma.config.plan import StudyPlan
 from glioma.data.sources import discover
 from glioma.data.splits import too_small, training_refused
 from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT, other_grade
-from glioma.pipeline.graph import GIVEN, Node, given, node
-from glioma.pipeline.inputs import checked_run
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import GIVEN, Node, node
 from glioma.pipeline.steps.prepare import data_fingerprint, site_name
 
 
 def site_of(prepare: Node) -> str:
-    """The site a prepare node (declared, or a given run) stands for."""
-    if prepare.step == GIVEN:
-        return checked_run(prepare.config.run_id, "prepare").data.tags["site"]
-    return site_name(prepare.config)
+    """The site a prepare node (declared, or a given run) stands for: its ``site`` tag."""
+    return dict(prepare.tags)["site"]
 
 
 def refuse_small_site(prepare: Node, *, hint: str = "") -> None:

@@ -24,7 +24,7 @@ from glioma.config import ExecutorConfig
 from glioma.packaging import PACKAGE_DIR
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
 from glioma.pipeline.executors import Outcome
-from glioma.pipeline.graph import GIVEN, Graph, Node
+from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps import STEPS
 
@@ -64,8 +64,6 @@ def start_ray(settings: ExecutorConfig, tracking_uri: str) -> None:
 
 def task_options(item: Node, settings: ExecutorConfig, cluster_gpus: float) -> dict:
     """The resources a node declares: CPU threads, and a GPU share for torch steps."""
-    if item.step == GIVEN:  # a check of a finished run: no resources to hold
-        return {"num_cpus": 0, "name": item.label}
     options = {"num_cpus": settings.cpus_per_task, "name": item.label}
     device = getattr(item.config, "device", "cpu")
     if STEPS[item.step].uses_torch and device != "cpu" and cluster_gpus > 0:
@@ -107,13 +105,15 @@ def run_ray(
         nodes, workers = len(ray.nodes()), ray.cluster_resources().get("CPU", 0)
         print(f"{context.prefix}: Ray with {nodes} node(s), {workers:g} CPU(s), {gpus:g} GPU(s)")
         refs: dict[Node, ray.ObjectRef] = {}
+        outcome = Outcome(graph)  # holds the given runs' results already
         for item in graph.nodes:
+            if item in outcome.results:
+                continue
             names = [name for name, _ in item.inputs]
-            upstream = [refs[up] for _, up in item.inputs]
+            upstream = [refs[up] if up in refs else outcome.results[up] for _, up in item.inputs]
             task = ensure_task.options(**task_options(item, settings, gpus))
             here = context.of(item)
             refs[item] = task.remote(item, here, settings.cpus_per_task, names, *upstream)
-        outcome = Outcome(graph)
         collect(refs, outcome)
         return outcome
     finally:

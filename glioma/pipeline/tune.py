@@ -34,7 +34,8 @@ from glioma.errors import ConfigError
 from glioma.evaluate.figures import pareto_figure
 from glioma.names import PAPER_MI_WEIGHT, variant_of
 from glioma.pipeline.executors import Outcome
-from glioma.pipeline.graph import Graph, Node, given
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.invoke import StudyFailed, run_graph, sweep_orphans
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import prepare_for, refuse_small_site, scored_sets, synthetic_set

@@ -46,7 +46,7 @@ def image_count(config: SampleConfig, ddpm: NodeResult, grade: str) -> int:
     on (a conditional DDPM saw both grades; the per-grade counts are on its run)."""
     if config.n:
         return config.n
-    params = mlflow.get_run(ddpm.run_id).data.params
+    params = ddpm.params
     if f"n_train_{grade}" in params:
         subjects = int(params[f"n_train_{grade}"]) + int(params[f"n_val_{grade}"])
     else:  # a DDPM run of an older release: one grade, total counts

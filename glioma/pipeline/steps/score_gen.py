@@ -17,7 +17,13 @@ from glioma.config import ScoreGenConfig
 from glioma.data.dataset import Dataset
 from glioma.errors import DataError
 from glioma.names import other_grade
-from glioma.pipeline.inputs import ddpm_subjects, load_dataset, load_prepared, refuse_leaks
+from glioma.pipeline.inputs import (
+    check_lineage,
+    ddpm_subjects,
+    load_dataset,
+    load_prepared,
+    refuse_leaks,
+)
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.scoring.encoders import parse_encoder
@@ -36,14 +42,6 @@ from glioma.scoring.suite import (
 from glioma.scoring.tstr import TSTRSettings
 
 
-def checked_pair(sample: NodeResult, ddpm: NodeResult) -> None:
-    if sample.tags.get("ddpm_run") != ddpm.run_id:
-        raise DataError(
-            f"sample_run {sample.run_id}: drawn from DDPM run {sample.tags.get('ddpm_run')}, "
-            f"not {ddpm.run_id}"
-        )
-
-
 def of_grade(real: Dataset, ids: list[str], grade: str) -> list[str]:
     """The subjects of ``grade`` among ``ids``: a conditional DDPM trained on both grades, and
     a grade's samples are judged against that grade's images."""
@@ -54,7 +52,7 @@ def of_grade(real: Dataset, ids: list[str], grade: str) -> list[str]:
 def score_data(inputs: Inputs, real: Dataset, splits: dict) -> ScoreData:
     """The synthetic set, and the real training / held-out images behind its DDPM."""
     sample, ddpm = inputs["sample"], inputs["ddpm"]
-    checked_pair(sample, ddpm)
+    check_lineage(sample, ddpm)
     subjects = ddpm_subjects(ddpm.run_id)
     refuse_leaks(ddpm.run_id, splits)  # the science rule, checked again where data meet
     synthetic = load_dataset(sample.run_id)
@@ -65,10 +63,11 @@ def score_data(inputs: Inputs, real: Dataset, splits: dict) -> ScoreData:
     return ScoreData(synthetic.images, synthetic_ids, training, training_ids, held_out)
 
 
-def evaluation_subjects(splits: dict, ddpm_runs: list[str]) -> tuple[list[str], str]:
-    """Real subjects that no DDPM in ``ddpm_runs`` trained on or selected with: the folds they
-    all held out, or, when one of them held out none (``site`` scope), the test split."""
-    held = [mlflow.get_run(r).data.tags.get("held_out_folds", "none") for r in ddpm_runs]
+def evaluation_subjects(splits: dict, ddpms: list[NodeResult]) -> tuple[list[str], str]:
+    """Real subjects that none of ``ddpms`` trained on or selected with: the folds they all
+    held out, or, when one of them held out none (``site`` scope), the test split."""
+    held = [ddpm.tags.get("held_out_folds", "none") for ddpm in ddpms]
+    ddpm_runs = [ddpm.run_id for ddpm in ddpms]
     common = set.intersection(*(set(h.split(",")) if h != "none" else set() for h in held))
     if common:
         folds = sorted(int(k) for k in common)
@@ -91,18 +90,17 @@ def worth_data(inputs: Inputs, grade: str, real: Dataset, splits: dict) -> Worth
     other_sample, other_ddpm = inputs.get("other_sample"), inputs.get("other_ddpm")
     if other_sample is None:
         return None
-    checked_pair(other_sample, other_ddpm)
+    check_lineage(other_sample, other_ddpm)
     prepare_run, other = inputs["prepare"].run_id, other_grade(grade)
-    if other_sample.tags.get("grade") != other or other_ddpm.tags.get("prepare_run") != prepare_run:
+    if other_sample.tags.get("grade") != other or other_ddpm.input_run("prepare") != prepare_run:
         raise DataError(
             f"other_sample_run {other_sample.run_id}: TSTR needs {other} images of the DDPMs' "
             f"own prepare run {prepare_run}; it is {other_sample.tags.get('grade')} of "
-            f"{other_ddpm.tags.get('prepare_run')}"
+            f"{other_ddpm.input_run('prepare')}"
         )
     refuse_leaks(other_ddpm.run_id, splits)  # score_data checked this grade's DDPM
     pairs = {grade: (inputs["sample"], inputs["ddpm"]), other: (other_sample, other_ddpm)}
-    ddpm_runs = [ddpm.run_id for _, ddpm in pairs.values()]
-    ids, where = evaluation_subjects(splits, ddpm_runs)
+    ids, where = evaluation_subjects(splits, [ddpm for _, ddpm in pairs.values()])
     keep = real.subjects["subject_id"].isin(ids).to_numpy()
     return WorthData(
         synthetic={g: load_dataset(s.run_id).images for g, (s, _) in pairs.items()},

@@ -44,7 +44,7 @@ def fold_model_uri(fold: NodeResult) -> str:
 
 def fold_summary(folds: list[NodeResult]) -> dict[str, float]:
     """Mean and std over folds of every test and validation metric."""
-    metrics = [mlflow.get_run(f.run_id).data.metrics for f in folds]
+    metrics = [f.metrics for f in folds]
     names = [n for n in metrics[0] if n.startswith(("val_", "test_"))]
     out = {}
     for name in names:
@@ -79,7 +79,7 @@ def take_in_folds(folds: list[NodeResult], name: str, versions: dict[str, str]) 
         if FOLD_MODEL_URI in fold.tags:
             continue  # taken in by an earlier ensemble already
         client.set_tag(fold.run_id, FOLD_MODEL_URI, f"models:/{name}/{versions[str(k)]}")
-        repository = get_artifact_repository(client.get_run(fold.run_id).info.artifact_uri)
+        repository = get_artifact_repository(fold.artifact_uri)
         repository.delete_artifacts(FOLD_MODEL)
 
 

@@ -29,7 +29,7 @@ from glioma.devices import resolve_device
 from glioma.errors import DataError
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import FOLD_MODEL, GRADES
-from glioma.pipeline.inputs import load_dataset, load_prepared, refuse_leaks
+from glioma.pipeline.inputs import check_lineage, load_dataset, load_prepared, refuse_leaks
 from glioma.pipeline.spec import Inputs, StepSpec
 
 
@@ -73,13 +73,7 @@ def synthetic_sets(
         sample, ddpm = inputs.get(f"sample_{grade}"), inputs.get(f"ddpm_{grade}")
         if sample is None:
             continue
-        if sample.tags.get("ddpm_run") != ddpm.run_id:
-            raise DataError(f"sample run {sample.run_id}: not drawn from DDPM run {ddpm.run_id}")
-        if ddpm.tags.get("prepare_run") != prepare_run:
-            raise DataError(
-                f"DDPM run {ddpm.run_id}: trained on prepare run {ddpm.tags.get('prepare_run')}, "
-                f"not this classifier's {prepare_run} (another site's or data's images)"
-            )
+        check_lineage(sample, ddpm, prepare_run=prepare_run)
         refuse_leaks(ddpm.run_id, splits, guarded_folds(config.ddpm_scope, config.fold))
         dataset = load_dataset(sample.run_id)
         if (dataset.subjects["grade"] != grade).any():
