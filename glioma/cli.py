@@ -92,7 +92,7 @@ def predict_parser() -> argparse.ArgumentParser:
         description="Post prepare-normalised patches to a served ensemble "
         "(mlflow models serve) and print each image's HGG probability.",
     )
-    parser.add_argument("source", help="a prepare folder (data/prepared/<site>) or images.npy")
+    parser.add_argument("data", help="a prepare folder (data/prepared/<site>) or images.npy")
     parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:5001")
     parser.add_argument("--batch_size", type=int, default=64, help="images per request (64)")
     parser.add_argument("--out", help="also write the table to this CSV file")
@@ -107,9 +107,7 @@ def run_predict(argv: Sequence[str]) -> int:
         parser.error(f"batch_size: expected a positive number, got {args.batch_size}")
     client = importlib.import_module("glioma.classify.client")
     try:
-        client.predict_and_print(
-            args.source, url=args.url, batch_size=args.batch_size, out=args.out
-        )
+        client.predict_and_print(args.data, url=args.url, batch_size=args.batch_size, out=args.out)
     except GliomaError as exc:
         print(f"glioma predict: error: {exc}", file=sys.stderr)
         return 2

@@ -160,7 +160,7 @@ def small_site(tmp_path: Path) -> Path:
 
 def test_small_site_is_prepared_as_evaluation_only(tmp_path, project_home, capsys):
     root = small_site(tmp_path)
-    config = build_config(PrepareConfig, {"source": str(root), "site": "clinic"})
+    config = build_config(PrepareConfig, {"data": str(root), "site": "clinic"})
     result = run_prepare(config)
     out = capsys.readouterr().out
     assert "evaluation only (6 HGG, 4 LGG: fewer than 8 of each grade" in out
@@ -202,7 +202,7 @@ def test_an_evaluation_only_site_is_a_cross_eval_target_and_no_training_site(
     assert rows.loc["baseline", "n_subjects"] == 10
     assert rows.loc["baseline", "accuracy"] == pytest.approx(0.6)  # 6 HGG of 10
     assert rows.loc["augment", "accuracy"] == pytest.approx(0.4)
-    training = build_config(TrainClsConfig, {"site": "clinic", "source": str(root)})
+    training = build_config(TrainClsConfig, {"site": "clinic", "data": str(root)})
     with pytest.raises(DataError, match=r"^site clinic is evaluation-only \(6 HGG, 4 LGG"):
         run_train_cls(training)  # refused before anything runs: discovery alone is too few
     assert runs_of("train_cls_fold") == []

@@ -51,7 +51,7 @@ def test_strings_are_typed():
         ({"strict": "maybe"}, "strict: expected true or false"),
         ({"profile": "slow"}, "profile: unknown profile"),
         ({"patchsize": "32"}, "patchsize: unknown parameter"),
-        ({"source": "phantom", "site": "brats"}, "got 'brats'; for your own data give its BraTS"),
+        ({"data": "phantom", "site": "brats"}, "got 'brats'; for your own data give its BraTS"),
     ],
 )
 def test_bad_values_get_one_clear_line(overrides, phrase):

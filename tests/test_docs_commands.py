@@ -110,7 +110,7 @@ def data_pairs(config) -> list[tuple[str, str]]:
     if isinstance(config, CrossEvalConfig):
         return [(config.source_site, config.source_data), (config.target_site, config.target_data)]
     given_upstream = any(getattr(config, f, "") for f in ("prepare_run", "model", "sample_run"))
-    return [] if given_upstream else [(config.site, config.source)]
+    return [] if given_upstream else [(config.site, config.data)]
 
 
 def parser_problem(parser, args: list[str]) -> str | None:

@@ -86,7 +86,7 @@ def test_mlflow_run_entry_point(tmp_path, outcome):
         "--env-manager",
         "local",
         "-P",
-        f"source={root}",
+        f"data={root}",
         "-P",
         "site=brats",
         "-P",
@@ -119,7 +119,7 @@ def test_mlflow_run_entry_point(tmp_path, outcome):
 
 def test_upstream_prepare_is_reused_when_finished(project_home, brats_root):
     def prepared(seed: int):
-        overrides = {"site": "brats", "source": str(brats_root), "seed": seed}
+        overrides = {"site": "brats", "data": str(brats_root), "seed": seed}
         return run_prepare(build_config(PrepareConfig, overrides))
 
     first, again, other_seed = prepared(0), prepared(0), prepared(1)

@@ -43,7 +43,7 @@ STEP_CONFIGS = tuple(NODE_CONFIGS.values())  # every node step, from the step ta
 OTHER = {
     "site": "phantom-b",
     "profile": "paper",
-    "source": "/data/BraTS2019",
+    "data": "/data/BraTS2019",
     "source_site": "brats",
     "target_site": "tasmc",
     "source_data": "/data/a.csv",
@@ -91,7 +91,7 @@ def cases():
 
 # Values under which every result field of the step is used (``StepConfig.unused_fields``).
 ALL_USED = {
-    PrepareConfig: {"source": "/data/BraTS2019"},
+    PrepareConfig: {"data": "/data/BraTS2019"},
     TrainDDPMConfig: {"conditional": True, "loss_weighting": "min_snr", "mi_weighting": "min_snr"},
     TrainClsFoldConfig: {"setup": "ddpm_mi"},
     TrainClsConfig: {"setup": "ddpm_mi"},

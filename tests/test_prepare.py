@@ -121,7 +121,7 @@ def test_prepare_writes_splits_without_test_leak(brats_root, tmp_path):
 
 def test_prepare_is_reused_until_the_source_changes_on_disk(brats_root, project_home):
     def prepared():
-        overrides = {"site": "brats", "source": str(brats_root), "workers": 1, "patch_size": 16}
+        overrides = {"site": "brats", "data": str(brats_root), "workers": 1, "patch_size": 16}
         return run_prepare(build_config(PrepareConfig, overrides)).run_id
 
     first = prepared()

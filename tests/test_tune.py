@@ -106,8 +106,8 @@ def test_fid_objective_without_weights_stops_before_training(project_home, tiny_
 @pytest.mark.parametrize(
     ("overrides", "phrase"),
     [
-        ({"site": "brats"}, "for your own data give its BraTS root or manifest CSV: --source"),
-        ({"source": "/no/such/BraTS"}, "/no/such/BraTS"),
+        ({"site": "brats"}, "for your own data give its BraTS root or manifest CSV: --data"),
+        ({"data": "/no/such/BraTS"}, "/no/such/BraTS"),
     ],
 )
 def test_a_refused_tune_leaves_no_optuna_study(project_home, tiny_profile, overrides, phrase):

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from glioma.config.ddpm import DEVICE_HELP, DEVICES
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
-from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
+from glioma.config.prepare import DATA_HELP, PREPARE_RUN_HELP
 from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUP_VARIANT, SETUPS, direction_of
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -63,12 +63,13 @@ class ClsTrainingConfig(StepConfig):
     """What a fold classifier's training depends on: shared by one fold and the ensemble."""
 
     profile_section: ClassVar[str] = "train_cls"
+    renamed: ClassVar[dict[str, str]] = {"source": "data"}
 
     site: str = param("phantom-a", "the site the classifier trains on")
     setup: str = param(
         "baseline", "baseline, augment, ddpm (+ std DDPM images), ddpm_mi (+ mi)", choices=SETUPS
     )
-    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    data: str = param("phantom", DATA_HELP, role=UPSTREAM)
     prepare_run: str = param("", PREPARE_RUN_HELP, role=UPSTREAM)
     arch: str = param("resnet18", "torchvision ResNet depth", choices=ARCHITECTURES)
     imagenet_weights: str = param(
@@ -120,7 +121,7 @@ class TrainClsConfig(ClsTrainingConfig):
     """Five fold classifiers of one site and setup, their ensemble, and its test evaluation."""
 
     step: ClassVar[str] = "train_cls"
-    renamed: ClassVar[dict[str, str]] = {"mi_weight": "ddpm_mi_weight"}
+    renamed: ClassVar[dict[str, str]] = {"mi_weight": "ddpm_mi_weight", "source": "data"}
 
     ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
     combine: str = param(

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from glioma.config.build import build_config
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, built, check, int_list, param
-from glioma.config.prepare import PREPARE_RUN_HELP, SOURCE_HELP
+from glioma.config.prepare import DATA_HELP, PREPARE_RUN_HELP
 from glioma.diffusion.settings import (
     DENOISE_WEIGHTINGS,
     LR_SCHEDULES,
@@ -65,11 +65,11 @@ class TrainDDPMConfig(StepConfig):
     """
 
     step: ClassVar[str] = "train_ddpm"
-    renamed: ClassVar[dict[str, str]] = {"fold": "held_out"}
+    renamed: ClassVar[dict[str, str]] = {"fold": "held_out", "source": "data"}
 
     site: str = param("phantom-a", "the site whose images the DDPM learns")
     grade: str = param("", "LGG, HGG, or empty for both", choices=("", *GRADES))
-    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    data: str = param("phantom", DATA_HELP, role=UPSTREAM)
     prepare_run: str = param("", PREPARE_RUN_HELP, role=UPSTREAM)
     held_out: str = param(
         "",
@@ -298,6 +298,7 @@ class SampleConfig(StepConfig):
     """Draw synthetic images of one grade from a DDPM."""
 
     step: ClassVar[str] = "sample"
+    renamed: ClassVar[dict[str, str]] = {"source": "data"}
 
     model: str = param(
         "",
@@ -307,7 +308,7 @@ class SampleConfig(StepConfig):
     site: str = param("phantom-a", "the site of the default DDPM")
     grade: str = param("HGG", "the grade of the default DDPM", choices=GRADES)
     variant: str = param("std", "the variant of the default DDPM", choices=VARIANTS)
-    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    data: str = param("phantom", DATA_HELP, role=UPSTREAM)
     n: int = param(0, "images to draw (0: n_per_subject x the real subjects behind the DDPM)")
     n_per_subject: float = param(
         1.0, "with n = 0: images per real subject the DDPM trained or selected on"

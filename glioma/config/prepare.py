@@ -15,8 +15,9 @@ class PrepareConfig(StepConfig):
     """Read one site (BraTS root, manifest CSV or the phantom) into dataset files."""
 
     step: ClassVar[str] = "prepare"
+    renamed: ClassVar[dict[str, str]] = {"source": "data"}
 
-    source: str = param(
+    data: str = param(
         "phantom", "what to read: 'phantom', a BraTS training root (2019-2023) or a manifest CSV"
     )
     site: str = param(
@@ -54,7 +55,7 @@ class PrepareConfig(StepConfig):
     )
 
     def check(self) -> None:
-        check(bool(self.source.strip()), "source: empty; give 'phantom', a folder or a CSV")
+        check(bool(self.data.strip()), "data: empty; give 'phantom', a folder or a CSV")
         check(8 <= self.patch_size <= 512, f"patch_size: must be 8..512, got {self.patch_size}")
         check(4.0 <= self.fov_mm <= 400.0, f"fov_mm: must be 4..400 mm, got {self.fov_mm}")
         check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
@@ -62,7 +63,7 @@ class PrepareConfig(StepConfig):
             0.0 < self.phantom_scale <= 4.0,
             f"phantom_scale: must be in (0, 4], got {self.phantom_scale}",
         )
-        check_phantom_site(self.site, self.source)
+        check_phantom_site(self.site, self.data)
 
 
 def check_phantom_site(site: str, data: str) -> None:
@@ -73,11 +74,11 @@ def check_phantom_site(site: str, data: str) -> None:
         check(
             site in ("", *PHANTOM_SITES),
             f"site: the phantom has sites phantom-a and phantom-b, got {site!r}; for your own "
-            "data give its BraTS root or manifest CSV: --source (main: --data_a / --data_b; "
+            "data give its BraTS root or manifest CSV: --data (main: --data_a / --data_b; "
             "cross_eval: --source_data / --target_data)",
         )
 
 
 # What a later step's config says about the prepare run it needs, when it has to declare one.
 PREPARE_RUN_HELP = "a finished prepare run to read (default: reuse or run prepare)"
-SOURCE_HELP = "what prepare reads when the site is not prepared yet (see prepare's source)"
+DATA_HELP = "what prepare reads when the site is not prepared yet (see prepare's data)"

@@ -9,7 +9,7 @@ from glioma.config.classify import ARCHITECTURES
 from glioma.config.ddpm import DEVICE_HELP, DEVICES, MI_MODES
 from glioma.config.executor import ExecutorConfig
 from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
-from glioma.config.prepare import SOURCE_HELP
+from glioma.config.prepare import DATA_HELP
 from glioma.names import GRADES, VARIANTS
 
 
@@ -26,6 +26,7 @@ class ScoreGenConfig(StepConfig):
     """Score one synthetic dataset against the real images its DDPM was trained on."""
 
     step: ClassVar[str] = "score_gen"
+    renamed: ClassVar[dict[str, str]] = {"source": "data"}
 
     sample_run: str = param(
         "", "a finished sample run (default: sample of site/grade/variant)", role=UPSTREAM
@@ -33,7 +34,7 @@ class ScoreGenConfig(StepConfig):
     site: str = param("phantom-a", "the site of the default sample")
     grade: str = param("HGG", "the grade of the default sample", choices=GRADES)
     variant: str = param("std", "the variant of the default sample", choices=VARIANTS)
-    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    data: str = param("phantom", DATA_HELP, role=UPSTREAM)
     inception: str = param(
         "auto",
         "required: stop without the weights; auto: skip FID/IS/KID and say so; off",
@@ -92,10 +93,11 @@ class TuneConfig(ExecutorConfig, StepConfig):
     """An Optuna study over the DDPM's mi_weight and lr: distance and memorisation, minimised."""
 
     step: ClassVar[str] = "tune"
+    renamed: ClassVar[dict[str, str]] = {"source": "data"}
 
     site: str = param("phantom-a", "the site whose DDPM is tuned")
     grade: str = param("HGG", "the grade whose DDPM is tuned", choices=GRADES)
-    source: str = param("phantom", SOURCE_HELP, role=UPSTREAM)
+    data: str = param("phantom", DATA_HELP, role=UPSTREAM)
     n_trials: int = param(8, "trials this process adds to the study")
     trials_at_once: int = param(
         1,

@@ -1,4 +1,4 @@
-"""Which layout a ``--source`` is, and a fingerprint of everything prepare would read from it."""
+"""Which layout a ``--data`` is, and a fingerprint of everything prepare would read from it."""
 
 from __future__ import annotations
 

@@ -54,9 +54,9 @@ def run_prepare(config: PrepareConfig) -> NodeResult:
 
 
 def upstream_prepare(config, site: str) -> Node:
-    """The prepare node a step of ``site`` reads: the given run, or prepare of its source."""
+    """The prepare node a step of ``site`` reads: the given run, or prepare of its data."""
     common = {"profile": config.profile, "seed": config.seed}
-    prepare = prepare_for(site, config.source, prepare_run=config.prepare_run, **common)
+    prepare = prepare_for(site, config.data, prepare_run=config.prepare_run, **common)
     refuse_small_site(prepare)  # every caller trains on (or scores against) this site
     return prepare
 
@@ -111,7 +111,7 @@ def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[N
         return sample_node(ddpm, config), ddpm
     plan = study_plan(profile=config.profile, seed=config.seed)
     announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
-    prepare = prepare_for(config.site, config.source, profile=config.profile, seed=config.seed)
+    prepare = prepare_for(config.site, config.data, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
     return synthetic_set(
         prepare, plan, site=config.site, grade=config.grade, variant=config.variant, sample=config
@@ -184,7 +184,7 @@ def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
     """(sample, DDPM) nodes of the plan's sample of ``grade`` at the config's site/variant."""
     plan = study_plan(profile=config.profile, seed=config.seed)
     drawn = plan.sample_config(config.site, grade, config.variant)
-    return sample_graph_nodes(dataclasses.replace(drawn, source=config.source), step="score_gen")
+    return sample_graph_nodes(dataclasses.replace(drawn, data=config.data), step="score_gen")
 
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:
@@ -210,7 +210,7 @@ def cross_eval_target(config: CrossEvalConfig) -> Node:
         setup: classifier_for(
             build_config(
                 TrainClsConfig,
-                {"site": config.source_site, "setup": setup, "source": config.source_data} | common,
+                {"site": config.source_site, "setup": setup, "data": config.source_data} | common,
             )
         )
         for setup in setup_list(config.setups)

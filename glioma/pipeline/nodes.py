@@ -42,10 +42,10 @@ def refuse_small_site(prepare: Node, *, hint: str = "") -> None:
     Discovery (file names, no voxels) gives at most the subjects prepare keeps; when even those
     are too few for a test set and 5 folds, say so in one line now, not after the other steps.
     """
-    if prepare.step == GIVEN or prepare.config.source == "phantom":
+    if prepare.step == GIVEN or prepare.config.data == "phantom":
         return
     config = prepare.config
-    found = discover(Path(config.source).expanduser(), "check", grades=config.grades or None)
+    found = discover(Path(config.data).expanduser(), "check", grades=config.grades or None)
     reason = too_small([r.grade for r in found.records])
     if reason:
         raise training_refused(site_name(config), reason, hint)
@@ -62,7 +62,7 @@ def prepare_for(
     """The prepare node of ``site`` (reading ``data``), or the finished run the user named."""
     if prepare_run:
         return given(prepare_run, "prepare")
-    overrides = {"site": site, "source": data, "profile": profile, "seed": seed, **extra}
+    overrides = {"site": site, "data": data, "profile": profile, "seed": seed, **extra}
     return prepare_node(build_config(PrepareConfig, overrides))
 
 

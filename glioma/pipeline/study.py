@@ -68,10 +68,10 @@ def study_graph(config: MainConfig) -> Graph:
     """The whole study, declared (see the module docstring); nothing runs here."""
     plan = config.plan()
     data = {config.site_a: config.data_a, config.site_b: config.data_b}
-    prepared = {site: prepare_of(config, site, source) for site, source in data.items()}
+    prepared = {site: prepare_of(config, site, where) for site, where in data.items()}
     setups = setup_list(config.setups)
     directions = config.directions_sites()
-    trained = [site for site in data if site in {source for source, _ in directions}]
+    trained = [site for site in data if site in {trained_on for trained_on, _ in directions}]
     for site in trained:
         refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
     classifiers = {
@@ -88,11 +88,11 @@ def study_graph(config: MainConfig) -> Graph:
     ]
     evaluations = [
         cross_eval_node(
-            prepared[target],
-            {setup: classifiers[(source, setup)] for setup in setups},
-            cross_eval_config(config, source, target, data),
+            prepared[target_site],
+            {setup: classifiers[(source_site, setup)] for setup in setups},
+            cross_eval_config(config, source_site, target_site, data),
         )
-        for source, target in directions
+        for source_site, target_site in directions
     ]
     return Graph([*prepared.values(), *evaluations, *[s for nodes in scores for s in nodes]])
 
@@ -104,10 +104,11 @@ def prepare_of(config: MainConfig, site: str, data: str) -> Node:
 
 
 def cross_eval_config(
-    config: MainConfig, source: str, target: str, data: dict[str, str]
+    config: MainConfig, source_site: str, target_site: str, data: dict[str, str]
 ) -> CrossEvalConfig:
-    cross = {"source_site": source, "target_site": target, "setups": config.setups}
-    cross |= {"source_data": data[source], "target_data": data[target], "n_boot": config.n_boot}
+    cross = {"source_site": source_site, "target_site": target_site, "setups": config.setups}
+    cross |= {"source_data": data[source_site], "target_data": data[target_site]}
+    cross["n_boot"] = config.n_boot
     return build_config(CrossEvalConfig, cross | {"profile": config.profile, "seed": config.seed})
 
 

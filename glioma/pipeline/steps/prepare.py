@@ -25,9 +25,9 @@ NOTES_SHOWN = 20  # discovery's console notes (layout, quirks); the rest are cou
 
 def site_name(config: PrepareConfig) -> str:
     """The site a config prepares, known before anything is read."""
-    if config.source == "phantom":
+    if config.data == "phantom":
         return config.site or "phantom-a"
-    return config.site or default_site_name(Path(config.source).expanduser())
+    return config.site or default_site_name(Path(config.data).expanduser())
 
 
 def data_fingerprint(config: PrepareConfig) -> str:
@@ -36,15 +36,15 @@ def data_fingerprint(config: PrepareConfig) -> str:
     The phantom is generated from the parameters (and the code) alone; a user's data can change
     on disk: path, size and modification time of every file it reads.
     """
-    if config.source == "phantom":
+    if config.data == "phantom":
         return "phantom"
-    return source_fingerprint(Path(config.source).expanduser(), grades=config.grades or None)
+    return source_fingerprint(Path(config.data).expanduser(), grades=config.grades or None)
 
 
 def resolve_input(config: PrepareConfig) -> Path:
     """The file or folder to read; generates (or reuses) the phantom when asked for."""
-    if config.source != "phantom":
-        return Path(config.source).expanduser()
+    if config.data != "phantom":
+        return Path(config.data).expanduser()
     root = Path(config.phantom_dir) if config.phantom_dir else project_root() / "data" / "phantom"
     return generate_cohort(
         root, seed=config.seed, scale=config.phantom_scale, workers=config.workers
