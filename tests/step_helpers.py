@@ -39,12 +39,13 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout: float = 180) -> N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-# The whole study at the smallest scale: 8 subjects per grade, 16 px, tiny DDPMs, 2-epoch folds.
+# The whole study at the smallest scale: 8 subjects per grade, 16 px, tiny DDPMs, 2-epoch folds
+# (and 2-epoch TSTR/TRTR classifiers, as the folds: at the default 30 they took 12 % of a study).
 TINY_PROFILE = {
     "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
     "train_ddpm": dict(TINY_DDPM),
     "sample": {"sampler": "ddim", "steps": 5},
-    "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20},
+    "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20, "tstr_epochs": 2},
     "train_cls": {"arch": "resnet18", "epochs": 2, "batch_size": 8, "imagenet_weights": "none"},
 }
 

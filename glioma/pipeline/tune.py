@@ -289,8 +289,8 @@ def log_front(table: pd.DataFrame, distance: str) -> None:
 def run_tune(config: TuneConfig) -> TuneOutput:
     """Add ``n_trials`` trials to the study and log its Pareto front on the tune run."""
     distance = distance_metric(config)  # fails here, before any training, if it must
-    # A bad site or data location fails here too: the Optuna study is opened (created, when new) only
-    # once the data it tunes on is prepared, so a refused tune leaves no empty study behind.
+    # A bad site or data location fails here too: the Optuna study is opened (created, when new)
+    # only once the data it tunes on is prepared, so a refused tune leaves no empty study behind.
     prepare = prepare_for(config.site, config.data, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
     storage = open_storage(config)

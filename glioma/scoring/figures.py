@@ -12,22 +12,52 @@ from glioma.data.preview import CHANNEL_NAMES  # noqa: E402
 from glioma.scoring.memorisation import COPY_RATIO, CopyDistances, NearestTraining  # noqa: E402
 
 
-def pairs_figure(pairs: list, names: tuple[str, str], row_labels: list[str], title: str):
-    """One row per (left, right) image pair: left T1, T1ce, T2, FLAIR | right T1 ... FLAIR."""
-    fig, axes = plt.subplots(
-        len(pairs), 8, figsize=(10, 1.35 * len(pairs) + 0.6), squeeze=False, constrained_layout=True
-    )
-    for row, (left, right) in enumerate(pairs):
-        for c in range(8):
-            ax = axes[row, c]
-            ax.imshow(np.flipud((left if c < 4 else right)[c % 4].T), cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"{names[c >= 4]}\n{CHANNEL_NAMES[c % 4]}", fontsize=8)
-        axes[row, 0].set_ylabel(row_labels[row], fontsize=7)
+def pairs_figure(
+    pairs: list,
+    names: tuple[str, str],
+    row_labels: list[str],
+    title: str,
+    *,
+    right_labels: list[str] | None = None,
+):
+    """One row per (left, right) image pair: left T1, T1ce, T2, FLAIR | right T1 ... FLAIR.
+
+    Drawn as one mosaic in one axes (white gaps between rows and between the two sides): the
+    same picture as a grid of 8 small axes per row, which took 1.2 s a figure on this VM
+    against 0.2 s (a score_gen draws three). ``right_labels`` name the right-hand images.
+    """
+    size = pairs[0][0].shape[-1]
+    gap = max(2, size // 4)
+
+    def strip(image: np.ndarray) -> np.ndarray:  # the four contrasts, 1 px apart
+        parts = [np.flipud(image[c].T) for c in range(4)]
+        line = np.full((size, 1), np.nan)
+        return np.concatenate([x for part in parts for x in (part, line)][:-1], axis=1)
+
+    blank = np.full((size, gap), np.nan)
+    rows = [np.concatenate([strip(a), blank, strip(b)], axis=1) for a, b in pairs]
+    spacer = np.full((gap // 2, rows[0].shape[1]), np.nan)
+    mosaic = np.concatenate([part for row in rows for part in (row, spacer)][:-1], axis=0)
+    fig, ax = plt.subplots(figsize=(10, 1.35 * len(pairs) + 0.6))
+    cmap = plt.get_cmap("gray").copy()
+    cmap.set_bad("white")
+    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    columns = [c * (size + 1) + size / 2 - 0.5 + (gap - 1 if c >= 4 else 0) for c in range(8)]
+    ax.set_xticks(columns, [f"{names[c >= 4]}\n{CHANNEL_NAMES[c % 4]}" for c in range(8)])
+    ax.xaxis.tick_top()
+    centres = [r * (size + gap // 2) + size / 2 - 0.5 for r in range(len(pairs))]
+    ax.set_yticks(centres, row_labels)
+    ax.tick_params(length=0, labelsize=7)
+    if right_labels:
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(centres, right_labels)
+        right.tick_params(length=0, labelsize=6)
+        right.spines["right"].set_visible(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     fig.suptitle(title, fontsize=9)
-    return fig, axes
+    fig.tight_layout()
+    return fig
 
 
 def nearest_pairs_figure(
@@ -45,13 +75,10 @@ def nearest_pairs_figure(
     order = np.argsort(-nearest.correlation)[:pairs]
     pairs_shown = [(synthetic[i], training[int(nearest.index[i])]) for i in order]
     labels = [f"#{i}\nr={nearest.correlation[i]:.3f}" for i in order]
-    fig, axes = pairs_figure(
+    return pairs_figure(
         pairs_shown, ("synthetic", "training"), labels, "Synthetic images closest to a training "
-        "image (Pearson r)",
+        "image (Pearson r)", right_labels=[training_ids[int(nearest.index[i])] for i in order],
     )  # fmt: skip
-    for row, i in enumerate(order):
-        axes[row, 4].set_ylabel(training_ids[int(nearest.index[i])], fontsize=6)
-    return fig
 
 
 def most_copied_figure(
@@ -72,10 +99,8 @@ def most_copied_figure(
         for i in order
     ]
     title = f"Most-copied synthetic images (copy: d1/d2 < 1/3; {distances.fraction():.0%} of all)"
-    fig, axes = pairs_figure(shown, ("synthetic", "nearest training"), labels, title)
-    for row, i in enumerate(order):
-        axes[row, 4].set_ylabel(training_ids[int(distances.index[i])], fontsize=6)
-    return fig
+    right = [training_ids[int(distances.index[i])] for i in order]
+    return pairs_figure(shown, ("synthetic", "nearest training"), labels, title, right_labels=right)
 
 
 def correlation_histogram(synthetic_r: np.ndarray, held_out_r: np.ndarray, threshold: float):
@@ -113,5 +138,4 @@ def real_vs_synthetic_figure(
     rows = [(g, i) for g, n in shown.items() for i in range(n)]
     pairs = [(real[g][i], synthetic[g][i]) for g, i in rows]
     title = "Real and synthetic patches per grade"
-    fig, _ = pairs_figure(pairs, ("real", "synthetic"), [g for g, _ in rows], title)
-    return fig
+    return pairs_figure(pairs, ("real", "synthetic"), [g for g, _ in rows], title)
