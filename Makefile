@@ -33,7 +33,9 @@ study: setup
 	PATH="$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager local
 
 # Lint, then the test suite in two processes (12.3 min against 16.1 serially on a 2-vCPU VM,
-# 2026-12-02; each file's tests stay on one worker, so module fixtures are built once).
+# 2026-12-02; 13.2 min on 2026-12-03, a slower day: ResNet-18 speed line 244 against 384 img/s;
+# three processes took 13.9 min and lost a Ray raylet). Each file's tests stay on one worker, so
+# module fixtures are built once.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
