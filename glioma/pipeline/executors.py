@@ -32,11 +32,13 @@ class Outcome:
 
     @property
     def ran(self) -> int:
-        return sum(not r.reused for n, r in self.results.items() if n not in self.graph.given)
+        given = self.graph.given
+        return sum(not r.reused for n, r in self.results.items() if n not in given)
 
     @property
     def reused(self) -> int:
-        return sum(r.reused for n, r in self.results.items() if n not in self.graph.given)
+        given = self.graph.given
+        return sum(r.reused for n, r in self.results.items() if n not in given)
 
     def blocked_by(self, item: Node) -> Node | None:
         """The first input of ``item`` that failed (or could not start), if any."""
