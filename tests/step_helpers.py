@@ -46,7 +46,13 @@ TINY_PROFILE = {
     "train_ddpm": dict(TINY_DDPM),
     "sample": {"sampler": "ddim", "steps": 5},
     "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20, "tstr_epochs": 2},
-    "train_cls": {"arch": "resnet18", "epochs": 2, "batch_size": 8, "imagenet_weights": "none"},
+    "train_cls": {
+        "arch": "resnet18",
+        "epochs": 2,
+        "batch_size": 8,
+        "imagenet_weights": "none",
+        "ddpm_scope": "site",
+    },
 }
 
 

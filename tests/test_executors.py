@@ -77,9 +77,10 @@ def finished(step: str) -> list[str]:
 
 def test_a_sigkilled_study_continues_from_what_finished(project_home, tiny_profile):
     """Killed during DDP training and again during the folds, the study finishes the rest
-    (one direction, ``--directions a-to-b``: phantom-b is only evaluated)."""
+    (one direction, ``--directions a-to-b``: phantom-b is only evaluated; one DDPM per fold, so
+    that DDPMs are still training when the first kill comes)."""
     args = ["--profile", tiny_profile, "--setups", "ddpm_mi", "--n_boot", "100"]
-    args += ["--directions", "a-to-b"]
+    args += ["--directions", "a-to-b", "--ddpm_scope", "fold"]
     command = [sys.executable, "-m", "entrypoints.main", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env |= {"TQDM_DISABLE": "1"}
@@ -118,6 +119,7 @@ def test_a_sigkilled_study_continues_from_what_finished(project_home, tiny_profi
     assert all(f"({run_id})" in out for run_id in folds_before), "a killed train_cls keeps folds"
     assert runs_of("train_cls_fold", "RUNNING") == [] and runs_of("main", "RUNNING") == []
     settings = {"profile": tiny_profile, "setups": "ddpm_mi", "directions": "a-to-b"}
+    settings |= {"ddpm_scope": "fold"}
     graph = study_graph(build_config(MainConfig, settings))
     assert {r.data.tags["site"] for r in runs_of("train_cls_fold")} == {"phantom-a"}
     done = [r for s in graph.steps() for r in runs_of(s, "FINISHED")]
