@@ -53,6 +53,7 @@ DDPM_MODEL = "ddpm"  # train_ddpm: the pyfunc model (its artifact: the sampling 
 FOLD_MODEL = "fold_model"  # train_cls_fold: the fold classifier until its ensemble holds it
 ENSEMBLE_MODEL = "ensemble"  # train_cls: the five folds and the pyfunc that averages them
 DIRECTION_RESULTS = "direction_results.csv"  # cross_eval: one row per setup
+DIRECTION_PREDICTIONS = "direction_predictions.csv"  # cross_eval: one row per setup, subject
 
 
 def lineage_tag(input_name: str) -> str:

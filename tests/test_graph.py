@@ -176,6 +176,38 @@ def test_the_study_graph_has_every_node_once():
         study_graph(build_config(MainConfig, {"setups": "baseline,gan"}))
 
 
+def untagged(item):
+    """A node without its seed tag (and its inputs likewise): what it computes."""
+    inputs = tuple((k, untagged(up)) for k, up in item.inputs)
+    tags = tuple((k, v) for k, v in item.tags if k != "seed")
+    return dataclasses.replace(item, inputs=inputs, tags=tags)
+
+
+def test_several_seeds_share_prepare_and_copy_the_rest_once_per_seed():
+    single = study_graph(build_config(MainConfig))
+    graph = study_graph(build_config(MainConfig, {"seeds": "0,1,2"}))
+    steps = graph.steps()
+    assert steps["prepare"] == 2
+    assert all(steps[s] == 3 * n for s, n in single.steps().items() if s != "prepare")
+    labels = [n.label for n in graph.nodes]
+    assert len(set(labels)) == len(labels), "labels tell the seeds apart (Ray matches by label)"
+    for item in graph.nodes:
+        tags = dict(item.tags)
+        if item.step == "prepare":
+            assert "seed" not in tags and item.config.seed == 0  # the data's split seed
+        else:
+            assert item.config.seed == tags["seed"] and item.label.endswith(f"seed{tags['seed']}")
+    seed0 = {untagged(n) for n in graph.nodes if dict(n.tags).get("seed") == 0}
+    assert seed0 == set(single.nodes) - {n for n in single.nodes if n.step == "prepare"}
+    assert not any("seed" in dict(n.tags) for n in single.nodes)  # one seed: as before
+    split_seed = study_graph(build_config(MainConfig, {"seed": "7", "seeds": "1,2"}))
+    assert {n.config.seed for n in split_seed.nodes if n.step == "prepare"} == {7}
+    assert {n.config.seed for n in split_seed.nodes if n.step != "prepare"} == {1, 2}
+    for bad, reason in (("0,x", "non-negative integers"), ("1,1", "names a seed twice")):
+        with pytest.raises(ConfigError, match=f"seeds: .*{reason}"):
+            build_config(MainConfig, {"seeds": bad})
+
+
 def chain(graph: Graph) -> set:
     return {n for n in graph.nodes if n.step in ("train_ddpm", "sample")}
 

@@ -40,6 +40,11 @@ class MainConfig(ExecutorConfig, StepConfig):
     )
     synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     ddpm_scope: str = param("", "'': the profile's (quick site, paper fold); " + DDPM_SCOPE_HELP)
+    seeds: str = param(
+        "",
+        "training seeds, e.g. 0,1,2: DDPMs, samples, classifiers and evaluations once per seed "
+        "(prepare and the splits, made with seed, are shared); '': seed alone",
+    )
     n_boot: int = param(1000, "bootstrap resamples of subjects for the 95 % intervals")
     workers: int = param(2, "worker processes of prepare", role=VOLATILE)
     phantom_scale: float = param(0.0, "0: the profile's value (quick 0.25, paper 1.0)")
@@ -60,6 +65,20 @@ class MainConfig(ExecutorConfig, StepConfig):
             synthetic_ratio=self.synthetic_ratio,
         )
 
+    def training_seeds(self) -> tuple[int, ...]:
+        """The seeds the study trains with (``seeds``, else ``seed``); ``seed`` alone makes the
+        data's splits."""
+        if not self.seeds.strip():
+            return (self.seed,)
+        parts = [p.strip() for p in self.seeds.split(",")]
+        check(
+            all(p.isdigit() for p in parts),
+            f"seeds: expected comma-separated non-negative integers, got {self.seeds!r}",
+        )
+        found = tuple(int(p) for p in parts)
+        check(len(set(found)) == len(found), f"seeds: {self.seeds!r} names a seed twice")
+        return found
+
     def directions_sites(self) -> list[tuple[str, str]]:
         """(source, target) site pairs of the directions asked for."""
         pairs = {"a-to-b": (self.site_a, self.site_b), "b-to-a": (self.site_b, self.site_a)}
@@ -79,6 +98,7 @@ class MainConfig(ExecutorConfig, StepConfig):
             0.0 < self.synthetic_ratio <= 10.0,
             f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
         )
+        self.training_seeds()
         check(self.n_boot >= 100, f"n_boot: must be >= 100, got {self.n_boot}")
         check(1 <= self.workers <= 64, f"workers: must be 1..64, got {self.workers}")
         check(

@@ -1,4 +1,5 @@
-"""Figures of results: the study's Figure 2 heatmaps, and the tuning study's Pareto front."""
+"""Figures of results: the study's Figure 2 heatmaps, the forest plot of its paired effects, and
+the tuning study's Pareto front."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-TITLES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
+TITLES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "roc_auc": "ROC AUC"}
 
 
 def direction_labels(results: pd.DataFrame, directions: list[str]) -> list[str]:
@@ -20,11 +21,21 @@ def direction_labels(results: pd.DataFrame, directions: list[str]) -> list[str]:
     return [f"{d}\n(n = {int(n[d])})" for d in directions]
 
 
+def cell_text(row, metric: str) -> str:
+    """'value [low, high]' (one seed: the subject interval) or 'mean ± SD' (over seeds)."""
+    value = getattr(row, metric)
+    if hasattr(row, f"{metric}_sd"):
+        return f"{value:.2f}\n± {getattr(row, f'{metric}_sd'):.2f} (SD)"
+    low, high = getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high")
+    return f"{value:.2f}\n[{low:.2f}, {high:.2f}]"
+
+
 def study_heatmaps(
     results: pd.DataFrame, metrics: tuple[str, ...] = ("balanced_accuracy", "macro_f1")
 ):
     """One panel per metric: rows = setups, columns = directions (with their n); cells
-    'value [low, high]' (95 % intervals); one colour scale from 0.5 (chance) to 1.
+    'value [low, high]' (95 % intervals), or over training seeds 'mean ± SD' (``results`` from
+    ``seed_summary``); one colour scale from 0.5 (chance) to 1.
 
     The defaults are the columns to read on imbalanced sites (the paper's accuracy and F1
     reward always saying HGG); ``results`` has columns setup, direction, <metric>,
@@ -42,15 +53,77 @@ def study_heatmaps(
         image = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
         for row in results.itertuples(index=False):
             i, j = setups.index(row.setup), directions.index(row.direction)
-            low, high = getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high")
             value = getattr(row, metric)
             colour = "black" if value > 0.6 else "white"
-            ax.text(j, i, f"{value:.2f}\n[{low:.2f}, {high:.2f}]", ha="center", va="center",
-                    fontsize=8, color=colour)  # fmt: skip
+            ax.text(j, i, cell_text(row, metric), ha="center", va="center", fontsize=8,
+                    color=colour)  # fmt: skip
         ax.set_xticks(range(len(directions)), direction_labels(results, directions), fontsize=8)
         ax.set_yticks(range(len(setups)), setups, fontsize=8)
         ax.set_title(TITLES.get(metric, metric), fontsize=10)
         fig.colorbar(image, ax=ax, fraction=0.05, label="0.5 = chance")
+    fig.tight_layout()
+    return fig
+
+
+def forest_figure(
+    effects: pd.DataFrame, metrics: tuple[str, ...] = ("balanced_accuracy", "macro_f1", "roc_auc")
+):
+    """The paired differences to baseline: one panel per metric, one row per setup and
+    direction; the mean over seeds (diamond), its 95 % interval (bar), each seed's difference
+    (dots), the zero line, and the pooled test's p on the right.
+
+    ``effects``: ``glioma.evaluate.effects.study_effects``'s table.
+    """
+    keys = list(dict.fromkeys(zip(effects["direction"], effects["setup"])))
+    directions = list(dict.fromkeys(effects["direction"]))
+    colours = dict(zip(directions, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    n_seeds = int(effects["n_seeds"].max())
+    fig, axes = plt.subplots(
+        1,
+        len(metrics),
+        figsize=(3.9 * len(metrics) + 1.6, 0.42 * len(keys) + 1.6),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, metric in zip(axes[0], metrics):
+        rows = effects[effects["metric"] == metric].set_index(["direction", "setup"])
+        for i, key in enumerate(keys):
+            row, colour = rows.loc[key], colours[key[0]]
+            ax.plot([row.ci_low, row.ci_high], [i, i], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot(row.difference, i, "D", color=colour, ms=7, mec="black", mew=0.6)
+            seeds = np.asarray(row.seed_differences, dtype=float)
+            jitter = np.linspace(-0.18, 0.18, len(seeds)) if len(seeds) > 1 else [0.0]
+            ax.scatter(
+                seeds,
+                i + np.asarray(jitter),
+                s=14,
+                facecolors="white",
+                edgecolors=colour,
+                linewidths=0.9,
+                zorder=3,
+            )
+            ax.annotate(
+                f"p={row.p_value:.2g}",
+                (1.0, i),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
+        ax.axvline(0.0, color="black", lw=0.8, ls="--")
+        ax.set_title(f"{TITLES.get(metric, metric)}: setup - baseline", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(keys)), [f"{s}\n{d}" for d, s in keys], fontsize=7)
+    axes[0][0].invert_yaxis()
+    seeds_said = f"{n_seeds} training seeds" if n_seeds > 1 else "1 training seed (subjects only)"
+    fig.suptitle(
+        f"Paired difference to baseline on the target site's subjects, {seeds_said}: "
+        "diamond = mean over seeds, bar = 95 % pigeonhole bootstrap (subjects x seeds), "
+        "dots = each seed",
+        fontsize=8,
+    )
     fig.tight_layout()
     return fig
 

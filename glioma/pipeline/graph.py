@@ -70,6 +70,25 @@ def node(
     return Node(step, config, tuple(sorted((inputs or {}).items())), data, shown)
 
 
+def tagged(targets: Iterable[Node], name: str, value: Any, *, shared: Iterable[Node]) -> list[Node]:
+    """``targets`` and everything they need with the display tag ``name=value``, except the
+    ``shared`` nodes (and what they need): a copy of a study's part under one training seed,
+    whose labels then differ from the other copies'. Tags are not in a reuse key."""
+    kept = set(Graph(shared).nodes)
+    done: dict[Node, Node] = {}
+
+    def retag(current: Node) -> Node:
+        if current in kept:
+            return current
+        if current not in done:
+            inputs = tuple((k, retag(upstream)) for k, upstream in current.inputs)
+            tags = tuple(sorted({**dict(current.tags), name: value}.items()))
+            done[current] = Node(current.step, current.config, inputs, current.data, tags)
+        return done[current]
+
+    return [retag(target) for target in targets]
+
+
 class Graph:
     """The nodes that ``targets`` need, each once, every node after its inputs."""
 

@@ -3,16 +3,16 @@
 prepare per site -> per fold, grade and variant a DDPM -> its samples -> per site trained on
 and setup five fold classifiers -> their ensemble -> score_gen of the fold-0 samples (each
 site, grade and variant) -> cross_eval per direction (``--directions``: both, or one, so an
-evaluation-only site can be a target). The sites' data cards, the heatmaps, the results
-table and the std-vs-mi comparisons go on the ``main`` run.
+evaluation-only site can be a target). With ``--seeds 0,1,2`` everything after prepare is
+declared once per training seed (the sites' data and splits are shared). The figures and
+tables on the ``main`` run are ``glioma.pipeline.summary``'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
-import matplotlib.pyplot as plt
-import mlflow
 import pandas as pd
 
 from glioma.classify.network import require_imagenet_weights
@@ -25,15 +25,8 @@ from glioma.config import (
     setup_list,
 )
 from glioma.config.plan import StudyPlan
-from glioma.data.card import data_cards_figure
-from glioma.data.dataset import read_dataset
-from glioma.data.prepare import EXCLUSIONS
-from glioma.evaluate.figures import study_heatmaps
-from glioma.evaluate.tables import results_table
-from glioma.names import DATASET_ARTIFACT, DIRECTION_RESULTS, SETUP_VARIANT
-from glioma.pipeline.executors import Outcome
-from glioma.pipeline.graph import Graph, Node
-from glioma.pipeline.inputs import artifact_folder
+from glioma.names import SETUP_VARIANT
+from glioma.pipeline.graph import Graph, Node, tagged
 from glioma.pipeline.invoke import run_graph
 from glioma.pipeline.nodes import (
     classifier_node,
@@ -43,8 +36,8 @@ from glioma.pipeline.nodes import (
     refuse_small_site,
     scored_sets,
 )
+from glioma.pipeline.summary import summarise
 from glioma.scoring.inception import find_weights
-from glioma.scoring.report import comparison_table, markdown_table
 
 
 @dataclass(frozen=True)
@@ -65,15 +58,29 @@ def classifier_config(config: MainConfig, plan: StudyPlan, site: str, setup: str
 
 
 def study_graph(config: MainConfig) -> Graph:
-    """The whole study, declared (see the module docstring); nothing runs here."""
-    plan = config.plan()
+    """The whole study, declared (see the module docstring); nothing runs here. The sites are
+    prepared once; the rest is declared once per training seed, each copy tagged with its seed
+    when there are several (one seed: the same nodes as ever)."""
     data = {config.site_a: config.data_a, config.site_b: config.data_b}
     prepared = {site: prepare_of(config, site, where) for site, where in data.items()}
+    directions = config.directions_sites()
+    for site in dict.fromkeys(source_site for source_site, _ in directions):
+        refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
+    seeds = config.training_seeds()
+    targets = []
+    for seed in seeds:
+        trained = seed_part(replace(config, seed=seed), prepared, data)
+        several = len(seeds) > 1
+        targets += tagged(trained, "seed", seed, shared=prepared.values()) if several else trained
+    return Graph([*prepared.values(), *targets])
+
+
+def seed_part(config: MainConfig, prepared: dict[str, Node], data: dict[str, str]) -> list[Node]:
+    """Under ``config.seed``: the DDPMs, samples, classifiers, scores and evaluations."""
+    plan = config.plan()
     setups = setup_list(config.setups)
     directions = config.directions_sites()
     trained = [site for site in data if site in {trained_on for trained_on, _ in directions}]
-    for site in trained:
-        refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
     classifiers = {
         (site, setup): classifier_node(
             prepared[site], classifier_config(config, plan, site, setup), plan
@@ -94,7 +101,7 @@ def study_graph(config: MainConfig) -> Graph:
         )
         for source_site, target_site in directions
     ]
-    return Graph([*prepared.values(), *evaluations, *[s for nodes in scores for s in nodes]])
+    return [*evaluations, *[s for nodes in scores for s in nodes]]
 
 
 def prepare_of(config: MainConfig, site: str, data: str) -> Node:
@@ -127,62 +134,6 @@ def score_of_fold0(
     return scored_sets(prepare, sets, configs, classifier=classifier)
 
 
-def study_results(outcome: Outcome) -> pd.DataFrame:
-    """Every direction's results table, read back from its cross_eval run."""
-    frames = []
-    for _, result in outcome.in_order("cross_eval"):
-        path = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/{DIRECTION_RESULTS}")
-        frames.append(pd.read_csv(path))
-    return pd.concat(frames, ignore_index=True)
-
-
-def log_comparisons(outcome: Outcome) -> None:
-    """std vs mi side by side for each site and grade that was scored in both variants."""
-    scored: dict[tuple[str, str], dict[str, dict]] = {}
-    for item, result in outcome.in_order("score_gen"):
-        key = (item.config.site, item.config.grade)
-        metrics = mlflow.get_run(result.run_id).data.metrics
-        scored.setdefault(key, {})[item.config.variant] = metrics
-    for (site, grade), by_variant in sorted(scored.items()):
-        if len(by_variant) < 2:
-            continue
-        table = comparison_table(by_variant)
-        mlflow.log_text(table.to_csv(index=False), f"comparison_std_vs_mi/{site}-{grade}.csv")
-        mlflow.log_text(markdown_table(table), f"comparison_std_vs_mi/{site}-{grade}.md")
-        print(f"main: {site} {grade} std vs mi\n{markdown_table(table)}")
-
-
-def log_data_cards(outcome: Outcome) -> None:
-    """Both sites' data cards side by side: the domain shift before the accuracy."""
-    cards = []
-    for _, result in outcome.in_order("prepare"):
-        folder = artifact_folder(result.run_id, DATASET_ARTIFACT)
-        cards.append((read_dataset(folder), pd.read_csv(folder / EXCLUSIONS)))
-    figure = data_cards_figure(cards)
-    mlflow.log_figure(figure, "data_cards.png")
-    plt.close(figure)
-
-
-def summarise(outcome: Outcome) -> pd.DataFrame:
-    """The study's figures and tables, on the main run; returns the results."""
-    log_data_cards(outcome)
-    results = study_results(outcome)
-    figure = study_heatmaps(results)
-    mlflow.log_figure(figure, "study_heatmaps.png")
-    plt.close(figure)
-    mlflow.log_text(results.to_csv(index=False), "study_results.csv")
-    mlflow.log_text(markdown_table(results_table(results)), "study_results.md")
-    log_comparisons(outcome)
-    table = results_table(results)
-    shown = ["direction", "setup", "ddpm_scope", "accuracy", "balanced_accuracy", "f1"]
-    table = table[[c for c in shown if c in table]]
-    print(
-        f"main: done ({outcome.ran} steps run, {outcome.reused} reused)\n{markdown_table(table)}"
-        f"figures and tables: {mlflow.get_artifact_uri()}/study_heatmaps.png, study_results.md"
-    )
-    return results
-
-
 def check_weights(config: MainConfig) -> None:
     """Before anything trains: the weight files the profile requires are on this machine
     (MissingWeightsError says where each goes), not after hours of DDPMs."""
@@ -199,7 +150,11 @@ def run_main(config: MainConfig) -> StudyOutput:
     """The study; every step reuses a finished run with the same key."""
     check_weights(config)
     invocation = run_graph(
-        study_graph(config), config, settings=config, group=True, summarise=summarise
+        study_graph(config),
+        config,
+        settings=config,
+        group=True,
+        summarise=partial(summarise, config=config),
     )
     outcome = invocation.outcome
     return StudyOutput(invocation.run_id, invocation.summary, outcome.reused, outcome.ran)

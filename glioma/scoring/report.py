@@ -1,4 +1,5 @@
-"""The std-vs-mi comparison table: one row per metric, one column per DDPM variant."""
+"""The std-vs-mi comparison table: one row per metric, one column per DDPM variant (over several
+training seeds: each variant's mean and SD, and the paired mi - std difference)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,29 @@ def comparison_table(metrics_by_variant: dict[str, dict[str, float]]) -> pd.Data
         if any(value is not None for value in values.values()):
             rows.append({"metric": name, **values, "better": better})
     return pd.DataFrame(rows, columns=["metric", *variants, "better"])
+
+
+def seed_comparison_table(metrics: dict[str, dict[int, dict[str, float]]]) -> pd.DataFrame:
+    """Over training seeds (``metrics[variant][seed]``): per metric each variant's mean and SD,
+    and the difference of the second variant from the first (mi - std) paired by seed, its mean
+    and SD over the seeds both hold."""
+    variants = sorted(metrics, key=lambda v: (v != VARIANTS[0], v))
+    first, second = variants[0], variants[-1]
+    paired = sorted(set(metrics[first]) & set(metrics[second]))
+    rows = []
+    for name, better in COMPARED.items():
+        row: dict = {"metric": name}
+        for variant in variants:
+            values = pd.Series([m.get(name) for m in metrics[variant].values()], dtype=float)
+            row |= {variant: values.mean(), f"{variant}_sd": values.std(ddof=1)}
+        gaps = pd.Series(
+            [metrics[second][s].get(name, float("nan")) - metrics[first][s].get(name, float("nan"))
+             for s in paired], dtype=float,
+        )  # fmt: skip
+        row |= {f"{second}_minus_{first}": gaps.mean(), f"{second}_minus_{first}_sd": gaps.std()}
+        if any(pd.notna(row[v]) for v in variants):
+            rows.append(row | {"n_seeds": len(paired), "better": better})
+    return pd.DataFrame(rows)
 
 
 def markdown_table(table: pd.DataFrame) -> str:

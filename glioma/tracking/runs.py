@@ -77,6 +77,8 @@ def run_label(step: str, tags: dict[str, Any]) -> str:
         parts.append(str(tags["direction"]))
     if tags.get("fold") not in (None, "", -1, "-1"):
         parts.append(f"fold{tags['fold']}")
+    if tags.get("seed") not in (None, ""):  # a study over several training seeds
+        parts.append(f"seed{tags['seed']}")
     return "-".join([step, *parts])
 
 

@@ -5,7 +5,9 @@ the setups line up in the MLflow UI with the same metric names and the tags ``se
 ``direction``. Every subject of the target site counts: none of them reached the models. Each
 metric comes with a subject-level bootstrap 95 % interval; each setup is compared with
 ``baseline`` by an exact McNemar test on the same subjects; the target's majority-class
-accuracy is printed beside the results, because plain accuracy near it means nothing.
+accuracy is printed beside the results, because plain accuracy near it means nothing. Each
+subject's probability per setup is kept (``direction_predictions.csv``): a study over several
+training seeds pairs them across seeds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from glioma.config import CrossEvalConfig, as_params, setup_list
 from glioma.evaluate.metrics import confusion, confusion_figure
 from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
 from glioma.evaluate.tables import results_table
-from glioma.names import DIRECTION_RESULTS
+from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
 from glioma.pipeline.inputs import load_dataset
 from glioma.pipeline.spec import Inputs, StepSpec
 from glioma.scoring.report import markdown_table
@@ -32,6 +34,7 @@ from glioma.tracking import child_run
 class SetupResult:
     setup: str
     row: dict[str, float]
+    subjects: np.ndarray  # the target's subject ids, in the order of labels
     labels: np.ndarray
     probabilities: np.ndarray
     ensemble_uri: str
@@ -51,6 +54,7 @@ def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
     """Every setup's metrics with CIs (and McNemar vs baseline) on all target subjects."""
     target = load_dataset(inputs["target_prepare"].run_id)
     images, labels = target.images, target.subjects["label"].to_numpy().astype(int)
+    subjects = target.subjects["subject_id"].to_numpy()
     results, baseline = [], None
     for setup in ordered_setups(config):
         ensemble = inputs[f"train_cls_{setup}"]
@@ -71,7 +75,9 @@ def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
         baseline = predicted if setup == "baseline" else baseline
         row |= {"majority_accuracy": majority_accuracy(labels), "n_subjects": len(labels)}
         scope = ensemble.tags.get("ddpm_scope", "")
-        results.append(SetupResult(setup, row, labels, probabilities, uri, ensemble.run_id, scope))
+        results.append(
+            SetupResult(setup, row, subjects, labels, probabilities, uri, ensemble.run_id, scope)
+        )
     return results
 
 
@@ -97,6 +103,7 @@ def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) 
         ]
     )
     mlflow.log_text(table.to_csv(index=False), DIRECTION_RESULTS)
+    mlflow.log_text(predictions(config, results).to_csv(index=False), DIRECTION_PREDICTIONS)
     mlflow.log_text(markdown_table(results_table(table)), "direction_results.md")
     majority = majority_accuracy(results[0].labels)
     mlflow.log_metric("majority_accuracy", majority)
@@ -105,6 +112,23 @@ def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) 
         f"cross_eval {config.direction}: {len(results[0].labels)} subjects, majority-class "
         f"accuracy {majority:.3f} (what always answering the larger class scores)\n"
         + markdown_table(shown)
+    )
+
+
+def predictions(config: CrossEvalConfig, results: list[SetupResult]) -> pd.DataFrame:
+    """Every setup's probability of HGG for every target subject: what the study's paired
+    differences over seeds are computed from (``glioma.evaluate.effects``)."""
+    return pd.concat(
+        pd.DataFrame(
+            {
+                "direction": config.direction,
+                "setup": r.setup,
+                "subject_id": r.subjects,
+                "label": r.labels,
+                "prob_hgg": r.probabilities,
+            }
+        )  # fmt: skip
+        for r in results
     )
 
 
