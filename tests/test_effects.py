@@ -1,11 +1,15 @@
 """Paired differences to baseline over seeds and subjects: known cases, the test's level, the
-interval's two sources of variance, the tables and the forest plot."""
+interval's two sources of variance, the tables and the forest plot; a two-seed study end to end
+(here, not in test_main.py, so that pytest-xdist runs it beside the Ray study)."""
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from test_main import graph_signatures, node_runs, run_signatures
 
+from glioma.config import MainConfig, build_config
 from glioma.evaluate.effects import (
     EFFECT_METRICS,
     PairedOutputs,
@@ -15,6 +19,7 @@ from glioma.evaluate.effects import (
 )
 from glioma.evaluate.figures import forest_figure
 from glioma.evaluate.tables import effects_table, seed_summary, seeds_table
+from glioma.pipeline.study import run_main, study_graph
 from glioma.scoring.report import seed_comparison_table
 
 
@@ -167,3 +172,38 @@ def test_the_generative_comparison_over_seeds_pairs_mi_with_std_by_seed():
     assert row["mi_minus_std_sd"] == pytest.approx(2.0)
     assert row["n_seeds"] == 3 and row["better"] == "lower"
     assert list(table.index) == ["fd_radiomic"]  # metrics neither variant has are left out
+
+
+def test_a_study_over_two_seeds_pairs_each_setup_with_baseline(project_home, tiny_profile):
+    """--seeds 0,1: one prepare per site, the rest per seed; on the main run the results of both
+    seeds, their mean and SD, and the paired differences whose seed points are each seed's own
+    cross_eval figures; seed 0 is the one-seed study, which then reuses every step."""
+    settings = {"setups": "baseline,augment", "directions": "a-to-b", "n_boot": "100"}
+    first = run_main(build_config(MainConfig, settings | {"seeds": "0,1"}))
+    graph = study_graph(build_config(MainConfig, settings | {"seeds": "0,1"}))
+    assert first.ran == len(graph) and graph.steps()["prepare"] == 2
+    runs = node_runs()
+    assert run_signatures(runs) == graph_signatures(graph)
+    assert {r.data.tags.get("seed") for r in runs if r.data.tags["step"] != "prepare"} == {"0", "1"}
+    assert sorted(first.results["seed"]) == [0, 0, 1, 1]  # two setups x two seeds
+    client = mlflow.MlflowClient()
+    names = {a.path for a in client.list_artifacts(first.run_id)}
+    assert {"study_effects.png", "study_effects.md", "study_effects.csv"} <= names
+    text = mlflow.artifacts.load_text(f"runs:/{first.run_id}/study_results.md")
+    assert "±" in text and "n_seeds" in text
+    effects = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{first.run_id}/study_effects.csv")
+    ).set_index("metric")
+    assert list(effects.index) == ["balanced_accuracy", "macro_f1", "roc_auc"]
+    assert set(effects["setup"]) == {"augment"} and set(effects["n_seeds"]) == {2}
+    rows = first.results.set_index(["seed", "setup"])
+    for metric in effects.index:
+        per_seed = [float(v) for v in effects.loc[metric, "seed_differences"].split(";")]
+        own = [rows.loc[(s, "augment"), metric] - rows.loc[(s, "baseline"), metric] for s in (0, 1)]
+        assert per_seed == pytest.approx(own, abs=1e-5)
+        assert effects.loc[metric, "difference"] == pytest.approx(sum(own) / 2, abs=1e-5)
+        assert effects.loc[metric, "ci_low"] <= effects.loc[metric, "ci_high"]
+    one = run_main(build_config(MainConfig, settings))
+    assert one.ran == 0 and one.reused == len(study_graph(build_config(MainConfig, settings)))
+    seed0 = first.results[first.results["seed"] == 0].drop(columns="seed")
+    assert one.results.reset_index(drop=True).equals(seed0.reset_index(drop=True))

@@ -6,7 +6,6 @@ from collections import Counter
 from functools import cache
 
 import mlflow
-import pandas as pd
 import pytest
 from step_helpers import TINY_PROFILE, runs_of
 
@@ -94,41 +93,6 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
     second = run_main(build_config(MainConfig, {"n_boot": "100"}))
     assert second.ran == 0 and second.reused == first.ran
     assert second.results.equals(first.results)
-
-
-def test_a_study_over_two_seeds_pairs_each_setup_with_baseline(project_home, tiny_profile):
-    """--seeds 0,1: one prepare per site, the rest per seed; on the main run the results of both
-    seeds, their mean and SD, and the paired differences whose seed points are each seed's own
-    cross_eval figures; seed 0 is the one-seed study, which then reuses every step."""
-    settings = {"setups": "baseline,augment", "directions": "a-to-b", "n_boot": "100"}
-    first = run_main(build_config(MainConfig, settings | {"seeds": "0,1"}))
-    graph = study_graph(build_config(MainConfig, settings | {"seeds": "0,1"}))
-    assert first.ran == len(graph) and graph.steps()["prepare"] == 2
-    runs = node_runs()
-    assert run_signatures(runs) == graph_signatures(graph)
-    assert {r.data.tags.get("seed") for r in runs if r.data.tags["step"] != "prepare"} == {"0", "1"}
-    assert sorted(first.results["seed"]) == [0, 0, 1, 1]  # two setups x two seeds
-    client = mlflow.MlflowClient()
-    names = {a.path for a in client.list_artifacts(first.run_id)}
-    assert {"study_effects.png", "study_effects.md", "study_effects.csv"} <= names
-    text = mlflow.artifacts.load_text(f"runs:/{first.run_id}/study_results.md")
-    assert "±" in text and "n_seeds" in text
-    effects = pd.read_csv(
-        mlflow.artifacts.download_artifacts(f"runs:/{first.run_id}/study_effects.csv")
-    ).set_index("metric")
-    assert list(effects.index) == ["balanced_accuracy", "macro_f1", "roc_auc"]
-    assert set(effects["setup"]) == {"augment"} and set(effects["n_seeds"]) == {2}
-    rows = first.results.set_index(["seed", "setup"])
-    for metric in effects.index:
-        per_seed = [float(v) for v in effects.loc[metric, "seed_differences"].split(";")]
-        own = [rows.loc[(s, "augment"), metric] - rows.loc[(s, "baseline"), metric] for s in (0, 1)]
-        assert per_seed == pytest.approx(own, abs=1e-5)
-        assert effects.loc[metric, "difference"] == pytest.approx(sum(own) / 2, abs=1e-5)
-        assert effects.loc[metric, "ci_low"] <= effects.loc[metric, "ci_high"]
-    one = run_main(build_config(MainConfig, settings))
-    assert one.ran == 0 and one.reused == len(study_graph(build_config(MainConfig, settings)))
-    seed0 = first.results[first.results["seed"] == 0].drop(columns="seed")
-    assert one.results.reset_index(drop=True).equals(seed0.reset_index(drop=True))
 
 
 def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_home, tiny_profile):
