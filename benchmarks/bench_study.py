@@ -45,11 +45,11 @@ STEPS = (
 )
 
 
-def timed_main(home: Path, profile: str, executor: str) -> float:
+def timed_main(home: Path, profile: str, executor: str, *extra: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(GLIOMA_HOME=str(home), TQDM_DISABLE="1")
     command = [sys.executable, "-m", "entrypoints.main", "--profile", profile]
-    command += ["--executor", executor]
+    command += ["--executor", executor, *extra]
     log = home / f"main-{executor}.log"
     start = time.perf_counter()
     with open(log, "a") as out:
@@ -95,10 +95,9 @@ def disk_by_kind(home: Path) -> dict[str, int]:
     return kinds
 
 
-def report(executor: str, home: Path, first: float, again: float) -> None:
-    print(
-        f"\n## {executor}: {first / 60:.1f} min ({first:.0f} s); rerun, all reused: {again:.1f} s"
-    )
+def report(executor: str, home: Path, first: float, again: float | None) -> None:
+    rerun = "" if again is None else f"; rerun, all reused: {again:.1f} s"
+    print(f"\n## {executor}: {first / 60:.1f} min ({first:.0f} s){rerun}")
     steps = step_seconds(home)
     print("\n| step | runs | run-seconds | share of wall |\n| --- | --- | --- | --- |")
     for step in STEPS:
