@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as glioma/__init__.py, before MLflow
 # Under pytest-xdist the workers share the machine's cores: each worker (and what it starts)
 # gets its share of threads, set before numpy and torch load. Two workers of two threads each on
 # 2 cores took 192 s for the classifier and scoring tests against 138 s at one thread each.
