@@ -32,8 +32,9 @@ constraints: setup
 study: setup
 	PATH="$(BIN):$$PATH" $(BIN)/mlflow run . --env-manager local
 
-# Lint, then the test suite in two processes (12.3 min against 16.1 serially on a 2-vCPU VM,
-# 2026-12-02; 13.2 min on 2026-12-03, a slower day: ResNet-18 speed line 244 against 384 img/s;
+# Lint, then the test suite in two processes of one torch thread each (conftest.py): 10.5 min for
+# 454 tests and 11.3 min for 463 on 2026-12-03 at a ResNet-18 speed line of 152-157 img/s; the
+# same suite at two threads a process took 13.2 min at 244 img/s (12.3 min at 384 on 2026-12-02;
 # three processes took 13.9 min and lost a Ray raylet). Each file's tests stay on one worker, so
 # module fixtures are built once.
 test: setup
