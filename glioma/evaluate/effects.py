@@ -74,7 +74,7 @@ def arm_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, np.n
     return {
         "balanced_accuracy": counts["balanced_accuracy"],
         "macro_f1": counts["macro_f1"],
-        "roc_auc": np.broadcast_to(auc, counts["macro_f1"].shape),
+        "roc_auc": auc,
     }
 
 

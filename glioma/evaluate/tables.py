@@ -8,11 +8,16 @@ import pandas as pd
 from glioma.evaluate.stats import METRICS
 
 
+def scope_text(scopes: pd.Series) -> pd.Series:
+    """The ``ddpm_scope`` column as text: '' for the real-only setups (NaN in a read-back CSV)."""
+    return scopes.astype(object).fillna("").astype(str)
+
+
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """Direction, setup, each metric with its 95 % interval, and McNemar's p vs baseline."""
     table = results[["direction", "setup"]].copy()
     if "ddpm_scope" in results:  # which DDPMs the ddpm rows' images came from
-        table["ddpm_scope"] = results["ddpm_scope"].astype(object).fillna("").astype(str)
+        table["ddpm_scope"] = scope_text(results["ddpm_scope"])
     for name in METRICS:
         table[name] = [
             f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -32,9 +37,7 @@ def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     (``<metric>_sd``, ddof 1), the seeds counted (``n_seeds``), in the order first seen."""
     keys = [k for k in ("direction", "setup", "ddpm_scope") if k in results]
     if "ddpm_scope" in results:  # NaN for the real-only setups: a group of its own
-        results = results.assign(
-            ddpm_scope=results["ddpm_scope"].astype(object).fillna("").astype(str)
-        )
+        results = results.assign(ddpm_scope=scope_text(results["ddpm_scope"]))
     grouped = results.groupby(keys, sort=False)
     summary = grouped[list(METRICS)].mean()
     summary = summary.join(grouped[list(METRICS)].std(ddof=1).add_suffix("_sd"))
@@ -72,5 +75,5 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
                 "n_seeds": c["n_seeds"],
             }
             for (d, s), c in rows.items()
-        ]  # fmt: skip
+        ]
     )

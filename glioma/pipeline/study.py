@@ -67,10 +67,9 @@ def study_graph(config: MainConfig) -> Graph:
     for site in dict.fromkeys(source_site for source_site, _ in directions):
         refuse_small_site(prepared[site], hint=one_direction_hint(config, site))
     seeds = config.training_seeds()
-    targets = []
+    several, targets = len(seeds) > 1, []
     for seed in seeds:
         trained = seed_part(replace(config, seed=seed), prepared, data)
-        several = len(seeds) > 1
         targets += tagged(trained, "seed", seed, shared=prepared.values()) if several else trained
     return Graph([*prepared.values(), *targets])
 

@@ -127,7 +127,7 @@ def predictions(config: CrossEvalConfig, results: list[SetupResult]) -> pd.DataF
                 "label": r.labels,
                 "prob_hgg": r.probabilities,
             }
-        )  # fmt: skip
+        )
         for r in results
     )
 
