@@ -58,3 +58,22 @@ def test_the_wheel_installs_glioma_only_with_its_console_script(tmp_path):
     assert top_level == {"glioma"}, top_level  # no `entrypoints` beside PyPI's package of that name
     assert "glioma = glioma.cli:main" in scripts
     assert "glioma/classify/ensemble_model.py" in names  # the file log_model stores as the model
+
+
+def test_a_models_carried_code_imports_every_model_loader_without_the_project(tmp_path):
+    """What a model carries is enough to load any model (fold, ensemble, DDPM) where ``glioma``
+    is not installed, and is far less than the package."""
+    from step_helpers import isolated_python
+
+    from glioma.packaging import MODEL_MODULES, PACKAGE_DIR, package_code
+
+    python, env = isolated_python(tmp_path / "env")
+    with package_code() as (code,):
+        carried = [p for p in Path(code).rglob("*.py")]
+        assert len(carried) < len(list(PACKAGE_DIR.rglob("*.py"))) / 4
+        imports = "; ".join(f"import {m}" for m in MODEL_MODULES)
+        check = f"import sys; sys.path.insert(0, {str(Path(code).parent)!r}); {imports}"
+        check += "; import glioma; print(glioma.__file__)"
+        done = subprocess.run([python, "-c", check], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().startswith(str(Path(code).parent)), "not the project's copy"
