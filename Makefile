@@ -40,7 +40,7 @@ study: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile  # two workers, one test file each at a time
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder  # conftest: longest first
 
 # The MLflow UI on the project's store: http://127.0.0.1:5000
 ui: setup

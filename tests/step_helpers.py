@@ -1,5 +1,6 @@
 """Settings and helpers shared by the tests that run whole steps or real servers."""
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -105,3 +106,53 @@ def isolated_python(folder) -> tuple[str, dict[str, str]]:
     env["PATH"] = os.pathsep.join([str(venv / "bin"), *paths])
     env.pop("GLIOMA_HOME", None)
     return str(python), env
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process of this machine: pid -> (parent pid, command line)."""
+    import os
+    from pathlib import Path
+
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":  # a zombie has exited already
+            found[int(entry.name)] = (int(parent), cmdline)
+    found.pop(os.getpid(), None)
+    return found
+
+
+def stop_ray_cluster(port: int, timeout: float = 20) -> None:
+    """SIGKILL the Ray cluster whose GCS listens on ``port``, and only it (``ray stop --force``
+    kills every Ray of the machine: under pytest-xdist, the study that the other worker runs
+    on a local Ray of its own lost its raylet mid-study). A cluster's processes name its session
+    folder on their command lines; its agents and workers (renamed ``ray::...``) are their
+    children. The GCS and raylets ignore SIGTERM, as ``ray stop`` without ``--force`` waits out.
+    """
+    import os
+    import signal
+
+    processes = _processes()
+    sessions = {
+        word.split("=", 1)[1]
+        for _, cmdline in processes.values()
+        if f"--gcs_server_port={port} " in cmdline
+        for word in cmdline.split()
+        if word.startswith("--session-dir=")
+    }
+    ours = {pid for pid, (_, cmdline) in processes.items() if any(s in cmdline for s in sessions)}
+    while more := {pid for pid, (parent, _) in processes.items() if parent in ours} - ours:
+        ours |= more  # their descendants
+    for pid in ours:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + timeout
+    while ours & set(_processes()) and time.time() < deadline:
+        time.sleep(0.2)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from step_helpers import TINY_DDPM, free_port, runs_of
+from step_helpers import TINY_DDPM, free_port, runs_of, stop_ray_cluster
 from test_main import graph_signatures, run_signatures
 
 from glioma.config import MainConfig, SampleConfig, TrainDDPMConfig, build_config
@@ -144,7 +144,7 @@ def two_node_cluster():
         ray_start(ray_cli, env, [f"--address=127.0.0.1:{port}", *common])
         yield f"127.0.0.1:{port}", env
     finally:
-        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True)
+        stop_ray_cluster(port)  # not `ray stop`: that stops every Ray of the machine
 
 
 def ray_start(ray_cli: str, env: dict, args: list[str]) -> None:

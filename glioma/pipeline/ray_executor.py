@@ -55,6 +55,7 @@ def start_ray(settings: ExecutorConfig, tracking_uri: str) -> None:
         ray.init(address=settings.ray_address, runtime_env=runtime_env)
     else:
         ray.init(
+            address="local",  # a Ray of its own, even where `ray start` runs one already
             num_cpus=os.cpu_count(),
             include_dashboard=False,
             object_store_memory=256 * 1024**2,  # results are run ids: little to store
