@@ -34,9 +34,10 @@ study: setup
 
 # Lint, then the test suite in two processes of one torch thread each (conftest.py), each file's
 # tests on one worker (module fixtures built once), the longest files first (conftest.py). On
-# 2026-12-04 from two fresh clones: 465 passed in 7.7 and 7.2 min of pytest time (8.9-9.7 with the install),
-# ResNet-18 speed line 312-383 img/s (in this checkout at the day's start: 8.3 min, 280-343). The
-# same tests took 11.3 min at 152-157 img/s on 2026-12-03: the figure moves with the VM.
+# 2026-12-04 from two fresh clones: 465 passed in 7.7 and 7.2 min of pytest time (8.9-9.7 min
+# with the install), ResNet-18 speed line 312-383 img/s (in this checkout at the day's start:
+# 8.3 min, 280-343). The same tests took 11.3 min at 152-157 img/s on 2026-12-03: the figure
+# moves with the VM.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
