@@ -6,9 +6,13 @@ every DDPM and TSTR can be evaluated on it), with the quick profile's optimiser,
 augmentation and EMA. At each checkpoint, 64 samples per grade (DDIM-25, EMA weights) are
 scored: FD_radiomic and KID_radiomic against the training images (beside the held-out real
 reference: the DDPM's validation subjects), precision/recall/density/coverage in the same
-radiomic space, memorisation (mean nearest-training Pearson r, beside the held-out real
-images' own), and TSTR against TRTR (ResNet-18, quick settings) on the test split. Wall time
-counts training only. Prints one table; writes learning_curve.csv and learning_curve.png.
+radiomic space, the share with a T1ce ring (``rings.py``, beside the real training images'
+share), the two-sample AUC (``glioma.scoring.two_sample``: a small CNN told to separate the
+training images from the samples; 0.5 indistinguishable; beside training vs held-out real),
+memorisation (mean nearest-training Pearson r, beside the held-out real images' own), and
+TSTR against TRTR (ResNet-18, quick settings) on the test split. Wall time counts training
+only. Prints one table; writes learning_curve.csv, learning_curve.png, rings.png (T1ce of each
+arm's last HGG samples beside real ones) and every sample set (samples-<arm>-<step>.npz).
 
     .venv/bin/python benchmarks/bench_learning_curve.py --arms w32:std,w16:std \\
         --checkpoints 250,500,1000,1500,2000 --out /tmp/lc
@@ -19,11 +23,16 @@ normalised, with the config's weighting, scale and target), ``mi@T`` / ``nmi@T``
 t >= T); the MI weight is --mi_weight. Extras override one DDPM field each: ``+sqrt``,
 ``+minsnr``, ``+unweighted`` (mi_weighting), ``+rel`` / ``+raw`` (mi_scale), ``+near`` /
 ``+self`` (mi_target), ``+hminsnr`` (min-SNR-5 Huber), ``+cosine`` (lr schedule), or any
-``+field=value`` (``+mi_t_max=750``, ``+ema_decay=0.999``). --phantom_seed 1 gives a phantom the
-study does not report on (choose forms there); --site phantom-b the other hospital.
-``:cond`` trains one class-conditional network for both grades instead of one per grade, at
-equal compute: its checkpoints count twice the steps (both grades' budget), so each row
-compares the same optimiser steps in total.
+``+field=value`` (``+prediction=v``, ``+schedule=sigmoid``, ``+ema_decay=0``). --phantom_seed 1
+gives a phantom the study does not report on (choose forms there); --site phantom-b the other
+hospital. ``:cond`` trains one class-conditional network for both grades instead of one per
+grade, at equal compute: its checkpoints count twice the steps (both grades' budget), so each
+row compares the same optimiser steps in total.
+
+``peer`` (or ``peer+eps+linear`` ...: ``peer.py``) is lucidrains' denoising-diffusion-pytorch
+at its defaults on the same images and batches with the same optimiser (``pip install -e
+'.[peer]'``): scored at the same checkpoints and, once, at the first arm's training time
+(``@time``: equal wall time), each with its raw and its EMA weights (``peer:ema``).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -46,37 +55,31 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 # isort: split
+from curve_scores import grade_data, references, sample_scores  # noqa: E402
 from machine import machine_line, versions_line  # noqa: E402
+from peer import PeerArm, PeerTrainer, schedule_check  # noqa: E402
+from rings import t1ce_figure  # noqa: E402
 from speed import speed_line  # noqa: E402
 
 from glioma.config import PrepareConfig, TrainDDPMConfig, build_config  # noqa: E402
-from glioma.data.splits import ddpm_subjects  # noqa: E402
 from glioma.devices import resolve_device  # noqa: E402
 from glioma.diffusion.pyfunc import LoadedDDPM  # noqa: E402
 from glioma.names import GRADES, LABELS  # noqa: E402
 from glioma.pipeline.entries import run_prepare  # noqa: E402
 from glioma.pipeline.inputs import load_prepared  # noqa: E402
 from glioma.pipeline.steps.train_ddpm import build_trainer  # noqa: E402
-from glioma.scoring.distances import kernel_inception_distance  # noqa: E402
-from glioma.scoring.fidelity import prdc_metrics  # noqa: E402
-from glioma.scoring.memorisation import (  # noqa: E402
-    copy_distances,
-    nearest_training_correlation,
-)
-from glioma.scoring.radiomics import (  # noqa: E402
-    radiomic_features,
-    radiomic_frechet_distance,
-    standardise,
-)
 from glioma.scoring.report import markdown_table  # noqa: E402
-from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr  # noqa: E402
+from glioma.scoring.tstr import TSTRSettings, balanced, train_and_score  # noqa: E402
 
 N_SAMPLES = 64
+TIME_CHUNK = 10  # a peer's steps between looks at the clock (equal wall time)
 SHOWN = ["arm", "grade", "steps", "train_min", "fd_radiomic", "fd_radiomic_held_out",
-         "kid_radiomic", "precision", "recall", "density", "coverage", "memorisation_mean",
-         "memorisation_held_out_mean", "copy_fraction", "copy_fraction_held_out",
+         "kid_radiomic", "precision", "recall", "density", "coverage", "ring_share",
+         "ring_share_real", "c2st_auc", "c2st_auc_low", "c2st_auc_high", "c2st_auc_held_out",
+         "memorisation_mean", "memorisation_held_out_mean", "copy_fraction",
          "tstr_balanced_accuracy", "tstr_roc_auc",
          "trtr_balanced_accuracy", "trtr_roc_auc"]  # fmt: skip
+DEVICE = resolve_device("auto")
 PROFILE = ["quick"]  # --profile: whose optimiser, batch, patch size and UNet depth are used
 
 
@@ -121,82 +124,12 @@ SHORTHANDS = {
 }
 
 
-@dataclass
-class GradeData:
-    train: np.ndarray
-    held_out: np.ndarray
-    train_features: np.ndarray
-    held_out_features: np.ndarray
-
-
 def site_data(home: Path, site: str, phantom_seed: int):
     """The quick phantom site of ``phantom_seed``, prepared once into ``home`` (reused later)."""
     os.environ["GLIOMA_HOME"] = str(home)
     overrides = {"site": site, "profile": PROFILE[0], "seed": phantom_seed}
     prepared = run_prepare(build_config(PrepareConfig, overrides))
     return load_prepared(prepared.run_id)
-
-
-def grade_data(dataset, splits, grade: str, seed: int) -> tuple[GradeData, list[str]]:
-    config = build_config(TrainDDPMConfig, {"grade": grade, "seed": seed, "profile": PROFILE[0]})
-    ids, grades = list(dataset.subjects["subject_id"]), list(dataset.subjects["grade"])
-    train_ids, val_ids = ddpm_subjects(
-        ids, grades, splits, grade=grade, val_fraction=config.val_fraction, seed=seed
-    )
-    train, held = dataset.select(train_ids)[0], dataset.select(val_ids)[0]
-    features = radiomic_features(train, progress=False), radiomic_features(held, progress=False)
-    return GradeData(train, held, *features), train_ids
-
-
-def geometry(images: np.ndarray, training: np.ndarray) -> dict[str, float]:
-    """Do samples come out shifted or padded? Pearson r of the samples' mean image with the
-    training images' mean image (4 contrasts, lesion centred in both), and the share of
-    samples whose four 3x3 corners are constant (a padding value)."""
-
-    def r(a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-
-    mean, reference = images.mean(0), training.mean(0)
-    edge = (slice(0, 3), slice(-3, None))
-    corners = [images[:, :, a, b].reshape(len(images), -1) for a in edge for b in edge]
-    flat = np.all([c.std(1) < 1e-3 for c in corners], axis=0)
-    return {
-        "mean_image_r": r(mean, reference),
-        "flat_corners": float(flat.mean()),
-    }
-
-
-def sample_scores(samples: np.ndarray, data: GradeData, seed: int) -> dict[str, float]:
-    fake = radiomic_features(samples, progress=False)
-    real_z, fake_z = (
-        standardise(data.train_features, data.train_features),
-        standardise(fake, data.train_features),
-    )
-    kid = kernel_inception_distance(
-        real_z, fake_z, subsets=50, subset_size=min(len(real_z), len(fake_z)), seed=seed
-    )
-    nearest = nearest_training_correlation(samples, data.train, progress=False)
-    return {
-        "copy_fraction": copy_distances(samples, data.train).fraction(),
-        "fd_radiomic": radiomic_frechet_distance(data.train_features, fake).value,
-        "kid_radiomic": kid.mean,
-        **prdc_metrics(real_z, fake_z),
-        "memorisation_mean": float(nearest.correlation.mean()),
-        **geometry(samples, data.train),
-    }
-
-
-def references(data: GradeData) -> dict[str, float]:
-    """The held-out real images' figures (FD needs two of them: phantom-b's LGG has one)."""
-    nearest = nearest_training_correlation(data.held_out, data.train, progress=False)
-    fd = float("nan")
-    if len(data.held_out) >= 2:
-        fd = radiomic_frechet_distance(data.train_features, data.held_out_features).value
-    return {
-        "copy_fraction_held_out": copy_distances(data.held_out, data.train).fraction(),
-        "fd_radiomic_held_out": fd,
-        "memorisation_held_out_mean": float(nearest.correlation.mean()),
-    }
 
 
 def trainers_of(arm: Arm, args, dataset, per_grade) -> dict:
@@ -222,44 +155,128 @@ def trainers_of(arm: Arm, args, dataset, per_grade) -> dict:
     return out
 
 
+def peer_trainers_of(arm: PeerArm, args, dataset, per_grade) -> dict:
+    """grade -> (the peer's trainer, its images, None), with the quick profile's optimiser."""
+    out = {}
+    for grade in GRADES:
+        config = build_config(
+            TrainDDPMConfig, {"grade": grade, "seed": args.seed, "profile": PROFILE[0]}
+        )
+        images = per_grade[grade][0].train
+        settings = config.train_settings(len(images))
+        trainer = PeerTrainer(arm, settings, dataset.images.shape[-1])
+        out[grade] = (trainer, torch.from_numpy(images), None)
+    return out
+
+
 def draw(trainer, grade: str, conditional: bool, seed: int) -> np.ndarray:
     ddpm = LoadedDDPM(trainer.sampling_model.eval(), trainer.schedule, trainer.unet_config)
     return ddpm.sample(N_SAMPLES, seed=seed, steps=25, grade=grade if conditional else "")
 
 
-def run_arm(arm: Arm, args, dataset, splits, per_grade, device="cpu") -> list[dict]:
-    trainers = trainers_of(arm, args, dataset, per_grade)
-    factor = len(GRADES) if arm.conditional else 1  # equal compute: both grades' steps
-    test = np.isin(dataset.subjects["subject_id"], splits["test"])
-    evaluate = dataset.images[test], dataset.subjects["label"].to_numpy()[test]
-    real_train = (
-        np.concatenate([per_grade[g][0].train for g in GRADES]),
-        np.concatenate([np.full(len(per_grade[g][0].train), LABELS[g]) for g in GRADES]),
-    )
-    rows, trained_s = [], dict.fromkeys(trainers, 0.0)
-    for checkpoint in args.checkpoints:
-        for key, (trainer, images, labels) in trainers.items():
+@dataclass
+class Contender:
+    """One arm's trainers, how far they trained and how long it took, and what it draws: one
+    sample set per label (ours: one; the peer: its raw and its EMA weights)."""
+
+    name: str
+    trainers: dict  # grade or "both" -> (trainer, images, labels)
+    conditional: bool = False
+    peer: bool = False
+    trained_s: dict = field(default_factory=dict)
+
+    def train_to(self, step: int) -> None:
+        factor = len(GRADES) if self.conditional else 1  # equal compute: both grades' steps
+        for key, (trainer, images, labels) in self.trainers.items():
             start = time.perf_counter()
-            trainer.train_steps(images, factor * checkpoint - trainer.step, labels)
-            trained_s[key] += time.perf_counter() - start
-        samples = {
-            g: draw(trainers["both" if arm.conditional else g][0], g, arm.conditional, args.seed)
-            for g in GRADES
-        }
-        synthetic = balanced(samples, LABELS, args.seed)
-        worth = tstr_trtr(synthetic, real_train, evaluate, TSTRSettings(seed=args.seed), device)
-        for grade in GRADES:
-            row = {"arm": arm.name, "grade": grade, "steps": checkpoint}
-            spent = trained_s["both"] / 2 if arm.conditional else trained_s[grade]
-            row |= {"train_min": spent / 60, **per_grade[grade][1]}
-            row |= sample_scores(samples[grade], per_grade[grade][0], args.seed)
-            row |= {k: worth[k] for k in ("tstr_balanced_accuracy", "tstr_roc_auc")}
-            row |= {k: worth[k] for k in ("trtr_balanced_accuracy", "trtr_roc_auc")}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-        np.save(
-            args.out / f"samples-{arm.name.replace(':', '_')}-{checkpoint}.npy", samples["HGG"][:16]
+            trainer.train_steps(images, factor * step - trainer.step, labels)
+            self.trained_s[key] = self.trained_s.get(key, 0.0) + time.perf_counter() - start
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.trained_s.values())
+
+    def minutes(self, grade: str) -> float:
+        return (self.trained_s["both"] / 2 if self.conditional else self.trained_s[grade]) / 60
+
+    def draw(self, seed: int) -> dict[str, dict[str, np.ndarray]]:
+        if self.peer:
+            sample = lambda g, ema: self.trainers[g][0].sample(N_SAMPLES, seed=seed, ema=ema)  # noqa: E731
+            return {
+                label: {g: sample(g, ema) for g in GRADES}
+                for label, ema in ((self.name, False), (f"{self.name}:ema", True))
+            }
+        trainer = (
+            (lambda g: self.trainers["both"][0])
+            if self.conditional
+            else (lambda g: self.trainers[g][0])
         )
+        return {self.name: {g: draw(trainer(g), g, self.conditional, seed) for g in GRADES}}
+
+
+@dataclass
+class Context:
+    """The real data every arm is scored against, and TRTR (the same for every arm: once)."""
+
+    per_grade: dict  # grade -> (GradeData, its reference figures)
+    evaluate: tuple[np.ndarray, np.ndarray]  # the site's test split: images, labels
+    trtr: dict[str, float]
+
+    @classmethod
+    def of(cls, dataset, splits, per_grade, seed: int) -> Context:
+        test = np.isin(dataset.subjects["subject_id"], splits["test"])
+        evaluate = dataset.images[test], dataset.subjects["label"].to_numpy()[test]
+        real_train = (
+            np.concatenate([per_grade[g][0].train for g in GRADES]),
+            np.concatenate([np.full(len(per_grade[g][0].train), LABELS[g]) for g in GRADES]),
+        )
+        metrics = train_and_score(real_train, evaluate, TSTRSettings(seed=seed), DEVICE)
+        trtr = {f"trtr_{k}": metrics[k] for k in ("balanced_accuracy", "roc_auc")}
+        return cls(per_grade, evaluate, trtr)
+
+
+def score_rows(label, step, samples, contender, args, context: Context, worth: bool) -> list:
+    """One row per grade of one sample set: fidelity, memorisation, rings, two-sample AUC and,
+    when ``worth``, TSTR (both grades' samples against the real test split) beside TRTR."""
+    tstr = {}
+    if worth:
+        synthetic = balanced(samples, LABELS, args.seed)
+        metrics = train_and_score(synthetic, context.evaluate, TSTRSettings(seed=args.seed), DEVICE)
+        tstr = {f"tstr_{k}": metrics[k] for k in ("balanced_accuracy", "roc_auc")}
+    rows = []
+    for grade in GRADES:
+        data, reference = context.per_grade[grade]
+        row = {"arm": label, "grade": grade, "steps": step, "train_min": contender.minutes(grade)}
+        row |= reference | sample_scores(samples[grade], data, args.seed) | tstr | context.trtr
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    name = label.replace(":", "_").replace("+", "_").replace("=", "-")
+    np.savez_compressed(args.out / f"samples-{name}-{step}.npz", **samples)
+    return rows
+
+
+def run_contender(contender: Contender, args, context, reference_s: float | None) -> list[dict]:
+    """Train to each checkpoint and score there; a peer also stops once at ``reference_s``
+    seconds of training (both grades), the first arm's at its last checkpoint: equal wall
+    time, scored as ``<label>@time``."""
+    rows, stops = [], sorted(args.checkpoints)
+    timed = not (contender.peer and reference_s)
+    step = 0
+    while stops or not timed:
+        target = stops[0] if stops else step + TIME_CHUNK
+        if not timed:
+            target = min(target, step + TIME_CHUNK)
+        contender.train_to(target)
+        step = target
+        if not timed and contender.seconds >= reference_s:
+            timed = True
+            for label, samples in contender.draw(args.seed).items():
+                rows += score_rows(f"{label}@time", step, samples, contender, args, context, True)
+        if stops and step == stops[0]:
+            stops.pop(0)
+            worth = args.tstr == "all" or (args.tstr == "last" and not stops)
+            for label, samples in contender.draw(args.seed).items():
+                rows += score_rows(label, step, samples, contender, args, context, worth)
     return rows
 
 
@@ -290,6 +307,9 @@ def main() -> None:
     parser.add_argument("--site", default="phantom-a", choices=("phantom-a", "phantom-b"))
     parser.add_argument("--phantom_seed", type=int, default=0, help="1+: a phantom for choosing")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--tstr", default="all", choices=("all", "last", "off"), help="at which checkpoints"
+    )
     parser.add_argument("--profile", default="quick", help="paper: 96 px (for a GPU)")
     parser.add_argument("--home", default=str(Path(tempfile.gettempdir()) / "glioma-bench-lc"))
     parser.add_argument("--out", default="learning_curve")
@@ -312,20 +332,47 @@ def main() -> None:
     dataset, splits = site_data(Path(args.home), args.site, args.phantom_seed)
     per_grade = {}
     for grade in GRADES:
-        data, _ = grade_data(dataset, splits, grade, args.seed)
+        data, _ = grade_data(dataset, splits, grade, args.seed, PROFILE[0])
         per_grade[grade] = (data, references(data))
         print(
             f"{grade}: {len(data.train)} training, {len(data.held_out)} held-out images", flush=True
         )
-    rows = []
+    rows, reference_s = [], None
+    context = Context.of(dataset, splits, per_grade, args.seed)
     for text in args.arms.split(","):
-        arm = Arm.parse(text, args.mi_weight)
-        rows += run_arm(arm, args, dataset, splits, per_grade, resolve_device("auto"))
+        contender = contender_of(text, args, dataset, per_grade)
+        rows += run_contender(contender, args, context, reference_s)
+        if reference_s is None and not contender.peer:
+            reference_s = contender.seconds  # the first arm's, at its last checkpoint
         frame = pd.DataFrame(rows)
         frame.to_csv(args.out / "learning_curve.csv", index=False)
     plot(frame, args.out / "learning_curve.png")
-    print(markdown_table(frame[SHOWN].round(3)))
+    rings_figure(frame, per_grade["HGG"][0].train, args.out)
+    print(markdown_table(frame[[c for c in SHOWN if c in frame]].round(3)))
     print(f"{speed_line()} (after)", flush=True)
+
+
+def contender_of(text: str, args, dataset, per_grade) -> Contender:
+    """Our arm ``w32:std+...`` or the peer's ``peer+...`` (module docstrings)."""
+    if text.startswith("peer"):
+        arm = PeerArm.parse(text)
+        print(f"{text}: its {arm.schedule} abar within {schedule_check(arm):.1e} of ours")
+        return Contender(text, peer_trainers_of(arm, args, dataset, per_grade), peer=True)
+    arm = Arm.parse(text, args.mi_weight)
+    trainers = trainers_of(arm, args, dataset, per_grade)
+    return Contender(text, trainers, conditional=arm.conditional)
+
+
+def rings_figure(frame: pd.DataFrame, real: np.ndarray, out: Path) -> None:
+    """T1ce of 8 real HGG patches, then of 8 samples of each label at its last step."""
+    rows = {"real": real[:8]}
+    for label, part in frame[frame.grade == "HGG"].groupby("arm", sort=False):
+        step = int(part.steps.max())
+        name = label.replace(":", "_").replace("+", "_").replace("=", "-")
+        rows[f"{label}\n{step}"] = np.load(out / f"samples-{name}-{step}.npz")["HGG"][:8]
+    figure = t1ce_figure(rows)
+    figure.savefig(out / "rings.png", dpi=90)
+    plt.close(figure)
 
 
 if __name__ == "__main__":

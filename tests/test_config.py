@@ -100,7 +100,7 @@ def test_train_ddpm_builds_the_librarys_values_with_the_librarys_defaults():
         (config.mi_term, settings.mi, "mi_", {}),
         (config.denoise_term, settings.denoise, "", {"weighting": "loss_weighting"}),
         (config.augmentation, settings.augment, "augment_", {}),
-        (config.schedule, config.schedule, "", {}),
+        (config.noise_schedule, config.noise_schedule, "", {}),
         (config.unet(32), config.unet(32), "", {}),
         (settings, settings, "", {}),
     ]

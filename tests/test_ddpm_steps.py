@@ -89,7 +89,7 @@ def test_a_variant_is_the_users_ddpm_and_another_weight_never_moves_its_best(pre
 
 
 def test_train_both_grades_register_and_sample(prepared):
-    outputs = run_train_ddpm(_tiny(prepared, mi_weight="0.1"))
+    outputs = run_train_ddpm(_tiny(prepared, mi_weight="0.1", prediction="v", schedule="cosine"))
     assert [o.tags["grade"] for o in outputs] == ["LGG", "HGG"]
     assert {o.tags["variant"] for o in outputs} == {"mi"}
     splits = read_splits(dataset_folder(prepared))
@@ -98,6 +98,7 @@ def test_train_both_grades_register_and_sample(prepared):
         assert version is not None and version.run_id == output.run_id
         run = mlflow.get_run(output.run_id)
         assert run.data.tags["prepare_run"] == prepared.run_id  # lineage names what it is
+        assert (run.data.params["prediction"], run.data.params["schedule"]) == ("v", "cosine")
         assert run.data.tags["mlflow.parentRunId"]  # both grades under one invocation run
         history = mlflow.MlflowClient().get_metric_history(output.run_id, "train_loss")
         assert len(history) == 2 and {"train_huber", "train_mi", "val_loss"} <= set(
@@ -113,6 +114,8 @@ def test_train_both_grades_register_and_sample(prepared):
     pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-HGG-mi@best")
     drawn = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 3, "steps": 4}]))
     assert drawn.shape == (2, 4, 16, 16) and np.abs(drawn).max() <= 1
+    schedule = pyfunc.unwrap_python_model().ddpm.schedule.config  # the model samples as trained
+    assert (schedule.prediction, schedule.schedule, schedule.num_steps) == ("v", "cosine", 50)
 
     model = "models:/glioma-ddpm-phantom-a-LGG-mi@best"
     config = build_config(SampleConfig, {"model": model, "n": "5", "steps": "10"})
@@ -238,7 +241,8 @@ def test_mlflow_run_train_ddpm_one_grade(prepared, project_home):
 
 
 def test_conditional_ddpm_learns_both_grades_in_one_network(prepared):
-    outputs = run_train_ddpm(_tiny(prepared, conditional="true"))
+    options = {"prediction": "x0", "schedule": "sigmoid", "zero_terminal_snr": "true"}
+    outputs = run_train_ddpm(_tiny(prepared, conditional="true", **options))
     assert len(outputs) == 1, "one network for both grades"
     run = mlflow.get_run(outputs[0].run_id)
     assert run.data.tags["conditional"] == "true" and "grade" not in run.data.tags
@@ -260,6 +264,8 @@ def test_conditional_ddpm_learns_both_grades_in_one_network(prepared):
     assert not np.allclose(drawn["LGG"][:2], drawn["HGG"][:2]), "the grade changes the images"
     pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-both-std@best")
     images = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 1, "steps": 3, "grade": "LGG"}]))
-    assert images.shape == (2, 4, 16, 16)
+    assert images.shape == (2, 4, 16, 16) and np.isfinite(images).all()
+    schedule = pyfunc.unwrap_python_model().ddpm.schedule
+    assert schedule.config.prediction == "x0" and float(schedule.alphas_cumprod[-1]) == 0.0
     with pytest.raises(Exception, match="needs LGG or HGG"):
         pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 1, "steps": 3}]))

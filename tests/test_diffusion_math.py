@@ -30,7 +30,7 @@ from glioma.errors import ConfigError
 
 
 def test_schedule_values_match_hand_computation():
-    s = NoiseSchedule(1000, 1e-4, 0.02)
+    s = NoiseSchedule(1000, beta_start=1e-4, beta_end=0.02)
     b0, b_last = 1e-4, 0.02
     b1 = 1e-4 + (0.02 - 1e-4) / 999
     assert s.betas.dtype == torch.float64 and s.betas.shape == (1000,)
@@ -60,14 +60,15 @@ def test_schedule_values_match_hand_computation():
     "args", [(1, 1e-4, 0.02), (10, 0.0, 0.02), (10, 0.02, 1e-4), (10, 1e-4, 1.0)]
 )
 def test_schedule_rejects_bad_arguments(args):
+    num_steps, beta_start, beta_end = args
     with pytest.raises(ConfigError, match="num_steps|beta_start"):
-        NoiseSchedule(*args)
+        NoiseSchedule(num_steps, beta_start=beta_start, beta_end=beta_end)
 
 
 def test_posterior_matches_gaussian_product():
     """q(x_{t-1} | x_t, x_0) from the product of N(x_t; sqrt(a_t) x_{t-1}, b_t) and
     N(x_{t-1}; sqrt(abar_{t-1}) x_0, 1 - abar_{t-1}): precisions add, means are weighted."""
-    s = NoiseSchedule(100, 1e-4, 0.05)
+    s = NoiseSchedule(100, beta_start=1e-4, beta_end=0.05)
     gen = torch.Generator().manual_seed(1)
     x0 = torch.randn((6, 4, 5, 5), generator=gen, dtype=torch.float64)
     x_t = torch.randn((6, 4, 5, 5), generator=gen, dtype=torch.float64)

@@ -30,7 +30,7 @@ from glioma.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from glioma.diffusion.pyfunc import LoadedDDPM, sampling_state
 from glioma.diffusion.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
-from glioma.diffusion.training import DDPMTrainer, TrainSettings, steps_for_epochs
+from glioma.diffusion.training import DDPMTrainer, TrainSettings, batch_index, steps_for_epochs
 from glioma.errors import DataError
 
 # --- 5. a tiny DDPM learns ---------------------------------------------------------------------
@@ -89,7 +89,7 @@ def test_ddim_deterministic_per_seed():
 
 
 def test_ddpm_sample_respects_seed():
-    model, s = tiny_unet().eval(), NoiseSchedule(20, 1e-3, 0.2)
+    model, s = tiny_unet().eval(), NoiseSchedule(20, beta_start=1e-3, beta_end=0.2)
     shape = (2, 4, 8, 8)
     calls = []
     a = ddpm_sample(model, s, shape, generator=seeded(3), progress=calls.append)
@@ -103,7 +103,7 @@ def test_ddpm_sample_respects_seed():
 def test_ddim_with_all_steps_and_eta_one_is_ddpm():
     """With tau = every step and eta = 1, DDIM's update is the DDPM posterior with the same
     noise draws in the same order: the two samplers must agree for the same seed."""
-    model, s = tiny_unet().eval(), NoiseSchedule(30, 1e-3, 0.3)
+    model, s = tiny_unet().eval(), NoiseSchedule(30, beta_start=1e-3, beta_end=0.3)
     shape = (2, 4, 8, 8)
     ddpm = ddpm_sample(model, s, shape, generator=seeded(5))
     ddim = ddim_sample(model, s, shape, steps=30, eta=1.0, generator=seeded(5))
@@ -157,6 +157,13 @@ def test_loaded_ddpm_round_trip_and_seeded_sampling(tmp_path):
     assert a.shape == (3, 4, 8, 8) and a.dtype == np.float32
     assert np.array_equal(a, b) and not np.allclose(a, c)
     assert np.abs(a).max() <= 1
+    old = sampling_state(model.state_dict(), TINY8, s)  # written before schedules were options
+    old |= {"num_steps": 40, "beta_start": 1e-4, "beta_end": 0.02}
+    del old["schedule"]
+    save_checkpoint(tmp_path / "old.pt", old)
+    legacy = LoadedDDPM.from_checkpoint(tmp_path / "old.pt")
+    assert legacy.schedule.config == s.config and legacy.schedule.prediction == "eps"
+    assert np.array_equal(legacy.sample(3, seed=11, steps=5), a)
     d = ddpm.sample(3, seed=11, sampler="ddpm", batch_size=2)
     e = ddpm.sample(3, seed=11, sampler="ddpm", batch_size=2)
     assert d.shape == (3, 4, 8, 8) and np.array_equal(d, e)
@@ -342,8 +349,7 @@ def test_checkpoint_interval_saves_the_last_step_and_only_what_is_due(tmp_path, 
 
 
 def test_every_image_is_seen_once_per_pass_whatever_the_step_count():
-    trainer = resume_trainer(4)
-    seen = torch.cat([trainer.batch_index(step, 6) for step in range(4)])  # 2 passes of 4 + 2
+    seen = torch.cat([batch_index(step, 6, batch_size=4, seed=0) for step in range(4)])  # 4 + 2
     assert sorted(seen[:6].tolist()) == sorted(seen[6:].tolist()) == list(range(6))
     assert seen[:6].tolist() != seen[6:].tolist(), "each pass has its own seeded order"
     assert steps_for_epochs(3, 6, 4) == 6 and steps_for_epochs(1, 8, 4) == 2

@@ -59,7 +59,8 @@ def test_snr_is_abar_over_one_minus_abar():
 
 @pytest.mark.parametrize("weighting", ["none", "sqrt_snr", "min_snr"])
 def test_mi_weighting_multiplies_each_sample_by_its_step_weight(weighting):
-    model, s = tiny_unet(), NoiseSchedule(T, 1e-3, 0.2)  # SNR from ~1000 down to ~0.01
+    # SNR from ~1000 down to ~0.01
+    model, s = tiny_unet(), NoiseSchedule(T, beta_start=1e-3, beta_end=0.2)
     x0, t, noise = batch()
     mi = MITerm(weight=0.1, weighting=weighting, snr_gamma=2.0, scale="raw", target="self")
     terms = diffusion_loss(model, s, x0, t, noise, mi=mi)

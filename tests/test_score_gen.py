@@ -33,7 +33,7 @@ from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
 
 REPO = Path(__file__).resolve().parents[1]
-FAST_SCORES = {"kid_subsets": "5", "msssim_pairs": "50", "pairs_shown": "3"}
+FAST_SCORES = {"kid_subsets": "5", "msssim_pairs": "50", "pairs_shown": "3", "c2st_epochs": "3"}
 
 
 @pytest.fixture
@@ -119,6 +119,10 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
         assert all(0 <= v <= 1 for v in values[:2] + values[3:]) and values[2] >= 0, space
     assert np.isfinite(metrics["kid_radiomic_mean"])
     assert tags["tstr"].startswith("skipped"), "one grade given: TSTR said skipped"
+    # the two-sample test, with its interval and what it rests on (half of 12 + half of real)
+    assert metrics["c2st_auc_low"] <= metrics["c2st_auc"] <= metrics["c2st_auc_high"]
+    assert metrics["c2st_auc_low"] >= 0 and metrics["c2st_auc_high"] <= 1
+    assert metrics["c2st_auc_n_test"] == 6 + metrics["n_real_train"] // 2
 
 
 def labelled_sample(prepared, grade: str, **ddpm) -> object:

@@ -18,6 +18,8 @@ from glioma.diffusion.settings import (
     MI_SCALES,
     MI_TARGETS,
     MI_WEIGHTINGS,
+    PREDICTIONS,
+    SCHEDULES,
     Augmentation,
     DenoiseTerm,
     MITerm,
@@ -59,7 +61,7 @@ class TrainDDPMConfig(StepConfig):
 
     The fields are the command line's and MLproject's; their defaults are the library's
     (``glioma.diffusion.settings``), and the library's values are built from them
-    (``mi_term``, ``denoise_term``, ``augmentation``, ``schedule``, ``unet``,
+    (``mi_term``, ``denoise_term``, ``augmentation``, ``noise_schedule``, ``unet``,
     ``train_settings``): ``mi_<x>`` is ``MITerm.<x>``, ``augment_<x>`` ``Augmentation.<x>``,
     ``loss_weighting``/``snr_gamma`` ``DenoiseTerm``'s, the rest by their own names.
     """
@@ -154,8 +156,22 @@ class TrainDDPMConfig(StepConfig):
     weight_decay: float = param(TrainSettings.weight_decay, "AdamW weight decay")
     ema_decay: float = param(TrainSettings.ema_decay, "EMA of the weights (0: off)")
     num_steps: int = param(ScheduleConfig.num_steps, "diffusion steps T of the forward process")
+    schedule: str = param(
+        ScheduleConfig.schedule,
+        "noise schedule: linear (Ho et al.), cosine (Nichol & Dhariwal) or sigmoid (Chen)",
+        choices=SCHEDULES,
+    )
     beta_start: float = param(ScheduleConfig.beta_start, "first beta of the linear schedule")
     beta_end: float = param(ScheduleConfig.beta_end, "last beta of the linear schedule")
+    zero_terminal_snr: bool = param(
+        ScheduleConfig.zero_terminal_snr,
+        "rescale the schedule so that its last step is pure noise (Lin et al.; not with eps)",
+    )
+    prediction: str = param(
+        ScheduleConfig.prediction,
+        "what the network predicts: eps (the noise), v (Salimans & Ho) or x0 (the image)",
+        choices=PREDICTIONS,
+    )
     base_channels: int = param(UNetConfig.base_channels, "UNet channels at full resolution")
     channel_mults: str = param(_text(UNetConfig.channel_mults), "UNet channel multiplier per level")
     num_res_blocks: int = param(UNetConfig.num_res_blocks, "residual blocks per UNet level")
@@ -193,7 +209,7 @@ class TrainDDPMConfig(StepConfig):
         return built(Augmentation, self, prefix="augment_")
 
     @property
-    def schedule(self) -> ScheduleConfig:
+    def noise_schedule(self) -> ScheduleConfig:
         return built(ScheduleConfig, self)
 
     def unet(self, image_size: int) -> UNetConfig:
@@ -230,7 +246,7 @@ class TrainDDPMConfig(StepConfig):
             unused.add("snr_gamma")
         if self.mi_weighting != "min_snr":
             unused.add("mi_snr_gamma")
-        return frozenset(unused)
+        return frozenset(unused | self.noise_schedule.unused_fields())
 
     # --- names --------------------------------------------------------------------------
 
@@ -267,7 +283,7 @@ class TrainDDPMConfig(StepConfig):
         (``train_settings`` builds the MI term, the denoising term and the augmentation)."""
         self.held_out_folds  # noqa: B018 - parsing is the check
         self.train_settings(n_train=self.batch_size)
-        self.schedule  # noqa: B018 - building is the check
+        self.noise_schedule  # noqa: B018 - building is the check
         check(
             self.mi_t_max < self.num_steps,
             f"mi_t_max: must be below num_steps {self.num_steps}, got {self.mi_t_max}",

@@ -8,9 +8,18 @@ from typing import ClassVar
 from glioma.config.classify import ARCHITECTURES
 from glioma.config.ddpm import DEVICE_HELP, DEVICES, MI_MODES
 from glioma.config.executor import ExecutorConfig
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
+from glioma.config.fields import (
+    UPSTREAM,
+    VOLATILE,
+    StepConfig,
+    built,
+    check,
+    choice_list,
+    param,
+)
 from glioma.config.prepare import DATA_HELP
 from glioma.names import GRADES, VARIANTS
+from glioma.scoring.settings import TwoSampleSettings
 
 
 def mi_mode_list(text: str) -> tuple[str, ...]:
@@ -64,8 +73,21 @@ class ScoreGenConfig(StepConfig):
     tstr: bool = param(True, "train on synthetic (both grades), test on real, beside TRTR")
     tstr_arch: str = param("resnet18", "TSTR/TRTR classifier", choices=ARCHITECTURES)
     tstr_epochs: int = param(30, "TSTR/TRTR training epochs")
+    c2st: bool = param(
+        True,
+        "two-sample test: a small CNN told to separate real training patches from synthetic "
+        "ones, ROC AUC on held-back halves (0.5: indistinguishable), beside real vs real",
+    )
+    c2st_epochs: int = param(TwoSampleSettings.epochs, "two-sample CNN training epochs")
     batch_size: int = param(32, "images per feature batch", role=VOLATILE)
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
+
+    def unused_fields(self) -> frozenset[str]:
+        return frozenset() if self.c2st else frozenset({"c2st_epochs"})
+
+    @property
+    def two_sample(self) -> TwoSampleSettings:
+        return built(TwoSampleSettings, self, prefix="c2st_", seed=self.seed)
 
     def check(self) -> None:
         check(
@@ -85,6 +107,7 @@ class ScoreGenConfig(StepConfig):
         check(self.pairs_shown >= 1, f"pairs_shown: must be >= 1, got {self.pairs_shown}")
         check(self.prdc_k >= 1, f"prdc_k: must be >= 1, got {self.prdc_k}")
         check(self.tstr_epochs >= 1, f"tstr_epochs: must be >= 1, got {self.tstr_epochs}")
+        self.two_sample  # noqa: B018 - building is the check
         check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
 
 

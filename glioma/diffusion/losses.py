@@ -1,21 +1,26 @@
-"""The training objective: Huber on the noise, optionally plus the MI regulariser.
+"""The training objective: Huber on the network's target, optionally plus the MI regulariser.
 
     L = (1 - w) * H + w * s * (1/B) sum_b g(t_b) lambda(t_b) D(x0_hat_b, r_b)
 
-- H, the denoising term: SmoothL1(eps_hat, eps), per sample, optionally weighted by min-SNR-gamma
-  (Hang et al., 2023; for an eps-predicting network the weight is min(SNR_t, gamma) / SNR_t, as
-  in diffusers' ``compute_snr`` recipe and lucidrains' ``denoising-diffusion-pytorch``), then
-  averaged over the batch. SNR_t = abar_t / (1 - abar_t).
+- H, the denoising term: SmoothL1(o, target), per sample, where o is the network's output and
+  the target what the schedule's ``prediction`` says (eps, v or x_0:
+  ``NoiseSchedule.target``), optionally weighted by min-SNR-gamma (Hang et al., 2023, eq. 8:
+  the weight that makes every parameterisation's loss an x_0 loss weighted min(SNR_t, gamma):
+  min(SNR_t, gamma) / SNR_t for eps, min(SNR_t, gamma) / (SNR_t + 1) for v, min(SNR_t, gamma)
+  for x_0, as in diffusers' ``compute_snr`` recipe and lucidrains' ``denoising-diffusion-pytorch``),
+  then averaged over the batch. SNR_t = abar_t / (1 - abar_t).
 - w = ``mi_weight`` (paper: 0.1, i.e. 0.9 Huber + 0.1 MI).
 - D, the dependence measure of ``mode``: ``mi`` (nats, ``glioma.diffusion.mi``; grows with the
   histogram size up to log K) or ``nmi`` (2 MI / (H(a) + H(b)) in [0, 1]).
 - g(t) = 1[t_min <= t <= t_max], the noise window (``mi_t_min``, ``mi_t_max``; t_max 0 = T - 1).
 - lambda(t), ``weighting``: ``none`` 1; ``sqrt_snr`` min(1, sqrt(SNR_t)); ``min_snr``
-  min(SNR_t, gamma) / gamma. Why: x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), so
-  d x0_hat / d eps_hat = -1 / sqrt(SNR_t) (0.34 at t = 100, 3.4 at 500, 157 at 999 for the linear
-  schedule): without lambda the MI gradient reaching the network is amplified up to 157x exactly
-  where x0_hat is least informed. ``sqrt_snr`` cancels that factor where it exceeds 1;
-  ``min_snr`` damps it harder (by SNR_t at high noise) and caps the low-noise end.
+  min(SNR_t, gamma) / gamma. Why: for an eps-predicting network
+  x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), so d x0_hat / d eps_hat =
+  -1 / sqrt(SNR_t) (0.34 at t = 100, 3.4 at 500, 157 at 999 for the linear schedule): without
+  lambda the MI gradient reaching the network is amplified up to 157x exactly where x0_hat is
+  least informed. ``sqrt_snr`` cancels that factor where it exceeds 1; ``min_snr`` damps it
+  harder (by SNR_t at high noise) and caps the low-noise end. A v- or x0-predicting network has
+  no such factor (|d x0_hat / d o| <= 1); the weighting then only says which steps count.
 - s, ``scale``: ``raw`` 1 (the paper's literal sum); ``relative`` sg(H) / sg(M) with M the
   weighted term's batch value and sg a stop-gradient: the term then enters with the denoising
   term's magnitude, so w = 0.1 means a tenth of the objective whatever D's units (H is ~1e-2,
@@ -26,7 +31,10 @@
   gradient, the memorisation metric's own search): the term then penalises denoised estimates
   that drift towards another training image, which is what a memorising sampler does, instead of
   asking the denoiser to forget its own input.
-- ``pair`` ``eps`` uses (eps_hat, eps) instead of (x0_hat, r_b) (``target`` must be ``self``).
+- ``pair`` ``eps`` uses (eps_hat, eps) instead of (x0_hat, r_b) (``target`` must be ``self``);
+  eps_hat is the network's output, or, for v and x0, the noise its x0_hat implies.
+- x0_hat comes from the network's output by the schedule's parameterisation
+  (``NoiseSchedule.predict_x0``).
 
 The term is minimised: MONAI's ``GlobalMutualInformationLoss`` returns -MI (a similarity
 loss to minimise), so the sign is ours, fixed by the paper's stated effect (lower correlation
@@ -75,11 +83,17 @@ __all__ = [
 ]
 
 
-def denoise_weights(denoise: DenoiseTerm, snr: torch.Tensor) -> torch.Tensor:
-    """(B,) lambda_H(t) = min(SNR_t, gamma) / SNR_t (eps prediction), or ones."""
-    if denoise.weighting == "min_snr":
-        return snr.clamp(max=denoise.snr_gamma) / snr
-    return torch.ones_like(snr)
+def denoise_weights(denoise: DenoiseTerm, snr: torch.Tensor, prediction: str) -> torch.Tensor:
+    """(B,) lambda_H(t), or ones: min-SNR-gamma in the form of the ``prediction`` (module
+    docstring; Hang et al., 2023)."""
+    if denoise.weighting != "min_snr":
+        return torch.ones_like(snr)
+    clipped = snr.clamp(max=denoise.snr_gamma)
+    if prediction == "v":
+        return clipped / (snr + 1.0)
+    if prediction == "x0":
+        return clipped
+    return clipped / snr
 
 
 def dependence(mi: MITerm, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -159,12 +173,15 @@ def diffusion_loss(
     class-conditional network)."""
     mi, denoise = mi or MITerm(), denoise or DenoiseTerm()
     x_t = schedule.q_sample(x0, t, noise)
-    eps_hat = model(x_t, t) if y is None else model(x_t, t, y)
-    snr = schedule.snr(t).to(eps_hat.device)
-    per_sample = F.smooth_l1_loss(eps_hat, noise, reduction="none").flatten(1).mean(dim=1)
-    huber = (per_sample * denoise_weights(denoise, snr).to(per_sample.dtype)).mean()
+    output = model(x_t, t) if y is None else model(x_t, t, y)
+    snr = schedule.snr(t).to(output.device)
+    target = schedule.target(x0, t, noise)
+    per_sample = F.smooth_l1_loss(output, target, reduction="none").flatten(1).mean(dim=1)
+    weights = denoise_weights(denoise, snr, schedule.prediction).to(per_sample.dtype)
+    huber = (per_sample * weights).mean()
     with torch.set_grad_enabled(torch.is_grad_enabled() and mi.weight > 0):
-        x0_hat = schedule.predict_x0(x_t, t, eps_hat)
+        x0_hat = schedule.predict_x0(x_t, t, output)
+        eps_hat = output if schedule.prediction == "eps" else schedule.predict_eps(x_t, t, x0_hat)
         steps = mi_step_weights(mi, t.to(snr.device), snr).to(huber.dtype)
         term = (_pair_dependence(mi, x0_hat, x0, eps_hat, noise) * steps).mean()
     if mi.weight == 0:

@@ -1,10 +1,10 @@
 """A trained DDPM as an MLflow pyfunc model: registry-ready, loadable anywhere.
 
-The model's one artifact is the checkpoint (``best.pt``: UNet config, schedule length and the
-selected EMA weights), read back with ``weights_only=True``. ``predict`` takes a one-row frame
-``{n, seed, sampler, steps, eta}`` and returns ``n`` images (n, 4, H, W) in [-1, 1]; a
-class-conditional DDPM (one network for both grades) also takes ``grade`` (LGG or HGG) and
-``guidance`` (the classifier-free guidance scale, 1: none).
+The model's one artifact is the checkpoint (``best.pt``: UNet config, the schedule and what the
+network predicts, and the selected EMA weights), read back with ``weights_only=True``.
+``predict`` takes a one-row frame ``{n, seed, sampler, steps, eta}`` and returns ``n`` images
+(n, 4, H, W) in [-1, 1]; a class-conditional DDPM (one network for both grades) also takes
+``grade`` (LGG or HGG) and ``guidance`` (the classifier-free guidance scale, 1: none).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 from glioma.diffusion.checkpoint import load_checkpoint
 from glioma.diffusion.samplers import ddim_sample, ddpm_sample
 from glioma.diffusion.schedule import NoiseSchedule
+from glioma.diffusion.settings import ScheduleConfig
 from glioma.diffusion.unet import Guided, UNet, UNetConfig
 from glioma.errors import DataError
 from glioma.names import LABELS
@@ -98,10 +99,7 @@ class LoadedDDPM:
         config = UNetConfig.from_dict(state["unet"])
         model = UNet(config, channels_last=True).to(device)
         model.load_state_dict(state["weights"])
-        schedule = NoiseSchedule(state["num_steps"], state["beta_start"], state["beta_end"]).to(
-            device
-        )
-        return cls(model.eval(), schedule, config)
+        return cls(model.eval(), NoiseSchedule.of(schedule_of(state)).to(device), config)
 
     def sample(
         self,
@@ -163,11 +161,19 @@ def sampling_state(
     """What a sampler needs, nothing more: the checkpoint a registered DDPM carries."""
     return {
         "unet": unet.to_dict(),
-        "num_steps": schedule.num_steps,
-        "beta_start": schedule.beta_start,
-        "beta_end": schedule.beta_end,
+        "schedule": schedule.config.to_dict(),
         "weights": {k: v.detach().cpu() for k, v in weights.items()},
     }
+
+
+def schedule_of(state: dict[str, Any]) -> ScheduleConfig:
+    """The checkpoint's schedule and parameterisation; a checkpoint written before they could be
+    chosen holds only the linear schedule's T and betas, and its network predicts eps."""
+    if "schedule" in state:
+        return ScheduleConfig(**state["schedule"])
+    return ScheduleConfig(
+        num_steps=state["num_steps"], beta_start=state["beta_start"], beta_end=state["beta_end"]
+    )
 
 
 class DDPMPyfunc(mlflow.pyfunc.PythonModel):

@@ -5,7 +5,11 @@ DDIM (Song et al.), on a sub-sequence tau of k steps:
     x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - s^2) eps_hat + s z,
     s = eta * sqrt((1 - abar_prev) / (1 - abar_t)) * sqrt(1 - abar_t / abar_prev);
 eta = 0 is deterministic, eta = 1 matches DDPM's variance.
-x0_hat is clipped to [-1, 1], the data range, at every step.
+x0_hat comes from the network's output by the schedule's parameterisation (eps, v or x0:
+``NoiseSchedule.predict_x0``) and is clipped to [-1, 1], the data range, at every step; DDIM's
+eps_hat is the noise consistent with the clipped x0_hat (diffusers' ``use_clipped_model_output``).
+Both match diffusers' ``DDPMScheduler`` / ``DDIMScheduler`` (``timestep_spacing="linspace"``,
+``clip_sample=True``) to float32 rounding: ``tests/test_diffusion_reference.py``.
 """
 
 from __future__ import annotations
@@ -76,11 +80,10 @@ def ddim_sample(
     abar_all = schedule.alphas_cumprod.cpu()  # scalars per step: no device sync
     for i, step in enumerate(taus):
         t = torch.full((shape[0],), step, device=device, dtype=torch.long)
-        eps_hat = model(x, t)
+        x0_hat = schedule.predict_x0(x, t, model(x, t)).clamp(-1, 1)
+        eps_hat = schedule.predict_eps(x, t, x0_hat)  # consistent with the clipped x0
         abar = float(abar_all[step])
         abar_prev = float(abar_all[taus[i + 1]]) if i + 1 < len(taus) else 1.0
-        x0_hat = ((x - (1 - abar) ** 0.5 * eps_hat) / abar**0.5).clamp(-1, 1)
-        eps_hat = (x - abar**0.5 * x0_hat) / (1 - abar) ** 0.5  # consistent with the clipped x0
         sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5
         x = abar_prev**0.5 * x0_hat + max(1 - abar_prev - sigma**2, 0.0) ** 0.5 * eps_hat
         if sigma > 0:

@@ -27,6 +27,8 @@ MI_SCALES = ("raw", "relative")
 MI_TARGETS = ("self", "nearest")
 DENOISE_WEIGHTINGS = ("none", "min_snr")
 LR_SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("linear", "cosine", "sigmoid")  # the noise schedule: glioma.diffusion.schedule
+PREDICTIONS = ("eps", "v", "x0")  # what the network outputs
 GROUPS = 8  # GroupNorm groups (fewer when a layer has fewer channels)
 
 
@@ -91,20 +93,40 @@ class UNetConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduleConfig:
-    """The linear beta schedule of the forward process (Ho et al., 2020): T steps, beta_1..beta_T
-    evenly from ``beta_start`` to ``beta_end``. ``glioma.diffusion.schedule.NoiseSchedule``
-    holds its tables."""
+    """The forward process and the network's parameterisation (diffusers' scheduler config:
+    ``num_train_timesteps``, ``beta_schedule``, ``rescale_betas_zero_snr``,
+    ``prediction_type``): T steps of the ``schedule`` (``linear`` from ``beta_start`` to
+    ``beta_end``, ``cosine`` or ``sigmoid``), optionally rescaled to zero terminal SNR, and what
+    the network predicts (``eps``, ``v`` or ``x0``). ``glioma.diffusion.schedule`` has the
+    formulas and holds the tables (``NoiseSchedule``)."""
 
     num_steps: int = 1000
+    schedule: str = "linear"
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    zero_terminal_snr: bool = False
+    prediction: str = "eps"
 
     def __post_init__(self) -> None:
         check(self.num_steps >= 2, f"num_steps: must be >= 2, got {self.num_steps}")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("prediction", self.prediction, PREDICTIONS)
         check(
             0.0 < self.beta_start < self.beta_end < 1.0,
             f"beta_start, beta_end: 0 < start < end < 1, got {self.beta_start}, {self.beta_end}",
         )
+        check(
+            not (self.zero_terminal_snr and self.prediction == "eps"),
+            "zero_terminal_snr: the last step is pure noise, from which an eps-predicting network "
+            "cannot give x0 (Lin et al., 2024); use prediction v or x0",
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def unused_fields(self) -> frozenset[str]:
+        """``beta_start``/``beta_end`` shape the linear schedule only."""
+        return frozenset() if self.schedule == "linear" else frozenset({"beta_start", "beta_end"})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,7 +33,14 @@ from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.settings import TrainSettings, steps_for_epochs
 from glioma.diffusion.unet import UNet, UNetConfig
 
-__all__ = ["DDPMTrainer", "TrainSettings", "lr_factor", "steps_for_epochs"]
+__all__ = [
+    "DDPMTrainer",
+    "TrainSettings",
+    "batch_index",
+    "lr_factor",
+    "step_generator",
+    "steps_for_epochs",
+]
 
 
 def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
@@ -50,10 +57,18 @@ def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _generator(*key: int) -> torch.Generator:
+def step_generator(*key: int) -> torch.Generator:
     """A CPU generator seeded by (seed, pass or step, purpose): the same stream on any device."""
     state = np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state % 2**63))
+
+
+def batch_index(step: int, n_images: int, *, batch_size: int, seed: int) -> torch.Tensor:
+    """The images of optimiser step ``step``: its slice of its pass's seeded order."""
+    per_pass = math.ceil(n_images / batch_size)
+    order = torch.randperm(n_images, generator=step_generator(seed, step // per_pass, 1))
+    at = (step % per_pass) * batch_size
+    return order[at : at + batch_size]
 
 
 def ema_with_warmup(decay: float):
@@ -117,15 +132,6 @@ class DDPMTrainer:
         else:
             self.ema.module.load_state_dict(self.model.state_dict())
 
-    def batch_index(self, step: int, n_images: int) -> torch.Tensor:
-        """The images of optimiser step ``step``: its slice of its pass's seeded order."""
-        per_pass = math.ceil(n_images / self.settings.batch_size)
-        order = torch.randperm(
-            n_images, generator=_generator(self.settings.seed, step // per_pass, 1)
-        )
-        at = (step % per_pass) * self.settings.batch_size
-        return order[at : at + self.settings.batch_size]
-
     def _labels(self, labels: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor | None:
         """The batch's classes with ``cond_dropout`` of them replaced by the null class."""
         if labels is None:
@@ -137,8 +143,11 @@ class DDPMTrainer:
         """Optimiser step ``self.step`` on its batch of ``images`` (N, 4, H, W) (and their
         classes, for a class-conditional network)."""
         self.model.train()
-        index = self.batch_index(self.step, len(images))
-        gen = _generator(self.settings.seed, self.step, 3)
+        settings = self.settings
+        index = batch_index(
+            self.step, len(images), batch_size=settings.batch_size, seed=settings.seed
+        )
+        gen = step_generator(settings.seed, self.step, 3)
         x0 = augment_batch(images[index], gen, self.settings.augment).to(self.device)
         t = torch.randint(0, self.schedule.num_steps, (len(index),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
@@ -189,7 +198,7 @@ class DDPMTrainer:
         """Sampling-model loss at fixed (seeded) steps and noise: comparable across steps;
         conditional networks are validated with the true classes."""
         model = self.sampling_model.eval()
-        gen = _generator(self.settings.seed, 0, 2)
+        gen = step_generator(self.settings.seed, 0, 2)
         sums, count = {"loss": 0.0, "huber": 0.0, "mi": 0.0}, 0
         for i, x0 in enumerate(images.split(self.settings.batch_size)):
             t = torch.randint(0, self.schedule.num_steps, (len(x0),), generator=gen).to(self.device)
@@ -258,7 +267,7 @@ class DDPMTrainer:
         return {
             "unet": self.unet_config.to_dict(),
             "settings": settings,
-            "num_steps": self.schedule.num_steps,
+            "schedule": self.schedule.config.to_dict(),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.optimizer.state_dict(),

@@ -39,7 +39,9 @@ from glioma.scoring.memorisation import (
     nearest_training_correlation,
 )
 from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance, standardise
+from glioma.scoring.settings import TwoSampleSettings
 from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr
+from glioma.scoring.two_sample import MIN_PER_HALF, two_sample_auc
 
 
 @dataclass
@@ -280,6 +282,22 @@ def copy_part(
     return part
 
 
+def two_sample_part(data: ScoreData, *, settings: TwoSampleSettings, device: str) -> ScorePart:
+    """The two-sample test (``glioma.scoring.two_sample``): training vs synthetic, and training
+    vs held-out real as the reference; a set too small for halves is said, not scored."""
+    part, torch_device = ScorePart(), resolve_device(device)
+    for name, images in (("c2st_auc", data.synthetic), ("c2st_auc_held_out", data.held_out)):
+        result = two_sample_auc(data.training, images, settings=settings, device=torch_device)
+        if result is None:
+            part.notes.append(
+                f"{name} not computed: {len(data.training)} training and {len(images)} "
+                f"other images; each needs {2 * MIN_PER_HALF} for two halves"
+            )
+            continue
+        part.metrics.update(result.metrics(name))
+    return part
+
+
 def diversity_part(data: ScoreData, *, pairs: int, seed: int) -> ScorePart:
     part = ScorePart()
     for name, images in (("synthetic", data.synthetic), ("real", data.training)):
@@ -300,6 +318,8 @@ HEADLINES = {  # the console summary: each headline figure beside its real-image
     "kid_radiomic_mean": None,
     "radiomic_precision": None,
     "radiomic_recall": None,
+    "radiomic_coverage": None,
+    "c2st_auc": "c2st_auc_held_out",
     "tstr_balanced_accuracy": "trtr_balanced_accuracy",
     "tstr_roc_auc": "trtr_roc_auc",
     "fd_cls": None,
@@ -315,6 +335,9 @@ def summary_lines(metrics: dict[str, float]) -> list[str]:
     lines = []
     for name, reference in HEADLINES.items():
         if name in metrics:
+            interval = ""
+            if f"{name}_low" in metrics:
+                interval = f" [{metrics[f'{name}_low']:.2f}, {metrics[f'{name}_high']:.2f}]"
             real = f"   (real: {metrics[reference]:.4g})" if reference in metrics else ""
-            lines.append(f"  {name:<30} {metrics[name]:10.4g}{real}")
+            lines.append(f"  {name:<30} {metrics[name]:10.4g}{interval}{real}")
     return lines

@@ -37,6 +37,7 @@ from glioma.scoring.suite import (
     memorisation_part,
     offline_part,
     summary_lines,
+    two_sample_part,
     worth_part,
 )
 from glioma.scoring.tstr import TSTRSettings
@@ -161,6 +162,10 @@ def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
     else:
         settings = TSTRSettings(arch=config.tstr_arch, epochs=config.tstr_epochs, seed=config.seed)
         scores.add(worth_part(worth, settings=settings, device=device))
+    if config.c2st:
+        scores.add(two_sample_part(data, settings=config.two_sample, device=device))
+    else:
+        scores.tags["c2st"] = "off"
     scores.add(diversity_part(data, pairs=config.msssim_pairs, seed=config.seed))
     scores.add(
         memorisation_part(

@@ -57,7 +57,7 @@ def build_trainer(config: TrainDDPMConfig, image_size: int, n_train: int) -> DDP
     """The trainer of the library values the config builds (``TrainDDPMConfig.unet`` ...)."""
     return DDPMTrainer(
         config.unet(image_size),
-        NoiseSchedule.of(config.schedule),
+        NoiseSchedule.of(config.noise_schedule),
         config.train_settings(n_train),
         resolve_device(config.device),
     )
