@@ -19,17 +19,21 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         # 32x32 patches over 64 mm: 2 mm per pixel, the phantom's native resolution.
         "prepare": {"patch_size": 32, "fov_mm": 64.0, "phantom_scale": 0.25},
-        # A small UNet trained for 750 optimiser steps (batch 16, lr 2e-3, min-SNR-5 weighted
-        # Huber): on the quick phantom's tens of images per grade it draws lesions with
-        # enhancing rims at the FD of 1000 steps at lr 1e-3 with plain Huber (1.10x HGG,
-        # 0.80x LGG on the selection phantom) in 0.69x the minutes; 500 steps cost 1.3x HGG FD
-        # and 150 drew noise (README, "Quality per unit of compute").
+        # A small UNet predicting v under Chen's sigmoid schedule, 500 optimiser steps (batch 16,
+        # lr 2e-3, min-SNR-5 weighted Huber, EMA with warm-up). Chosen on the seed-1 selection
+        # phantom (docs/PERFORMANCE.md, "Objective and schedule"): every v cell drew the lesion
+        # at 1.1-1.2x the held-out real images' FD_radiomic at 750 steps where every eps cell
+        # stayed at 4.4-5.2x; over three seeds sigmoid and cosine tie (sigmoid kept: the peer's
+        # default). 500 steps already meet the issue's targets there (HGG FD 1.30x, coverage
+        # 0.81, against 1.13x and 0.87 at 750) in two thirds of the time.
         # The MI DDPMs take the config's form at the paper's 0.1 (README, "The MI regulariser").
         "train_ddpm": {
-            "train_steps": 750,
+            "train_steps": 500,
             "batch_size": 16,
             "lr": 2e-3,
             "loss_weighting": "min_snr",
+            "prediction": "v",
+            "schedule": "sigmoid",
             "base_channels": 32,
             "channel_mults": "1,2,2",
             "num_res_blocks": 1,
@@ -56,6 +60,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # spacing a 96 mm field keeps the tumour and its surroundings.
         "prepare": {"patch_size": 96, "fov_mm": 96.0, "phantom_scale": 1.0},
         # AdamW lr 2e-4, linear schedule over 1000 steps, Huber 0.9 + MI 0.1, as published.
+        # The text does not say what the network predicts: v, which beat eps under the linear
+        # schedule too on the selection phantom (quick scale: FD 1.19x against 4.66x the
+        # held-out reference at 750 steps).
         # Not "100 epochs": over a fold's ~40 LGG images at batch 32 that is ~200 optimiser
         # steps, and at 32 px lesions appear only after ~750-1000 steps at a 5-10x higher
         # lr (benchmarks/bench_learning_curve.py). 10000 steps at lr 2e-4 is 1.3x the quick
@@ -66,6 +73,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "eval_every": 500,
             "batch_size": 32,
             "lr": 2e-4,
+            "prediction": "v",
             "base_channels": 64,
             "channel_mults": "1,2,2,4",
             "num_res_blocks": 2,
