@@ -46,7 +46,13 @@ TINY_PROFILE = {
     "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
     "train_ddpm": dict(TINY_DDPM),
     "sample": {"sampler": "ddim", "steps": 5},
-    "score_gen": {"inception": "off", "kid_subsets": 5, "msssim_pairs": 20, "tstr_epochs": 2},
+    "score_gen": {
+        "inception": "off",
+        "kid_subsets": 5,
+        "msssim_pairs": 20,
+        "tstr_epochs": 2,
+        "c2st_epochs": 3,
+    },
     "train_cls": {
         "arch": "resnet18",
         "epochs": 2,

@@ -16,7 +16,7 @@ TINY_PROFILE = {
     "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
     "train_ddpm": dict(TINY_DDPM),
     "sample": {"sampler": "ddim", "steps": 5},
-    "score_gen": {"kid_subsets": 5, "msssim_pairs": 20, "classifier": "off"},
+    "score_gen": {"kid_subsets": 5, "msssim_pairs": 20, "classifier": "off", "c2st": False},
     "tune": {"n_trials": 2},
 }
 

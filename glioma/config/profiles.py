@@ -64,8 +64,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # schedule too on the selection phantom (quick scale: FD 1.19x against 4.66x the
         # held-out reference at 750 steps).
         # Not "100 epochs": over a fold's ~40 LGG images at batch 32 that is ~200 optimiser
-        # steps, and at 32 px lesions appear only after ~750-1000 steps at a 5-10x higher
-        # lr (benchmarks/bench_learning_curve.py). 10000 steps at lr 2e-4 is 1.3x the quick
+        # steps, and at 32 px the quick recipe needs ~500 steps at a 10x higher lr
+        # (benchmarks/bench_learning_curve.py). 10000 steps at lr 2e-4 is 2x the quick
         # profile's lr x steps at 9x the pixels; not yet measured at 96 px (no GPU so far):
         # `bench_learning_curve.py --profile paper` on a GPU measures it.
         "train_ddpm": {
