@@ -37,7 +37,8 @@ study: setup
 # 2026-12-04 from two fresh clones: 465 passed in 7.7 and 7.2 min of pytest time (8.9-9.7 min
 # with the install), ResNet-18 speed line 312-383 img/s (in this checkout at the day's start:
 # 8.3 min, 280-343). The same tests took 11.3 min at 152-157 img/s on 2026-12-03: the figure
-# moves with the VM.
+# moves with the VM. 2026-12-07, fresh clone: 492 passed in 9.0 min at 137-164 img/s (the
+# day's study runs; the tiny profiles' two-sample test cut from 10.8 min that day).
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

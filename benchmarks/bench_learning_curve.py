@@ -28,6 +28,8 @@ gives a phantom the study does not report on (choose forms there); --site phanto
 hospital. ``:cond`` trains one class-conditional network for both grades instead of one per
 grade, at equal compute: its checkpoints count twice the steps (both grades' budget), so each
 row compares the same optimiser steps in total.
+``--samplers ddim25,ddim25:eta1,ddim100,ddpm`` draws each of our checkpoints with each sampler
+(rows ``arm~sampler``): the same weights, so the sampler alone differs.
 
 ``peer`` (or ``peer+eps+linear`` ...: ``peer.py``) is lucidrains' denoising-diffusion-pytorch
 at its defaults on the same images and batches with the same optimiser (``pip install -e
@@ -169,9 +171,21 @@ def peer_trainers_of(arm: PeerArm, args, dataset, per_grade) -> dict:
     return out
 
 
-def draw(trainer, grade: str, conditional: bool, seed: int) -> np.ndarray:
+def sampler_of(text: str) -> dict:
+    """``ddim25`` (the quick profile's), ``ddim100:eta1`` (DDIM's steps and eta) or ``ddpm``
+    (ancestral, all T steps): the keyword arguments of ``LoadedDDPM.sample``."""
+    head, _, eta = text.partition(":eta")
+    if head == "ddpm":
+        return {"sampler": "ddpm"}
+    if not head.startswith("ddim") or not head[4:].isdigit():
+        raise SystemExit(f"--samplers: {text!r} is not ddimN, ddimN:etaX or ddpm")
+    return {"sampler": "ddim", "steps": int(head[4:]), "eta": float(eta or 0.0)}
+
+
+def draw(trainer, grade: str, conditional: bool, seed: int, sampler: str) -> np.ndarray:
     ddpm = LoadedDDPM(trainer.sampling_model.eval(), trainer.schedule, trainer.unet_config)
-    return ddpm.sample(N_SAMPLES, seed=seed, steps=25, grade=grade if conditional else "")
+    grade = grade if conditional else ""
+    return ddpm.sample(N_SAMPLES, seed=seed, grade=grade, **sampler_of(sampler))
 
 
 @dataclass
@@ -183,6 +197,7 @@ class Contender:
     trainers: dict  # grade or "both" -> (trainer, images, labels)
     conditional: bool = False
     peer: bool = False
+    samplers: tuple[str, ...] = ("ddim25",)  # ours: one sample set per sampler
     trained_s: dict = field(default_factory=dict)
 
     def train_to(self, step: int) -> None:
@@ -211,7 +226,13 @@ class Contender:
             if self.conditional
             else (lambda g: self.trainers[g][0])
         )
-        return {self.name: {g: draw(trainer(g), g, self.conditional, seed) for g in GRADES}}
+        named = len(self.samplers) > 1
+        return {
+            f"{self.name}~{sampler}" if named else self.name: {
+                g: draw(trainer(g), g, self.conditional, seed, sampler) for g in GRADES
+            }
+            for sampler in self.samplers
+        }
 
 
 @dataclass
@@ -308,6 +329,9 @@ def main() -> None:
     parser.add_argument("--phantom_seed", type=int, default=0, help="1+: a phantom for choosing")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--samplers", default="ddim25", help="ddim25,ddim25:eta1,ddim100,ddpm: ours, each scored"
+    )
+    parser.add_argument(
         "--tstr", default="all", choices=("all", "last", "off"), help="at which checkpoints"
     )
     parser.add_argument("--profile", default="quick", help="paper: 96 px (for a GPU)")
@@ -360,7 +384,8 @@ def contender_of(text: str, args, dataset, per_grade) -> Contender:
         return Contender(text, peer_trainers_of(arm, args, dataset, per_grade), peer=True)
     arm = Arm.parse(text, args.mi_weight)
     trainers = trainers_of(arm, args, dataset, per_grade)
-    return Contender(text, trainers, conditional=arm.conditional)
+    samplers = tuple(args.samplers.split(","))
+    return Contender(text, trainers, conditional=arm.conditional, samplers=samplers)
 
 
 def rings_figure(frame: pd.DataFrame, real: np.ndarray, out: Path) -> None:
