@@ -23,7 +23,7 @@ from glioma.config.fields import RESULT, role_of
 from glioma.config.plan import StudyPlan
 from glioma.config.steps import NODE_CONFIGS
 from glioma.errors import ConfigError
-from glioma.pipeline.ensure import RunContext, ensure
+from glioma.pipeline.ensure import RunContext, StepFailed, ensure
 from glioma.pipeline.entries import (
     classifier_for,
     run_sample,
@@ -110,8 +110,8 @@ def test_every_result_field_changes_the_key_and_no_other_does(cls, field):
         base = dataclasses.replace(base, prediction="v")
     changed = dataclasses.replace(base, **{field.name: other_value(base, field)})
     inputs = fake_inputs()
-    key = reuse_key(node(cls.step, base, {}), inputs, "code")
-    other = reuse_key(node(cls.step, changed, {}), inputs, "code")
+    key = reuse_key(node(cls.step, base), inputs, "code")
+    other = reuse_key(node(cls.step, changed), inputs, "code")
     assert (other != key) == (role_of(field) == RESULT), role_of(field)
 
 
@@ -131,17 +131,17 @@ def test_a_field_that_cannot_change_the_result_is_not_in_the_key(cls, values, un
     base = cls(**values)
     other = dataclasses.replace(base, **unused)
     inputs = fake_inputs()
-    key = reuse_key(node(cls.step, base, {}), inputs, "code")
-    assert reuse_key(node(cls.step, other, {}), inputs, "code") == key
+    key = reuse_key(node(cls.step, base), inputs, "code")
+    assert reuse_key(node(cls.step, other), inputs, "code") == key
     used = cls(**ALL_USED.get(cls, {}))
-    assert reuse_key(node(cls.step, dataclasses.replace(used, **unused), {}), inputs, "code") != (
-        reuse_key(node(cls.step, used, {}), inputs, "code")
+    assert reuse_key(node(cls.step, dataclasses.replace(used, **unused)), inputs, "code") != (
+        reuse_key(node(cls.step, used), inputs, "code")
     )
 
 
 def test_inputs_code_and_data_change_the_key():
     config = TrainDDPMConfig(grade="HGG")
-    item = node("train_ddpm", config, {})
+    item = node("train_ddpm", config)
     key = reuse_key(item, fake_inputs(), "code")
     other_run = {"prepare": NodeResult("prepare", "b" * 32, {"data_hash": "feed"})}
     assert reuse_key(item, other_run, "code") != key
@@ -176,6 +176,46 @@ def test_the_study_graph_has_every_node_once():
     assert score.upstream["sample"] == fold0.upstream[f"sample_{grade}"]  # one node, shared
     with pytest.raises(ConfigError, match="setups"):
         study_graph(build_config(MainConfig, {"setups": "baseline,gan"}))
+
+
+def results_of(item) -> dict[str, NodeResult]:
+    """Finished-looking results of ``item``'s inputs: run tags as ``ensure`` would log them."""
+    return {
+        name: NodeResult(up.step, f"{i:032x}", dict(up.tags) | {"data_hash": "feed"})
+        for i, (name, up) in enumerate(item.inputs)
+    }
+
+
+def test_a_ddpm_fold_missing_or_given_a_wrong_synthetic_set_stops_with_one_line(project_home):
+    """A renamed, missing or mismatched input is an error naming the fold, never a fold that
+    trains on real images only."""
+    graph = study_graph(build_config(MainConfig))
+    fold = next(
+        n for n in graph.nodes if n.step == "train_cls_fold" and n.config.setup == "ddpm_mi"
+    )
+    where = f"train_cls_fold {fold.config.site} ddpm_mi fold {fold.config.fold}"
+    missing = dataclasses.replace(
+        fold, inputs=tuple((k, up) for k, up in fold.inputs if k != "sample_LGG")
+    )
+    with pytest.raises(StepFailed, match=f"{where}: input 'sample_LGG' is missing"):
+        ensure(missing, results_of(missing), RunContext())
+    renamed = dataclasses.replace(
+        fold, inputs=tuple((k, up) for k, up in fold.inputs if not k.endswith("_LGG"))
+    )
+    with pytest.raises(StepFailed, match=f"{where}: no synthetic LGG set"):
+        ensure(renamed, results_of(renamed), RunContext())
+    std = next(
+        n
+        for n in graph.nodes
+        if n.step == "train_cls_fold" and n.config.setup == "ddpm"
+        and n.config.site == fold.config.site and n.config.fold == fold.config.fold
+    )  # fmt: skip
+    swapped = dataclasses.replace(
+        fold, inputs=tuple((k, std.upstream[k] if "LGG" in k else up) for k, up in fold.inputs)
+    )
+    with pytest.raises(StepFailed, match=f"{where}: the LGG synthetic set's sample is variant std"):
+        ensure(swapped, results_of(swapped), RunContext())
+    assert not runs_of("train_cls_fold"), "checked before a run opens"
 
 
 def untagged(item):

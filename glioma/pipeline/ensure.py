@@ -99,7 +99,9 @@ def run_node(
     tags[TORCH_THREADS] = torch.get_num_threads()
     if context.ray_node:
         tags[RAY_NODE] = context.ray_node
+    spec = STEPS[node.step]
     try:
+        record = spec.inputs.read(inputs, node.config)  # checked before a run opens
         with open_run(
             node.step,
             as_params(node.config),
@@ -108,7 +110,7 @@ def run_node(
             parent_run_id=context.parent_run_id,
             adopt_run_id=context.adopt_run_id,
         ) as run:
-            STEPS[node.step].run(node.config, inputs)
+            spec.run(node.config, record)
     except Exception as exc:
         if not isinstance(exc, GliomaError):  # a bug, not bad input: show where
             traceback.print_exc(file=sys.stderr)

@@ -60,14 +60,17 @@ class Node:
 def node(
     step: str,
     config: Any,
-    inputs: dict[str, Node] | None = None,
+    inputs: Any = None,
     *,
     tags: dict[str, Any] | None = None,
     data: str = "",
 ) -> Node:
-    """Declare a node; ``tags`` are the run's display tags (site, grade, ...)."""
+    """Declare a node on ``inputs``, its step's typed record of upstream nodes (a
+    ``glioma.pipeline.spec.StepInputs``; none for a step that reads no run); ``tags`` are the
+    run's display tags (site, grade, ...)."""
     shown = tuple(sorted((k, v) for k, v in (tags or {}).items() if v not in (None, "")))
-    return Node(step, config, tuple(sorted((inputs or {}).items())), data, shown)
+    named = inputs.flat() if inputs is not None else {}
+    return Node(step, config, tuple(sorted(named.items())), data, shown)
 
 
 def tagged(targets: Iterable[Node], name: str, value: Any, *, shared: Iterable[Node]) -> list[Node]:

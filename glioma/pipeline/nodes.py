@@ -28,7 +28,14 @@ from glioma.data.splits import too_small, training_refused
 from glioma.names import GRADES, N_FOLDS, SETUP_VARIANT, other_grade
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import GIVEN, Node, node
+from glioma.pipeline.spec import SyntheticSet
+from glioma.pipeline.steps.cross_eval import CrossEvalInputs
 from glioma.pipeline.steps.prepare import data_fingerprint, site_name
+from glioma.pipeline.steps.sample import SampleInputs
+from glioma.pipeline.steps.score_gen import ScoreInputs
+from glioma.pipeline.steps.train_cls import EnsembleInputs
+from glioma.pipeline.steps.train_cls_fold import FoldInputs
+from glioma.pipeline.steps.train_ddpm import DDPMInputs
 
 
 def site_of(prepare: Node) -> str:
@@ -69,7 +76,7 @@ def prepare_for(
 def ddpm_node(prepare: Node, config: TrainDDPMConfig) -> Node:
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
     tags |= {"fold": folds_label(config.held_out_folds), "profile": config.profile}
-    return node("train_ddpm", config, {"prepare": prepare}, tags=tags)
+    return node("train_ddpm", config, DDPMInputs(prepare), tags=tags)
 
 
 def folds_label(held_out: tuple[int, ...]) -> str | None:
@@ -80,7 +87,7 @@ def folds_label(held_out: tuple[int, ...]) -> str | None:
 def sample_node(ddpm: Node, config: SampleConfig, *, held_out: tuple[int, ...] = ()) -> Node:
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
     tags |= {"fold": folds_label(held_out), "profile": config.profile}
-    return node("sample", config, {"ddpm": ddpm}, tags=tags)
+    return node("sample", config, SampleInputs(ddpm), tags=tags)
 
 
 def score_node(
@@ -93,11 +100,8 @@ def score_node(
     other: tuple[Node, Node] | None = None,
 ) -> Node:
     """score_gen of ``sample``; ``other`` (the other grade's sample and DDPM) adds TSTR."""
-    inputs = {"sample": sample, "ddpm": ddpm, "prepare": prepare}
-    if classifier is not None:
-        inputs["classifier"] = classifier
-    if other is not None and config.tstr:
-        inputs |= {"other_sample": other[0], "other_ddpm": other[1]}
+    paired = SyntheticSet(*other) if other is not None and config.tstr else None
+    inputs = ScoreInputs(sample, ddpm, prepare, classifier=classifier, other=paired)
     tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
     return node("score_gen", config, inputs, tags=tags | {"profile": config.profile})
 
@@ -156,13 +160,14 @@ def scored_sets(
 
 def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Node:
     """Fold ``config.fold``'s classifier with, for the ddpm setups, its fold's synthetic sets."""
-    inputs = {"prepare": prepare}
+    synthetic = {}
     if config.setup in SETUP_VARIANT:
         sets = fold_sets(
             prepare, plan, site=config.site, variant=SETUP_VARIANT[config.setup], fold=config.fold
         )
-        for grade, (sample, ddpm) in sets.items():
-            inputs |= {f"sample_{grade}": sample, f"ddpm_{grade}": ddpm}
+        synthetic = {grade: SyntheticSet(sample, ddpm) for grade, (sample, ddpm) in sets.items()}
+    inputs = FoldInputs(prepare, synthetic)
+    inputs.check(config)  # the plan gave this fold what its setup needs
     tags = {"site": config.site, "setup": config.setup, "fold": config.fold}
     tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls_fold", config, inputs, tags=tags | {"profile": config.profile})
@@ -171,8 +176,8 @@ def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Nod
 def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> Node:
     """The ensemble of one site and setup over its five fold nodes (``plan``: the DDPMs and
     samples of the ddpm setups; ``plan_of(config)`` outside a study)."""
-    inputs = {"prepare": prepare}
-    inputs |= {f"fold{k}": fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS)}
+    folds = tuple(fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS))
+    inputs = EnsembleInputs(prepare, folds)
     tags = {"site": config.site, "setup": config.setup, "profile": config.profile}
     tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
     return node("train_cls", config, inputs, tags=tags)
@@ -181,7 +186,6 @@ def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> N
 def cross_eval_node(
     target_prepare: Node, classifiers: dict[str, Node], config: CrossEvalConfig
 ) -> Node:
-    inputs = {"target_prepare": target_prepare}
-    inputs |= {f"train_cls_{setup}": n for setup, n in classifiers.items()}
+    inputs = CrossEvalInputs(target_prepare, dict(classifiers))
     tags = {"site": config.source_site, "direction": config.direction, "profile": config.profile}
     return node("cross_eval", config, inputs, tags=tags)

@@ -12,7 +12,9 @@ training seeds pairs them across seeds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -25,7 +27,8 @@ from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact
 from glioma.evaluate.tables import results_table
 from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
 from glioma.pipeline.inputs import load_dataset
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run
 
@@ -50,14 +53,32 @@ def ordered_setups(config: CrossEvalConfig) -> tuple[str, ...]:
     return setups
 
 
-def evaluate(config: CrossEvalConfig, inputs: Inputs) -> list[SetupResult]:
+@dataclass(frozen=True)
+class CrossEvalInputs(StepInputs, Generic[T]):
+    """The target site's prepare run and each setup's ensemble (inputs ``train_cls_<setup>``)."""
+
+    target_prepare: T
+    ensembles: Mapping[str, T]
+
+    def flat(self) -> dict[str, T]:
+        named = {f"train_cls_{setup}": run for setup, run in self.ensembles.items()}
+        return {"target_prepare": self.target_prepare} | named
+
+    @classmethod
+    def read(cls, flat: Mapping[str, NodeResult], config: CrossEvalConfig) -> CrossEvalInputs:
+        where = f"cross_eval {config.direction}"
+        ensembles = {s: needed(flat, f"train_cls_{s}", where) for s in ordered_setups(config)}
+        return cls(needed(flat, "target_prepare", where), ensembles)
+
+
+def evaluate(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> list[SetupResult]:
     """Every setup's metrics with CIs (and McNemar vs baseline) on all target subjects."""
-    target = load_dataset(inputs["target_prepare"].run_id)
+    target = load_dataset(inputs.target_prepare.run_id)
     images, labels = target.images, target.subjects["label"].to_numpy().astype(int)
     subjects = target.subjects["subject_id"].to_numpy()
     results, baseline = [], None
     for setup in ordered_setups(config):
-        ensemble = inputs[f"train_cls_{setup}"]
+        ensemble = inputs.ensembles[setup]
         uri = ensemble.tags["ensemble_uri"]
         probabilities = mlflow.pyfunc.load_model(uri).predict(images)["prob_hgg"].to_numpy()
         predicted = (probabilities >= 0.5).astype(int)
@@ -132,8 +153,8 @@ def predictions(config: CrossEvalConfig, results: list[SetupResult]) -> pd.DataF
     )
 
 
-def run(config: CrossEvalConfig, inputs: Inputs) -> None:
-    record(config, evaluate(config, inputs), inputs["target_prepare"].data_hash)
+def run(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> None:
+    record(config, evaluate(config, inputs), inputs.target_prepare.data_hash)
 
 
-STEP = StepSpec("cross_eval", run, uses_torch=False)
+STEP = StepSpec("cross_eval", run, inputs=CrossEvalInputs, uses_torch=False)

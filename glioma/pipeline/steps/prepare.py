@@ -17,7 +17,7 @@ from glioma.data.prepare import PrepareResult, prepare_site
 from glioma.data.preview import preview_figure
 from glioma.data.sources import default_site_name, source_fingerprint
 from glioma.names import DATA_CARD, DATASET_ARTIFACT
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.spec import NoInputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
 
 NOTES_SHOWN = 20  # discovery's console notes (layout, quirks); the rest are counted
@@ -134,8 +134,8 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
         )
 
 
-def run(config: PrepareConfig, inputs: Inputs) -> None:
+def run(config: PrepareConfig, inputs: NoInputs) -> None:
     record(config, *compute(config))
 
 
-STEP = StepSpec("prepare", run, uses_torch=False)
+STEP = StepSpec("prepare", run, inputs=NoInputs, uses_torch=False)

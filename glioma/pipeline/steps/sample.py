@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -18,7 +20,7 @@ from glioma.diffusion.pyfunc import CHECKPOINT_ARTIFACT, LoadedDDPM
 from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, LABELS
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.spec import StepInputs, StepSpec, T
 from glioma.tracking import code_fingerprint, project_root
 
 
@@ -135,8 +137,15 @@ def record(dataset: Dataset, folder: Path, uri: str, config: SampleConfig) -> No
     print(f"sample: {len(dataset.images)} synthetic {grade} images from {uri} -> {folder}")
 
 
-def run(config: SampleConfig, inputs: Inputs) -> None:
-    record(*compute(config, inputs["ddpm"]), config)
+@dataclass(frozen=True)
+class SampleInputs(StepInputs, Generic[T]):
+    """A sample run draws from one DDPM."""
+
+    ddpm: T
 
 
-STEP = StepSpec("sample", run)
+def run(config: SampleConfig, inputs: SampleInputs[NodeResult]) -> None:
+    record(*compute(config, inputs.ddpm), config)
+
+
+STEP = StepSpec("sample", run, inputs=SampleInputs)

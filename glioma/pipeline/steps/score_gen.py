@@ -9,6 +9,9 @@ the reference for what "not memorised" looks like on this data. The scores are c
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -25,7 +28,7 @@ from glioma.pipeline.inputs import (
     refuse_leaks,
 )
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
 from glioma.scoring.suite import (
@@ -43,6 +46,41 @@ from glioma.scoring.suite import (
 from glioma.scoring.tstr import TSTRSettings
 
 
+@dataclass(frozen=True)
+class ScoreInputs(StepInputs, Generic[T]):
+    """One grade's sample and DDPM with their prepare run; ``classifier`` (an ensemble whose
+    fold 0 gives FD_cls) and ``other`` (the other grade's set, for TSTR) when the plan has
+    them (inputs ``classifier``, ``other_sample``, ``other_ddpm``)."""
+
+    sample: T
+    ddpm: T
+    prepare: T
+    classifier: T | None = None
+    other: SyntheticSet[T] | None = None
+
+    def flat(self) -> dict[str, T]:
+        out = {"sample": self.sample, "ddpm": self.ddpm, "prepare": self.prepare}
+        if self.classifier is not None:
+            out["classifier"] = self.classifier
+        if self.other is not None:
+            out |= {"other_sample": self.other.sample, "other_ddpm": self.other.ddpm}
+        return out
+
+    @classmethod
+    def read(cls, flat: Mapping[str, NodeResult], config: ScoreGenConfig) -> ScoreInputs:
+        where = f"score_gen {config.site} {config.grade} {config.variant}"
+        other = None
+        if "other_sample" in flat or "other_ddpm" in flat:
+            other = SyntheticSet(
+                needed(flat, "other_sample", where), needed(flat, "other_ddpm", where)
+            )
+        return cls(
+            *(needed(flat, name, where) for name in ("sample", "ddpm", "prepare")),
+            classifier=flat.get("classifier"),
+            other=other,
+        )
+
+
 def of_grade(real: Dataset, ids: list[str], grade: str) -> list[str]:
     """The subjects of ``grade`` among ``ids``: a conditional DDPM trained on both grades, and
     a grade's samples are judged against that grade's images."""
@@ -50,9 +88,9 @@ def of_grade(real: Dataset, ids: list[str], grade: str) -> list[str]:
     return [s for s in ids if not grade or grades.get(s) == grade]
 
 
-def score_data(inputs: Inputs, real: Dataset, splits: dict) -> ScoreData:
+def score_data(inputs: ScoreInputs[NodeResult], real: Dataset, splits: dict) -> ScoreData:
     """The synthetic set, and the real training / held-out images behind its DDPM."""
-    sample, ddpm = inputs["sample"], inputs["ddpm"]
+    sample, ddpm = inputs.sample, inputs.ddpm
     check_lineage(sample, ddpm)
     subjects = ddpm_subjects(ddpm.run_id)
     refuse_leaks(ddpm.run_id, splits)  # the science rule, checked again where data meet
@@ -86,13 +124,15 @@ def evaluation_subjects(splits: dict, ddpms: list[NodeResult]) -> tuple[list[str
     return ids, where
 
 
-def worth_data(inputs: Inputs, grade: str, real: Dataset, splits: dict) -> WorthData | None:
+def worth_data(
+    inputs: ScoreInputs[NodeResult], grade: str, real: Dataset, splits: dict
+) -> WorthData | None:
     """Both grades' synthetic and DDPM-training images, and TSTR's real evaluation images."""
-    other_sample, other_ddpm = inputs.get("other_sample"), inputs.get("other_ddpm")
-    if other_sample is None:
+    if inputs.other is None:
         return None
+    other_sample, other_ddpm = inputs.other.sample, inputs.other.ddpm
     check_lineage(other_sample, other_ddpm)
-    prepare_run, other = inputs["prepare"].run_id, other_grade(grade)
+    prepare_run, other = inputs.prepare.run_id, other_grade(grade)
     if other_sample.tags.get("grade") != other or other_ddpm.input_run("prepare") != prepare_run:
         raise DataError(
             f"other_sample_run {other_sample.run_id}: TSTR needs {other} images of the DDPMs' "
@@ -100,7 +140,7 @@ def worth_data(inputs: Inputs, grade: str, real: Dataset, splits: dict) -> Worth
             f"{other_ddpm.input_run('prepare')}"
         )
     refuse_leaks(other_ddpm.run_id, splits)  # score_data checked this grade's DDPM
-    pairs = {grade: (inputs["sample"], inputs["ddpm"]), other: (other_sample, other_ddpm)}
+    pairs = {grade: (inputs.sample, inputs.ddpm), other: (other_sample, other_ddpm)}
     ids, where = evaluation_subjects(splits, [ddpm for _, ddpm in pairs.values()])
     keep = real.subjects["subject_id"].isin(ids).to_numpy()
     return WorthData(
@@ -123,8 +163,8 @@ def classifier_uri(config: ScoreGenConfig, classifier: NodeResult | None) -> str
     return classifier.tags.get("fold0_model_uri", "") if classifier else ""
 
 
-def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
-    real, splits = load_prepared(inputs["prepare"].run_id)  # once, for every part
+def compute(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> ScorePart:
+    real, splits = load_prepared(inputs.prepare.run_id)  # once, for every part
     data = score_data(inputs, real, splits)
     counts = {
         "n_synthetic": len(data.synthetic),
@@ -148,7 +188,7 @@ def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
             prdc_k=config.prdc_k,
         )
     )
-    uri = classifier_uri(config, inputs.get("classifier"))
+    uri = classifier_uri(config, inputs.classifier)
     scores.add(
         offline_part(
             data, classifier_uri=uri, batch_size=batch, device=device, prdc_k=config.prdc_k
@@ -179,11 +219,11 @@ def compute(config: ScoreGenConfig, inputs: Inputs) -> ScorePart:
     return scores
 
 
-def record(config: ScoreGenConfig, scores: ScorePart, inputs: Inputs) -> None:
+def record(config: ScoreGenConfig, scores: ScorePart, inputs: ScoreInputs[NodeResult]) -> None:
     """The one place score_gen logs: metrics, tags, figures, tables, the console summary."""
     for note in scores.notes:
         print(f"score_gen: {note}", file=sys.stderr)
-    mlflow.set_tags({**scores.tags, "data_hash": inputs["sample"].data_hash})
+    mlflow.set_tags({**scores.tags, "data_hash": inputs.sample.data_hash})
     mlflow.log_metrics(scores.metrics)
     for path, figure in scores.figures.items():
         mlflow.log_figure(figure, path)
@@ -191,7 +231,7 @@ def record(config: ScoreGenConfig, scores: ScorePart, inputs: Inputs) -> None:
     for path, text in scores.texts.items():
         mlflow.log_text(text, path)
     mlflow.log_dict(scores.metrics, "scores.json")
-    m, sample = scores.metrics, inputs["sample"].tags
+    m, sample = scores.metrics, inputs.sample.tags
     print(
         f"score_gen {sample.get('site')} {sample.get('grade')} {config.variant}: "
         f"{int(m['n_synthetic'])} synthetic vs {int(m['n_real_train'])} training images "
@@ -200,11 +240,11 @@ def record(config: ScoreGenConfig, scores: ScorePart, inputs: Inputs) -> None:
     print("\n".join(summary_lines(m)))
 
 
-def run(config: ScoreGenConfig, inputs: Inputs) -> None:
+def run(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> None:
     parse_encoder(config.encoder)  # a bad contrast name stops here, before any work
     if config.inception == "required":
         find_weights(config.inception_weights)
     record(config, compute(config, inputs), inputs)
 
 
-STEP = StepSpec("score_gen", run)
+STEP = StepSpec("score_gen", run, inputs=ScoreInputs)

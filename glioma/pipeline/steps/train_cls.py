@@ -12,7 +12,10 @@ are stored once.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -26,7 +29,7 @@ from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS
 from glioma.pipeline.inputs import load_prepared
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.tracking.registry import (
     cls_model_name,
     ensemble_model_name,
@@ -101,10 +104,27 @@ def build(config: TrainClsConfig, folds: list[NodeResult], example: np.ndarray) 
     return inner
 
 
-def run(config: TrainClsConfig, inputs: Inputs) -> None:
+@dataclass(frozen=True)
+class EnsembleInputs(StepInputs, Generic[T]):
+    """An ensemble of the five fold runs (inputs ``fold0`` .. ``fold4``) of one prepare run."""
+
+    prepare: T
+    folds: tuple[T, ...]
+
+    def flat(self) -> dict[str, T]:
+        return {"prepare": self.prepare} | {f"fold{k}": f for k, f in enumerate(self.folds)}
+
+    @classmethod
+    def read(cls, flat: Mapping[str, NodeResult], config: TrainClsConfig) -> EnsembleInputs:
+        where = f"train_cls {config.site} {config.setup}"
+        folds = tuple(needed(flat, f"fold{k}", where) for k in range(N_FOLDS))
+        return cls(needed(flat, "prepare", where), folds)
+
+
+def run(config: TrainClsConfig, inputs: EnsembleInputs[NodeResult]) -> None:
     """Build, register and test the ensemble of the five fold runs."""
-    folds = [inputs[f"fold{k}"] for k in range(N_FOLDS)]
-    dataset, splits = load_prepared(inputs["prepare"].run_id)
+    folds = list(inputs.folds)
+    dataset, splits = load_prepared(inputs.prepare.run_id)
     test = np.isin(dataset.subjects["subject_id"].to_numpy(), splits["test"])
     test_x, test_y = dataset.images[test], dataset.subjects["label"].to_numpy()[test]
     inner = build(config, folds, dataset.images[:2])
@@ -146,4 +166,4 @@ def publish(config: TrainClsConfig, result: NodeResult) -> None:
             set_alias(cls_model_name(config.site, config.setup), f"fold{k}", version)
 
 
-STEP = StepSpec("train_cls", run, publish)
+STEP = StepSpec("train_cls", run, inputs=EnsembleInputs, publish=publish)

@@ -9,8 +9,10 @@ model stays on this run (``fold_model/``) until its ensemble takes it in.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -28,9 +30,10 @@ from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
 from glioma.errors import DataError
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
-from glioma.names import FOLD_MODEL, GRADES
+from glioma.names import FOLD_MODEL, GRADES, SETUP_VARIANT
 from glioma.pipeline.inputs import check_lineage, load_dataset, load_prepared, refuse_leaks
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.keys import NodeResult
+from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
 
 
 @dataclass(frozen=True)
@@ -62,17 +65,62 @@ def fold_data(dataset: Dataset, splits: dict, fold: int) -> FoldData:
     )
 
 
+@dataclass(frozen=True)
+class FoldInputs(StepInputs, Generic[T]):
+    """A fold trains on one prepare run and, in the ddpm setups, on each grade's synthetic set
+    (inputs ``sample_<grade>`` and ``ddpm_<grade>``)."""
+
+    prepare: T
+    synthetic: Mapping[str, SyntheticSet[T]] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, T]:
+        out = {"prepare": self.prepare}
+        for grade, part in self.synthetic.items():
+            out |= {f"sample_{grade}": part.sample, f"ddpm_{grade}": part.ddpm}
+        return out
+
+    @classmethod
+    def read(cls, flat: Mapping[str, NodeResult], config: TrainClsFoldConfig) -> FoldInputs:
+        where = f"train_cls_fold {config.site} {config.setup} fold {config.fold}"
+        sets = {
+            grade: SyntheticSet(
+                needed(flat, f"sample_{grade}", where), needed(flat, f"ddpm_{grade}", where)
+            )
+            for grade in GRADES
+            if f"sample_{grade}" in flat or f"ddpm_{grade}" in flat
+        }
+        inputs = cls(needed(flat, "prepare", where), sets)
+        inputs.check(config)
+        return inputs
+
+    def check(self, config: TrainClsFoldConfig) -> None:
+        """A ddpm-setup fold has both grades' sets of its site and variant; any other fold has
+        none. One line naming the fold and what is wrong."""
+        where = f"train_cls_fold {config.site} {config.setup} fold {config.fold}"
+        variant = SETUP_VARIANT.get(config.setup)
+        if variant is None:
+            if self.synthetic:
+                raise DataError(f"{where}: a {config.setup} fold takes no synthetic images")
+            return
+        missing = [grade for grade in GRADES if grade not in self.synthetic]
+        if missing:
+            raise DataError(
+                f"{where}: no synthetic {' or '.join(missing)} set (sample and DDPM); a "
+                f"{config.setup} fold trains on both grades' samples"
+            )
+        for grade, part in self.synthetic.items():
+            part.check(grade=grade, site=config.site, variant=variant, where=where)
+
+
 def synthetic_sets(
-    inputs: Inputs, splits: dict, config: TrainClsFoldConfig
+    inputs: FoldInputs[NodeResult], splits: dict, config: TrainClsFoldConfig
 ) -> list[tuple[str, Dataset]]:
     """The fold's synthetic images per grade, each checked against the leakage rule: from a
     DDPM of this site's prepare run that saw neither the test split nor (unless ``ddpm_scope``
     is ``site``) this fold."""
-    sets, prepare_run = [], inputs["prepare"].run_id
-    for grade in GRADES:
-        sample, ddpm = inputs.get(f"sample_{grade}"), inputs.get(f"ddpm_{grade}")
-        if sample is None:
-            continue
+    sets, prepare_run = [], inputs.prepare.run_id
+    for grade, part in inputs.synthetic.items():
+        sample, ddpm = part.sample, part.ddpm
         check_lineage(sample, ddpm, prepare_run=prepare_run)
         refuse_leaks(ddpm.run_id, splits, guarded_folds(config.ddpm_scope, config.fold))
         dataset = load_dataset(sample.run_id)
@@ -108,9 +156,9 @@ class TrainedFold:
     data_hash: str
 
 
-def compute(config: TrainClsFoldConfig, inputs: Inputs, on_epoch) -> TrainedFold:
+def compute(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult], on_epoch) -> TrainedFold:
     """Train and evaluate fold ``config.fold``; ``on_epoch(epoch, metrics)`` after each epoch."""
-    dataset, splits = load_prepared(inputs["prepare"].run_id)
+    dataset, splits = load_prepared(inputs.prepare.run_id)
     data = fold_data(dataset, splits, config.fold)
     sets = [
         ratio_share(s, data.real_counts, config.synthetic_ratio)
@@ -160,7 +208,7 @@ def record(config: TrainClsFoldConfig, fold: TrainedFold) -> None:
         mlflow.log_artifacts(str(folder), FOLD_MODEL)
 
 
-def run(config: TrainClsFoldConfig, inputs: Inputs) -> None:
+def run(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult]) -> None:
     bar = tqdm(total=config.epochs, desc=f"{config.setup} fold {config.fold}", leave=False)
 
     def epoch_logger(epoch: int, metrics: dict[str, float]) -> None:
@@ -173,4 +221,4 @@ def run(config: TrainClsFoldConfig, inputs: Inputs) -> None:
     record(config, trained)
 
 
-STEP = StepSpec("train_cls_fold", run)
+STEP = StepSpec("train_cls_fold", run, inputs=FoldInputs)

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -36,7 +37,7 @@ from glioma.diffusion.training import DDPMTrainer
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
 from glioma.pipeline.inputs import artifact_folder, load_prepared
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.spec import Inputs, StepSpec
+from glioma.pipeline.spec import StepInputs, StepSpec, T
 from glioma.tracking import project_root
 from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_alias
 from glioma.tracking.runs import REUSE_KEY, active_run_tag
@@ -224,10 +225,17 @@ def record(config: TrainDDPMConfig, trained: TrainedDDPM) -> None:
     )
 
 
-def run(config: TrainDDPMConfig, inputs: Inputs) -> None:
+@dataclass(frozen=True)
+class DDPMInputs(StepInputs, Generic[T]):
+    """A DDPM trains on one prepare run."""
+
+    prepare: T
+
+
+def run(config: TrainDDPMConfig, inputs: DDPMInputs[NodeResult]) -> None:
     """Train one grade inside the run ``ensure`` opened: plan, record the start, compute with
     each validation logged as it comes, record the result."""
-    prepare = inputs["prepare"]
+    prepare = inputs.prepare
     dataset, splits = load_prepared(prepare.run_id)
     key = active_run_tag(REUSE_KEY)
     broadcast((str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)), key))  # torchrun's ranks
@@ -275,4 +283,4 @@ def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
         job.trainer.fit(*job_images(dataset, job), labels=job_labels(dataset, job))
 
 
-STEP = StepSpec("train_ddpm", run, publish)
+STEP = StepSpec("train_ddpm", run, inputs=DDPMInputs, publish=publish)
