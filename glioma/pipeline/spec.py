@@ -76,9 +76,6 @@ class SyntheticSet(Generic[T]):
                     )
 
 
-Inputs = StepInputs  # what a step's ``run`` receives: its own record, read and checked
-
-
 @dataclass(frozen=True)
 class StepSpec:
     name: str

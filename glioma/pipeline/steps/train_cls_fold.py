@@ -79,9 +79,14 @@ class FoldInputs(StepInputs, Generic[T]):
             out |= {f"sample_{grade}": part.sample, f"ddpm_{grade}": part.ddpm}
         return out
 
+    @staticmethod
+    def where(config: TrainClsFoldConfig) -> str:
+        """How an error names the fold."""
+        return f"train_cls_fold {config.site} {config.setup} fold {config.fold}"
+
     @classmethod
     def read(cls, flat: Mapping[str, NodeResult], config: TrainClsFoldConfig) -> FoldInputs:
-        where = f"train_cls_fold {config.site} {config.setup} fold {config.fold}"
+        where = cls.where(config)
         sets = {
             grade: SyntheticSet(
                 needed(flat, f"sample_{grade}", where), needed(flat, f"ddpm_{grade}", where)
@@ -96,7 +101,7 @@ class FoldInputs(StepInputs, Generic[T]):
     def check(self, config: TrainClsFoldConfig) -> None:
         """A ddpm-setup fold has both grades' sets of its site and variant; any other fold has
         none. One line naming the fold and what is wrong."""
-        where = f"train_cls_fold {config.site} {config.setup} fold {config.fold}"
+        where = self.where(config)
         variant = SETUP_VARIANT.get(config.setup)
         if variant is None:
             if self.synthetic:
