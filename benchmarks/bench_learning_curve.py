@@ -71,7 +71,8 @@ from glioma.pipeline.entries import run_prepare  # noqa: E402
 from glioma.pipeline.inputs import load_prepared  # noqa: E402
 from glioma.pipeline.steps.train_ddpm import build_trainer  # noqa: E402
 from glioma.scoring.report import markdown_table  # noqa: E402
-from glioma.scoring.tstr import TSTRSettings, balanced, train_and_score  # noqa: E402
+from glioma.scoring.settings import TSTRSettings  # noqa: E402
+from glioma.scoring.tstr import balanced, train_and_score  # noqa: E402
 
 N_SAMPLES = 64
 TIME_CHUNK = 10  # a peer's steps between looks at the clock (equal wall time)

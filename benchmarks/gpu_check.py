@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from glioma.classify.network import GliomaResNet
-from glioma.classify.training import ClsSettings, train_fold
+from glioma.classify.settings import ClsSettings
+from glioma.classify.training import train_fold
 from glioma.config.profiles import PROFILES
 from glioma.devices import resolve_device
 from glioma.diffusion.losses import MITerm

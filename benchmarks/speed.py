@@ -12,7 +12,8 @@ import torch
 
 from glioma.classify.augment import classic_augmentation
 from glioma.classify.network import GliomaResNet
-from glioma.classify.training import ClsSettings, train_fold
+from glioma.classify.settings import ClsSettings
+from glioma.classify.training import train_fold
 
 # isort: split
 from machine import best_of

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from glioma.classify.settings import ClsSettings
 from glioma.cli import build_parser
 from glioma.cli import main as cli_main
 from glioma.config import (
@@ -16,16 +17,21 @@ from glioma.config import (
     MainConfig,
     PrepareConfig,
     SampleConfig,
+    ScoreGenConfig,
     TrainClsConfig,
+    TrainClsFoldConfig,
     TrainDDPMConfig,
     as_params,
     build_config,
+    profile_values,
 )
 from glioma.config.fields import choices_of, help_of
+from glioma.config.plan import plan_for
 from glioma.config.steps import CONFIGS, ENTRY_POINTS, TABLE
 from glioma.diffusion.settings import TrainSettings, UNetConfig
 from glioma.errors import ConfigError
 from glioma.names import param_text
+from glioma.scoring.settings import TSTRSettings, TwoSampleSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,15 +83,68 @@ def test_configs_check_themselves_at_construction():
         UNetConfig(image_size=30)
 
 
-# Library fields that train_ddpm's command line does not set: they keep the library's default.
-LIBRARY_ONLY = {UNetConfig: {"channels", "dropout"}, TrainSettings: {"grad_clip"}}
+INCEPTION_NAMES = {"mode": "inception", "weights": "inception_weights"}
 
 
-def test_train_ddpm_builds_the_librarys_values_with_the_librarys_defaults():
-    """One set of defaults: each config field that becomes a library field defaults to it, and
-    every library field is set from the config unless it is knowingly the library's own."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainDDPMConfig)}
-    text = {"channel_mults", "attention_resolutions"}  # "1,2,2" on the command line
+def patch_size(profile: str) -> int:
+    return build_config(PrepareConfig, {"profile": profile}).patch_size
+
+
+# Each library value a config builds: (config, how it builds it, prefix, renamed fields).
+LIBRARIES = (
+    (TrainDDPMConfig, lambda c: c.mi_term, "mi_", {}),
+    (TrainDDPMConfig, lambda c: c.denoise_term, "", {"weighting": "loss_weighting"}),
+    (TrainDDPMConfig, lambda c: c.augmentation, "augment_", {}),
+    (TrainDDPMConfig, lambda c: c.noise_schedule, "", {}),
+    (TrainDDPMConfig, lambda c: c.unet(patch_size(c.profile)), "", {}),
+    (TrainDDPMConfig, lambda c: c.train_settings(n_train=10), "", {}),
+    (TrainClsFoldConfig, lambda c: c.training, "", {}),
+    (ScoreGenConfig, lambda c: c.inception_settings, "", INCEPTION_NAMES),
+    (ScoreGenConfig, lambda c: c.memorisation, "memorisation_", {"pairs_shown": "pairs_shown"}),
+    (ScoreGenConfig, lambda c: c.tstr_settings, "tstr_", {"seed": "seed"}),
+    (ScoreGenConfig, lambda c: c.two_sample, "c2st_", {"seed": "seed"}),
+)  # fmt: skip
+# Library fields that no command line sets: they keep the library's default.
+LIBRARY_ONLY = {
+    UNetConfig: {"channels", "dropout"},
+    TrainSettings: {"grad_clip"},
+    ClsSettings: {"momentum"},
+    TSTRSettings: {"batch_size", "lr", "val_share"},
+    TwoSampleSettings: {"batch_size", "lr", "width", "n_boot"},
+}
+# Library fields the config computes rather than copies.
+COMPUTED = {
+    UNetConfig: {"image_size", "num_classes", "channel_mults", "attention_resolutions"},
+    TrainSettings: {"mi", "denoise", "augment", "train_steps"},
+    ClsSettings: {"seed"},  # seed + fold: each fold draws its own batches
+}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_library_setting_is_built_from_its_config_with_one_set_of_defaults(profile):
+    """Settings reach the libraries one way: each library value is built from its config under
+    each profile, every field set from the config's field of that name unless it is knowingly
+    the library's own, and where both declare a default they agree (one set of defaults)."""
+    for config_cls, build, prefix, names in LIBRARIES:
+        config = build_config(config_cls, {"profile": profile})
+        defaults = {f.name: f.default for f in dataclasses.fields(config_cls)}
+        value = build(config)
+        cls = type(value)
+        for item in dataclasses.fields(cls):
+            name = names.get(item.name, prefix + item.name)
+            if item.name in COMPUTED.get(cls, set()):
+                continue
+            if name not in defaults:
+                assert item.name in LIBRARY_ONLY.get(cls, set()), f"{cls.__name__}.{item.name}"
+                continue
+            assert getattr(value, item.name) == getattr(config, name), (cls.__name__, item.name)
+            if item.default is not dataclasses.MISSING:
+                shown = defaults[name]
+                assert shown == item.default, f"{name}: config {shown!r}, library {item.default!r}"
+
+
+def test_train_ddpm_builds_the_librarys_values_from_every_field():
+    """Each train_ddpm field that becomes a library field reaches it, however it is set."""
     config = TrainDDPMConfig(
         mi_weight=0.05, mi_mode="mi", mi_t_min=7, mi_t_max=200, mi_weighting="min_snr",
         mi_snr_gamma=3.0, mi_scale="raw", mi_target="self", loss_weighting="min_snr",
@@ -96,37 +155,19 @@ def test_train_ddpm_builds_the_librarys_values_with_the_librarys_defaults():
         num_res_blocks=2, attention_resolutions="16", conditional=True,
     )  # fmt: skip
     settings = config.train_settings(n_train=10)
-    parts = [
-        (config.mi_term, settings.mi, "mi_", {}),
-        (config.denoise_term, settings.denoise, "", {"weighting": "loss_weighting"}),
-        (config.augmentation, settings.augment, "augment_", {}),
-        (config.noise_schedule, config.noise_schedule, "", {}),
-        (config.unet(32), config.unet(32), "", {}),
-        (settings, settings, "", {}),
-    ]
-    for value, held, prefix, names in parts:
-        assert value == held
-        cls = type(value)
-        for item in dataclasses.fields(cls):
-            name = names.get(item.name, prefix + item.name)
-            if name not in defaults:
-                assert item.name in LIBRARY_ONLY.get(cls, set()) | {"image_size", "num_classes"} | {
-                    "mi",
-                    "denoise",
-                    "augment",
-                }, f"{cls.__name__}.{item.name} is set by no train_ddpm field"
-                continue
-            expected = getattr(config, name)
-            shown = defaults[name]
-            if name in text:
-                expected = tuple(int(v) for v in expected.split(","))
-                shown = tuple(int(v) for v in shown.split(","))
-            if name != "train_steps":  # train_steps: or epochs x passes (total_steps)
-                assert getattr(value, item.name) == expected, (cls.__name__, item.name)
-            if item.default is not dataclasses.MISSING:
-                assert shown == item.default, f"{name}: config {shown!r}, library {item.default!r}"
-    assert config.unet(32).num_classes == 2 and settings.train_steps == 77
+    assert (settings.mi, settings.denoise, settings.augment) == (
+        config.mi_term,
+        config.denoise_term,
+        config.augmentation,
+    )
+    assert config.mi_term.t_min == 7 and config.denoise_term.weighting == "min_snr"
+    assert config.augmentation.zoom == 0.1 and config.noise_schedule.beta_end == 0.03
+    unet = config.unet(32)
+    assert (unet.channel_mults, unet.attention_resolutions) == ((1, 2), (16,))
+    assert unet.num_classes == 2 and settings.train_steps == 77 and settings.ema_decay == 0.9
     assert dataclasses.replace(config, epochs=2).train_settings(n_train=10).train_steps == 8
+    fold = build_config(TrainClsFoldConfig, {"fold": 3, "seed": 2, "epochs": 5})
+    assert fold.training == ClsSettings(epochs=5, batch_size=32, lr=0.01, seed=5)
 
 
 def test_the_librarys_checks_name_the_command_line_field():
@@ -154,6 +195,29 @@ def test_profiles_from_a_file(monkeypatch, tmp_path):
     path.write_text(json.dumps({"cluster": {"train_ddpm": {"epoch": 400}}}))
     with pytest.raises(ConfigError, match="cluster'?: train_ddpm.epoch: not a parameter"):
         build_config(TrainDDPMConfig, {"profile": "cluster"})
+
+
+def test_the_plan_is_chosen_once_for_every_step_that_holds_it(monkeypatch, tmp_path):
+    """A profile's plan section reaches main, train_cls, its folds and the plan of a step
+    outside a study; set in a step's own section, or misspelt, it is refused by name."""
+    path = tmp_path / "profiles.json"
+    plan = {"ddpm_scope": "fold_groups:2", "ddpm_mi_weight": 0.3, "synthetic_ratio": 2.0}
+    path.write_text(json.dumps({"lab": {"plan": plan}}))
+    monkeypatch.setenv("GLIOMA_PROFILES", str(path))
+    main = build_config(MainConfig, {"profile": "lab"})
+    ensemble = build_config(TrainClsConfig, {"profile": "lab"})
+    sample = build_config(SampleConfig, {"profile": "lab"})
+    for holder in (main, ensemble, plan_for(sample), plan_for(main)):
+        assert holder.plan_values() == plan
+    assert ensemble.fold_config(1).ddpm_scope == "fold_groups:2"
+    given = build_config(MainConfig, {"profile": "lab", "ddpm_scope": "site"})
+    assert plan_for(given).held_out(3) == ()  # a given value wins over the profile's
+    path.write_text(json.dumps({"lab": {"train_cls": {"ddpm_scope": "site"}}}))
+    with pytest.raises(ConfigError, match="train_cls.ddpm_scope: shared .* set it as plan"):
+        build_config(TrainClsConfig, {"profile": "lab"})
+    path.write_text(json.dumps({"lab": {"plan": {"ddpm_scop": "site"}}}))
+    with pytest.raises(ConfigError, match="plan.ddpm_scop: not a plan field"):
+        plan_for(build_config(SampleConfig, {"profile": "lab"}))
 
 
 def test_every_field_has_help_and_known_profile_keys():
@@ -194,7 +258,7 @@ def test_mlproject_declares_only_config_fields_with_their_defaults():
             default = param_text(fields[name].default)
             assert str(declared["default"]) == default, f"{entry}.{name}: {declared} vs {default}"
             assert f"--{name} {{{name}}}" in spec["command"], f"{entry}.{name} not passed on"
-            chosen = {k for p in PROFILES.values() for k in p.get(cls.section(), {})}
+            chosen = {k for p in PROFILES for k in profile_values(cls, p)}
             assert name not in chosen, f"{entry}.{name} is a profile's setting"
             choices = choices_of(fields[name])
             assert choices is None or fields[name].default in choices

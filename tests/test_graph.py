@@ -20,7 +20,7 @@ from glioma.config import (
     build_config,
 )
 from glioma.config.fields import RESULT, role_of
-from glioma.config.plan import StudyPlan
+from glioma.config.plan import StudyPlan, plan_for
 from glioma.config.steps import NODE_CONFIGS
 from glioma.errors import ConfigError
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
@@ -258,8 +258,8 @@ def test_one_plan_declares_the_same_ddpms_for_main_and_the_single_entry_points()
     """The study plan is the one source of the DDPM chain: the ``train_cls`` and ``sample``
     entries declare exactly the DDPMs and samples ``main`` does, so each reuses the other's."""
     config = build_config(MainConfig, {"ddpm_mi_weight": 0.05, "synthetic_ratio": 0.5})
-    plan = config.plan()
-    assert (plan.ddpm_scope, plan.mi_weight, plan.synthetic_ratio) == ("site", 0.05, 0.5)
+    plan = plan_for(config)
+    assert (plan.ddpm_scope, plan.ddpm_mi_weight, plan.synthetic_ratio) == ("site", 0.05, 0.5)
     main = chain(study_graph(config))
     overrides = {"ddpm_mi_weight": 0.05, "synthetic_ratio": 0.5, "setup": "ddpm_mi"}
     single = chain(Graph([classifier_for(build_config(TrainClsConfig, overrides))]))
@@ -273,8 +273,8 @@ def test_one_plan_declares_the_same_ddpms_for_main_and_the_single_entry_points()
     assert chain(Graph([sample])) <= default  # the profile's weight (0.1), as main's
     with pytest.raises(ConfigError, match="ddpm_scope"):
         StudyPlan(ddpm_scope="fold_groups:9")
-    with pytest.raises(ConfigError, match="mi_weight"):
-        StudyPlan(mi_weight=1.5)
+    with pytest.raises(ConfigError, match="ddpm_mi_weight: must be in"):
+        StudyPlan(ddpm_mi_weight=1.5)
 
 
 def test_one_direction_trains_only_on_its_source():

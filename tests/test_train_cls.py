@@ -28,7 +28,7 @@ from step_helpers import (
 )
 
 from glioma.config import PROFILES, TrainClsConfig, TrainDDPMConfig, build_config
-from glioma.config.plan import plan_of
+from glioma.config.plan import plan_for
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import ConfigError, DataError
@@ -148,7 +148,7 @@ def test_site_scope_trains_one_ddpm_per_grade_and_the_guard_allows_just_that(
 
 def ddpm_nodes(prepare, scope: str) -> list:
     config = build_config(TrainClsConfig, {"setup": "ddpm", "ddpm_scope": scope})
-    graph = Graph([classifier_node(prepare, config, plan_of(config))])
+    graph = Graph([classifier_node(prepare, config, plan_for(config))])
     return [n for n in graph.nodes if n.step == "train_ddpm"]
 
 

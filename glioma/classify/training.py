@@ -13,24 +13,8 @@ import torch
 from torch import nn
 
 from glioma.classify.losses import focal_loss
-from glioma.errors import DataError, check
-
-
-@dataclass(frozen=True)
-class ClsSettings:
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 0.01  # the one-cycle schedule's peak
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
-        check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
-        check(self.lr > 0, f"lr: must be > 0, got {self.lr}")
-        check(0.0 <= self.momentum < 1.0, f"momentum: must be in [0, 1), got {self.momentum}")
-        check(self.weight_decay >= 0, f"weight_decay: must be >= 0, got {self.weight_decay}")
+from glioma.classify.settings import ClsSettings
+from glioma.errors import DataError
 
 
 @dataclass

@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from glioma.config.fields import StepConfig
+from glioma.config.fields import StepConfig, section_of
 from glioma.config.profiles import DEFAULT_PROFILE, all_profiles, profile_defaults
 from glioma.errors import ConfigError
 
@@ -59,19 +59,29 @@ def renamed_overrides(cls: type[StepConfig], overrides: dict[str, Any]) -> dict[
 
 
 def check_profile_keys(cls: type[StepConfig], profile: str, values: dict[str, Any]) -> None:
-    """A misspelt key in a profile is an error naming it, not a silently ignored setting."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"profile {profile!r}: {cls.section()}.{unknown[0]}: not a parameter of "
-            f"{cls.section()}; known: {', '.join(sorted(known))}"
-        )
+    """A misspelt key in a profile is an error naming it, not a silently ignored setting; so is
+    a shared field set in a step's section rather than the one that chooses it."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in sorted(values):
+        where = f"profile {profile!r}: {cls.section()}.{name}"
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: not a parameter of {cls.section()}; known: {known}")
+        shared = section_of(fields[name])
+        if shared:
+            raise ConfigError(f"{where}: shared by several steps; set it as {shared}.{name}")
 
 
 def profile_values(cls: type[StepConfig], profile: str) -> dict[str, Any]:
+    """What ``profile`` chooses for ``cls``: its section's values, and each shared field's value
+    from the section that chooses it (``glioma.config.fields``)."""
     values = profile_defaults(profile, cls.section())
     check_profile_keys(cls, profile, values)
+    for item in dataclasses.fields(cls):
+        shared = section_of(item)
+        chosen = profile_defaults(profile, shared) if shared else {}
+        if item.name in chosen:
+            values[item.name] = chosen[item.name]
     return values
 
 

@@ -6,51 +6,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+from glioma.classify.settings import ClsSettings
 from glioma.config.ddpm import DEVICE_HELP, DEVICES
-from glioma.config.fields import UPSTREAM, VOLATILE, StepConfig, check, choice_list, param
+from glioma.config.fields import (
+    UPSTREAM,
+    VOLATILE,
+    StepConfig,
+    built,
+    check,
+    choice_list,
+    param,
+)
 from glioma.config.prepare import DATA_HELP, PREPARE_RUN_HELP
-from glioma.names import N_FOLDS, PAPER_MI_WEIGHT, SETUP_VARIANT, SETUPS, direction_of
+from glioma.config.synthetic import PlanFields, SyntheticShare
+from glioma.names import N_FOLDS, SETUP_VARIANT, SETUPS, direction_of
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-DDPM_SCOPE_HELP = (
-    "the DDPMs behind the ddpm setups: fold (one per fold, never saw it; the paper's), "
-    "fold_groups:K (one per group of K groups of folds, never saw the group), or site (one per "
-    "site: it saw the folds' validation subjects, never the test split)"
-)
-
-
-def scope_groups(scope: str) -> list[tuple[int, ...]]:
-    """The fold groups of a ``ddpm_scope``: one DDPM per group, trained without its folds.
-
-    ``fold`` -> [(0,), (1,), ...]; ``fold_groups:2`` -> [(0, 1, 2), (3, 4)]; ``site`` -> [()].
-    """
-    if scope == "site":
-        return [()]
-    if scope == "fold":
-        return [(k,) for k in range(N_FOLDS)]
-    name, _, count = scope.partition(":")
-    check(
-        name == "fold_groups" and count.isdigit() and 2 <= int(count) <= N_FOLDS,
-        f"ddpm_scope: expected fold, fold_groups:K (K = 2..{N_FOLDS}) or site, got {scope!r}",
-    )
-    k, extra = divmod(N_FOLDS, int(count))
-    sizes = [k + (i < extra) for i in range(int(count))]
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return [tuple(range(a, a + n)) for a, n in zip(starts, sizes)]
-
-
-def held_out_for(scope: str, fold: int) -> tuple[int, ...]:
-    """The folds that the DDPM serving classifier fold ``fold`` never saw, under ``scope``."""
-    return next(group for group in scope_groups(scope) if fold in group or not group)
-
-
-def guarded_folds(scope: str, fold: int) -> tuple[int, ...]:
-    """The folds whose subjects the leakage guard refuses in fold ``fold``'s DDPMs (besides the
-    test split, which it always refuses): fold ``fold`` itself, except under ``site``."""
-    return () if scope == "site" else (fold,)
-
-
-DDPM_MI_WEIGHT_HELP = "the MI weight of the DDPMs behind setup ddpm_mi"
 
 
 def setup_list(text: str) -> tuple[str, ...]:
@@ -59,8 +30,9 @@ def setup_list(text: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClsTrainingConfig(StepConfig):
-    """What a fold classifier's training depends on: shared by one fold and the ensemble."""
+class ClsTrainingConfig(StepConfig, SyntheticShare):
+    """What a fold classifier's training depends on: shared by one fold and the ensemble (the
+    synthetic share's fields are ``glioma.config.synthetic``'s)."""
 
     profile_section: ClassVar[str] = "train_cls"
     renamed: ClassVar[dict[str, str]] = {"source": "data"}
@@ -81,16 +53,10 @@ class ClsTrainingConfig(StepConfig):
     batch_size: int = param(32, "images per SGD step")
     lr: float = param(0.01, "peak of the one-cycle learning rate")
     weight_decay: float = param(1e-4, "SGD weight decay")
-    ddpm_scope: str = param("fold", DDPM_SCOPE_HELP)
-    synthetic_ratio: float = param(1.0, "synthetic images per real training image, per grade")
     device: str = param("auto", DEVICE_HELP, choices=DEVICES, role=VOLATILE)
 
     def check(self) -> None:
-        scope_groups(self.ddpm_scope)
-        check(
-            0.0 < self.synthetic_ratio <= 10.0,
-            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
-        )
+        self.check_share()
         check(self.epochs >= 1, f"epochs: must be >= 1, got {self.epochs}")
         check(self.batch_size >= 2, f"batch_size: must be >= 2, got {self.batch_size}")
         check(0.0 < self.lr < 1.0, f"lr: must be in (0, 1), got {self.lr}")
@@ -115,15 +81,19 @@ class TrainClsFoldConfig(ClsTrainingConfig):
         super().check()
         check(0 <= self.fold < N_FOLDS, f"fold: must be 0..{N_FOLDS - 1}, got {self.fold}")
 
+    @property
+    def training(self) -> ClsSettings:
+        """The library's training settings; each fold draws its own batches and augmentation."""
+        return built(ClsSettings, self, seed=self.seed + self.fold)
+
 
 @dataclass(frozen=True, kw_only=True)
-class TrainClsConfig(ClsTrainingConfig):
+class TrainClsConfig(ClsTrainingConfig, PlanFields):
     """Five fold classifiers of one site and setup, their ensemble, and its test evaluation."""
 
     step: ClassVar[str] = "train_cls"
     renamed: ClassVar[dict[str, str]] = {"mi_weight": "ddpm_mi_weight", "source": "data"}
 
-    ddpm_mi_weight: float = param(PAPER_MI_WEIGHT, DDPM_MI_WEIGHT_HELP)
     combine: str = param(
         "mean_prob",
         "ensemble: mean_prob (average probabilities) or mean_weights (one averaged network)",
@@ -132,10 +102,7 @@ class TrainClsConfig(ClsTrainingConfig):
 
     def check(self) -> None:
         super().check()
-        check(
-            0.0 < self.ddpm_mi_weight < 1.0,
-            f"ddpm_mi_weight: must be in (0, 1), got {self.ddpm_mi_weight}",
-        )
+        self.check_plan()
 
     def unused_fields(self) -> frozenset[str]:
         """The MI weight of the DDPMs only matters to ddpm_mi."""

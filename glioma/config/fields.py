@@ -8,6 +8,10 @@ role says they cannot change a result:
   output folders): two runs that differ only there give the same result, so one is reused;
 - ``upstream``: which earlier run to read (``prepare_run``, ``sample_run``, ...) or what to
   prepare first: the graph turns it into an input node, and the input's run id is in the key.
+
+A field that several steps share (the study plan's, main's copy of prepare's ``phantom_scale``)
+names the profile section that chooses it (``section``): every config that has the field takes
+the profile's value from there, so no step needs a "0: the profile's" sentinel.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ def param(
     *,
     choices: tuple[Any, ...] | None = None,
     role: str = RESULT,
+    section: str = "",
 ) -> Any:
-    """A config field: its default, one line of help, allowed values, and its role."""
+    """A config field: its default, one line of help, allowed values, its role, and the profile
+    section that chooses it when that is not the config's own (module docstring)."""
     if role not in (RESULT, VOLATILE, UPSTREAM):
         raise ValueError(f"role: expected result, volatile or upstream, got {role!r}")
-    return field(default=default, metadata={"help": help, "choices": choices, "role": role})
+    metadata = {"help": help, "choices": choices, "role": role, "section": section}
+    return field(default=default, metadata=metadata)
 
 
 def role_of(item: dataclasses.Field) -> str:
@@ -47,6 +54,11 @@ def help_of(item: dataclasses.Field) -> str:
 
 def choices_of(item: dataclasses.Field) -> tuple[Any, ...] | None:
     return item.metadata.get("choices")
+
+
+def section_of(item: dataclasses.Field) -> str:
+    """The profile section that chooses a shared field ('': its config's own section)."""
+    return item.metadata.get("section", "")
 
 
 def choice_list(name: str, text: str, choices: tuple[str, ...]) -> tuple[str, ...]:

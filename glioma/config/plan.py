@@ -1,8 +1,9 @@
-"""The study plan: what the study decides about its synthetic images, written once.
+"""The study plan: the DDPMs, samples and scores behind the study's synthetic images, as one
+frozen value built one way (``plan_for``).
 
-Which DDPM serves a classifier fold (``ddpm_scope``), the MI weight of the ``mi`` variant, how
-many images per real one (``synthetic_ratio``), and any further DDPM, sampler or scoring
-settings (tune's suggested point, its unregistered DDPMs) are one frozen value. Every
+Which DDPM serves a classifier fold, the MI weight of the ``mi`` variant and how many images
+per real one are the plan fields (``glioma.config.synthetic``); any further DDPM, sampler or
+scoring settings (tune's suggested point, its unregistered DDPMs) ride along. Every
 train_ddpm -> sample -> score_gen chain (``main``, the single entry points, ``tune``) builds its
 configs from one, so no classifier config is ever built to declare a DDPM, a sample or a score.
 """
@@ -14,12 +15,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from glioma.config.build import build_config, profile_values
-from glioma.config.classify import TrainClsConfig, held_out_for, scope_groups
+from glioma.config.build import build_config
 from glioma.config.ddpm import SampleConfig, TrainDDPMConfig, ddpm_config_for
-from glioma.config.fields import check
+from glioma.config.fields import StepConfig
 from glioma.config.profiles import DEFAULT_PROFILE
 from glioma.config.scoring import ScoreGenConfig
+from glioma.config.synthetic import PlanFields, held_out_for, plan_defaults
 
 Settings = Mapping[str, Any]
 
@@ -29,14 +30,11 @@ def _frozen(values: Settings | None) -> Settings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StudyPlan:
+class StudyPlan(PlanFields):
     """The synthetic side of a study (module docstring); checks itself at construction."""
 
     profile: str = DEFAULT_PROFILE
     seed: int = 0
-    ddpm_scope: str = "fold"
-    mi_weight: float = 0.1  # of the ``mi`` variant's DDPMs; ``std`` ones have none
-    synthetic_ratio: float = 1.0  # synthetic images per real subject, per grade
     ddpm: Settings = field(default_factory=dict)  # further train_ddpm settings (tune's point)
     sample: Settings = field(default_factory=dict)  # sampler settings (sampler, steps, out_dir)
     score: Settings = field(default_factory=dict)  # score_gen settings (tune: no TSTR)
@@ -44,12 +42,7 @@ class StudyPlan:
     def __post_init__(self) -> None:
         for name in ("ddpm", "sample", "score"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
-        scope_groups(self.ddpm_scope)
-        check(0.0 < self.mi_weight < 1.0, f"mi_weight: must be in (0, 1), got {self.mi_weight}")
-        check(
-            0.0 < self.synthetic_ratio <= 10.0,
-            f"synthetic_ratio: must be in (0, 10], got {self.synthetic_ratio}",
-        )
+        self.check_plan()
 
     @property
     def common(self) -> dict[str, Any]:
@@ -64,9 +57,9 @@ class StudyPlan:
     ) -> TrainDDPMConfig:
         """The DDPM that draws ``grade`` of ``site`` in ``variant`` (the conditional one of both
         grades where the profile says so)."""
-        overrides = {"site": site, "mi_weight": self.mi_weight if variant == "mi" else 0.0}
-        overrides |= {"held_out": ",".join(map(str, held_out)), **self.common, **self.ddpm}
-        return ddpm_config_for(grade, overrides)
+        weight = self.ddpm_mi_weight if variant == "mi" else 0.0
+        overrides = {"site": site, "mi_weight": weight, "held_out": ",".join(map(str, held_out))}
+        return ddpm_config_for(grade, overrides | self.common | dict(self.ddpm))
 
     def sample_config(self, site: str, grade: str, variant: str) -> SampleConfig:
         overrides = {"site": site, "grade": grade, "variant": variant, **self.common}
@@ -78,36 +71,10 @@ class StudyPlan:
         return build_config(ScoreGenConfig, overrides | dict(self.score))
 
 
-def study_plan(
-    *,
-    profile: str = DEFAULT_PROFILE,
-    seed: int = 0,
-    ddpm_scope: str = "",
-    mi_weight: float = 0.0,
-    synthetic_ratio: float = 1.0,
-    **settings: Settings,
-) -> StudyPlan:
-    """The plan under ``profile``: an empty scope or a zero MI weight take the profile's."""
-    chosen = profile_values(TrainClsConfig, profile)
-    fields = TrainClsConfig.__dataclass_fields__
-    scope = ddpm_scope or chosen.get("ddpm_scope", fields["ddpm_scope"].default)
-    weight = mi_weight or chosen.get("ddpm_mi_weight", fields["ddpm_mi_weight"].default)
-    return StudyPlan(
-        profile=profile,
-        seed=seed,
-        ddpm_scope=scope,
-        mi_weight=float(weight),
-        synthetic_ratio=synthetic_ratio,
-        **settings,
-    )
-
-
-def plan_of(config: TrainClsConfig) -> StudyPlan:
-    """The plan a ``train_cls`` run stands on: its ddpm setups' DDPMs and samples."""
-    return StudyPlan(
-        profile=config.profile,
-        seed=config.seed,
-        ddpm_scope=config.ddpm_scope,
-        mi_weight=config.ddpm_mi_weight,
-        synthetic_ratio=config.synthetic_ratio,
-    )
+def plan_for(config: StepConfig, **given: Any) -> StudyPlan:
+    """The plan that ``config`` stands on, the one way to build one: the plan fields it holds
+    (``main``, ``train_cls``), the profile's for those it does not (a sample or a score outside a
+    study), then ``given`` (tune's trial: its MI weight and further settings)."""
+    values = plan_defaults(config.profile)
+    values |= {name: getattr(config, name) for name in PlanFields.names if hasattr(config, name)}
+    return StudyPlan(profile=config.profile, seed=config.seed, **values | given)

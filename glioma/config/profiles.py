@@ -1,7 +1,8 @@
 """Profiles: named sets of step defaults. ``quick`` fits a 2-core CPU; ``paper`` is the study's.
 
-Each profile maps a step name to the field values it changes; everything else keeps the
-dataclass default of that step's config (``glioma.config``). More profiles can be defined in a
+Each profile maps a step name to the field values it changes (and ``plan`` to the study plan's
+fields, which several steps hold); everything else keeps the dataclass default of that step's
+config (``glioma.config``). More profiles can be defined in a
 JSON file named by ``GLIOMA_PROFILES`` (same shape: ``{"name": {"train_ddpm": {...}}}``), e.g.
 a cluster's or a test's; a misspelt key there is refused like any other.
 """
@@ -50,12 +51,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # ResNet-18 at 32 px: a fold trains in seconds on 2 cores. Not fewer epochs: at 20
         # (40 SGD steps on phantom-b) the baseline ensemble fell to 0.53-0.83 balanced
         # accuracy on phantom-a, against 0.91-0.92 at 30 (seeds 0 and 1).
-        # One DDPM per site, grade and variant (8, not 40): see ddpm_scope in the README.
-        "train_cls": {
-            "arch": "resnet18",
-            "epochs": 30,
-            "ddpm_scope": "site",
-        },
+        "train_cls": {"arch": "resnet18", "epochs": 30},
+        # The plan (glioma.config.synthetic), for every step that holds or declares it: one
+        # DDPM per site, grade and variant (8, not 40): see ddpm_scope in the README.
+        "plan": {"ddpm_scope": "site"},
         # About a minute per HGG trial on 2 cores.
         "tune": {"n_trials": 8, "lr_min": 5e-4, "lr_max": 5e-3},
     },
@@ -89,12 +88,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # ResNet-152 from ImageNet weights (the paper's fastai default; `main` stops without
         # them unless --imagenet_weights none), focal loss, lr 0.01 one-cycle, batch 32, 200
         # epochs, 5-fold ensemble.
-        "train_cls": {
-            "arch": "resnet152",
-            "imagenet_weights": "required",
-            "epochs": 200,
-            "ddpm_scope": "fold",
-        },
+        "train_cls": {"arch": "resnet152", "imagenet_weights": "required", "epochs": 200},
+        # One DDPM per fold that never saw it (the paper's), MI weight 0.1 (the declared default).
+        "plan": {"ddpm_scope": "fold"},
         # Around the published lr 2e-4 and mi_weight 0.1.
         "tune": {"n_trials": 30, "lr_min": 5e-5, "lr_max": 1e-3},
     },

@@ -19,7 +19,12 @@ from glioma.config.fields import (
 )
 from glioma.config.prepare import DATA_HELP
 from glioma.names import GRADES, VARIANTS
-from glioma.scoring.settings import TwoSampleSettings
+from glioma.scoring.settings import (
+    InceptionSettings,
+    MemorisationSettings,
+    TSTRSettings,
+    TwoSampleSettings,
+)
 
 
 def mi_mode_list(text: str) -> tuple[str, ...]:
@@ -28,6 +33,7 @@ def mi_mode_list(text: str) -> tuple[str, ...]:
 
 
 WEIGHTS_HELP = "FID Inception weights file (default: torch's hub cache)"
+SHOWN = {"pairs_shown": "pairs_shown"}  # memorisation's own field, not memorisation_-prefixed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +91,21 @@ class ScoreGenConfig(StepConfig):
     def unused_fields(self) -> frozenset[str]:
         return frozenset() if self.c2st else frozenset({"c2st_epochs"})
 
+    # --- the library's values, built from the fields above (one set of defaults) ---------
+
+    @property
+    def inception_settings(self) -> InceptionSettings:
+        names = {"mode": "inception", "weights": "inception_weights"}
+        return built(InceptionSettings, self, names=names)
+
+    @property
+    def memorisation(self) -> MemorisationSettings:
+        return built(MemorisationSettings, self, prefix="memorisation_", names=SHOWN)
+
+    @property
+    def tstr_settings(self) -> TSTRSettings:
+        return built(TSTRSettings, self, prefix="tstr_", seed=self.seed)
+
     @property
     def two_sample(self) -> TwoSampleSettings:
         return built(TwoSampleSettings, self, prefix="c2st_", seed=self.seed)
@@ -94,21 +115,9 @@ class ScoreGenConfig(StepConfig):
             self.encoder in ("pca", "per-modality") or self.encoder.startswith("modalities:"),
             f"encoder: expected pca, per-modality or modalities:A,B,C, got {self.encoder!r}",
         )
-        check(self.is_splits >= 1, f"is_splits: must be >= 1, got {self.is_splits}")
-        check(self.kid_subsets >= 1, f"kid_subsets: must be >= 1, got {self.kid_subsets}")
-        check(
-            self.kid_subset_size >= 2, f"kid_subset_size: must be >= 2, got {self.kid_subset_size}"
-        )
-        check(
-            0.0 < self.memorisation_threshold < 1.0,
-            f"memorisation_threshold: must be in (0, 1), got {self.memorisation_threshold}",
-        )
         check(self.msssim_pairs >= 1, f"msssim_pairs: must be >= 1, got {self.msssim_pairs}")
-        check(self.pairs_shown >= 1, f"pairs_shown: must be >= 1, got {self.pairs_shown}")
-        check(self.prdc_k >= 1, f"prdc_k: must be >= 1, got {self.prdc_k}")
-        check(self.tstr_epochs >= 1, f"tstr_epochs: must be >= 1, got {self.tstr_epochs}")
-        self.two_sample  # noqa: B018 - building is the check
-        check(self.batch_size >= 1, f"batch_size: must be >= 1, got {self.batch_size}")
+        # The rest is the library's: building its settings checks them, naming the field.
+        _ = (self.inception_settings, self.memorisation, self.tstr_settings, self.two_sample)
 
 
 @dataclass(frozen=True, kw_only=True)

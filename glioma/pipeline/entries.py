@@ -21,7 +21,7 @@ from glioma.config import (
     build_config,
     setup_list,
 )
-from glioma.config.plan import plan_of, study_plan
+from glioma.config.plan import plan_for
 from glioma.devices import resolve_device
 from glioma.diffusion.distributed import init_distributed, is_main_process
 from glioma.errors import ConfigError
@@ -109,7 +109,7 @@ def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[N
             config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
         return sample_node(ddpm, config), ddpm
-    plan = study_plan(profile=config.profile, seed=config.seed)
+    plan = plan_for(config)
     announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
     prepare = prepare_for(config.site, config.data, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
@@ -182,8 +182,7 @@ def given_sample(run_id: str) -> tuple[Node, Node]:
 
 def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
     """(sample, DDPM) nodes of the plan's sample of ``grade`` at the config's site/variant."""
-    plan = study_plan(profile=config.profile, seed=config.seed)
-    drawn = plan.sample_config(config.site, grade, config.variant)
+    drawn = plan_for(config).sample_config(config.site, grade, config.variant)
     return sample_graph_nodes(dataclasses.replace(drawn, data=config.data), step="score_gen")
 
 
@@ -195,7 +194,7 @@ def run_score_gen(config: ScoreGenConfig) -> NodeResult:
 def classifier_for(config: TrainClsConfig) -> Node:
     prepare = upstream_prepare(config, config.site)
     config = with_site_of(config, prepare)
-    return classifier_node(prepare, config, plan_of(config))
+    return classifier_node(prepare, config, plan_for(config))
 
 
 def run_train_cls(config: TrainClsConfig) -> NodeResult:

@@ -175,7 +175,7 @@ def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Nod
 
 def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> Node:
     """The ensemble of one site and setup over its five fold nodes (``plan``: the DDPMs and
-    samples of the ddpm setups; ``plan_of(config)`` outside a study)."""
+    samples of the ddpm setups; ``plan_for(config)`` outside a study)."""
     folds = tuple(fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS))
     inputs = EnsembleInputs(prepare, folds)
     tags = {"site": config.site, "setup": config.setup, "profile": config.profile}

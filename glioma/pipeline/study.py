@@ -24,7 +24,7 @@ from glioma.config import (
     build_config,
     setup_list,
 )
-from glioma.config.plan import StudyPlan
+from glioma.config.plan import StudyPlan, plan_for
 from glioma.names import SETUP_VARIANT
 from glioma.pipeline.graph import Graph, Node, tagged
 from glioma.pipeline.invoke import run_graph
@@ -49,12 +49,9 @@ class StudyOutput:
 
 
 def classifier_config(config: MainConfig, plan: StudyPlan, site: str, setup: str) -> TrainClsConfig:
-    """The ensemble of ``site`` and ``setup``; its ddpm fields are the plan's."""
-    overrides = {"site": site, "setup": setup, "synthetic_ratio": plan.synthetic_ratio}
-    overrides |= {"ddpm_mi_weight": plan.mi_weight, "ddpm_scope": plan.ddpm_scope}
-    if config.imagenet_weights:
-        overrides["imagenet_weights"] = config.imagenet_weights
-    return build_config(TrainClsConfig, overrides | plan.common)
+    """The ensemble of ``site`` and ``setup``; its plan fields are the plan's."""
+    overrides = {"site": site, "setup": setup, "imagenet_weights": config.imagenet_weights}
+    return build_config(TrainClsConfig, overrides | plan.plan_values() | plan.common)
 
 
 def study_graph(config: MainConfig) -> Graph:
@@ -76,7 +73,7 @@ def study_graph(config: MainConfig) -> Graph:
 
 def seed_part(config: MainConfig, prepared: dict[str, Node], data: dict[str, str]) -> list[Node]:
     """Under ``config.seed``: the DDPMs, samples, classifiers, scores and evaluations."""
-    plan = config.plan()
+    plan = plan_for(config)
     setups = setup_list(config.setups)
     directions = config.directions_sites()
     trained = [site for site in data if site in {trained_on for trained_on, _ in directions}]
@@ -104,9 +101,8 @@ def seed_part(config: MainConfig, prepared: dict[str, Node], data: dict[str, str
 
 
 def prepare_of(config: MainConfig, site: str, data: str) -> Node:
-    extra = {"phantom_scale": config.phantom_scale} if config.phantom_scale else {}
-    common = {"profile": config.profile, "seed": config.seed}
-    return prepare_for(site, data, workers=config.workers, **common, **extra)
+    common = {"profile": config.profile, "seed": config.seed, "workers": config.workers}
+    return prepare_for(site, data, phantom_scale=config.phantom_scale, **common)
 
 
 def cross_eval_config(
@@ -140,7 +136,7 @@ def check_weights(config: MainConfig) -> None:
         score = build_config(ScoreGenConfig, {"profile": config.profile})
         if score.inception == "required":
             find_weights(score.inception_weights)
-    classifier = classifier_config(config, config.plan(), config.site_a, "baseline")
+    classifier = classifier_config(config, plan_for(config), config.site_a, "baseline")
     if classifier.imagenet_weights == "required":
         require_imagenet_weights(classifier.arch)
 

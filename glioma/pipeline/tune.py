@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from tqdm.auto import tqdm
 
 from glioma.config import TrainDDPMConfig, TuneConfig, as_params, build_config
-from glioma.config.plan import StudyPlan
+from glioma.config.plan import StudyPlan, plan_for
 from glioma.config.scoring import mi_mode_list
 from glioma.errors import ConfigError
 from glioma.evaluate.figures import pareto_figure
@@ -127,10 +127,9 @@ def trial_plan(config: TuneConfig, point: dict, *, distance: str, out: Path) -> 
     device = {"device": config.device}
     score = {"classifier": "", "tstr": False, "inception_weights": config.inception_weights}
     score |= {"inception": "required" if distance == "fid" else "off"}
-    return StudyPlan(
-        profile=config.profile,
-        seed=config.seed,
-        mi_weight=point["mi_weight"] or PAPER_MI_WEIGHT,  # a trial at 0 is a std DDPM
+    return plan_for(
+        config,
+        ddpm_mi_weight=point["mi_weight"] or PAPER_MI_WEIGHT,  # a trial at 0 is a std DDPM
         ddpm=settings | device | {"register": False, "conditional": False},
         sample=device | {"out_dir": str(out)},
         score=device | score,

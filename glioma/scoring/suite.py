@@ -39,8 +39,13 @@ from glioma.scoring.memorisation import (
     nearest_training_correlation,
 )
 from glioma.scoring.radiomics import radiomic_features, radiomic_frechet_distance, standardise
-from glioma.scoring.settings import TwoSampleSettings
-from glioma.scoring.tstr import TSTRSettings, balanced, tstr_trtr
+from glioma.scoring.settings import (
+    InceptionSettings,
+    MemorisationSettings,
+    TSTRSettings,
+    TwoSampleSettings,
+)
+from glioma.scoring.tstr import balanced, tstr_trtr
 from glioma.scoring.two_sample import MIN_PER_HALF, two_sample_auc
 
 
@@ -125,27 +130,14 @@ def frechet(prefix: str, distance: Callable[[], FrechetResult]) -> ScorePart:
     )
 
 
-def inception_part(
-    data: ScoreData,
-    *,
-    inception: str,
-    weights: str,
-    encoder: str,
-    batch_size: int,
-    device: str,
-    kid_subsets: int,
-    kid_subset_size: int,
-    is_splits: int,
-    seed: int,
-    prdc_k: int,
-) -> ScorePart:
+def inception_part(data: ScoreData, *, settings: InceptionSettings, device: str) -> ScorePart:
     """FID, KID, IS and PRDC per encoder view; skipped (and said) when the weights are absent."""
-    if inception == "off":
+    if settings.mode == "off":
         return ScorePart(tags={"inception_metrics": "off"})
     try:
-        model = FIDInception.from_weights(weights)
+        model = FIDInception.from_weights(settings.weights)
     except MissingWeightsError as exc:
-        if inception == "required":
+        if settings.mode == "required":
             raise
         return ScorePart(
             tags={"inception_metrics": f"skipped: {exc}"[:5000]},
@@ -153,7 +145,8 @@ def inception_part(
         )
     part = ScorePart(tags={"inception_metrics": "computed"})
     torch_device = resolve_device(device)
-    views = encoded_views(encoder, data.training)
+    views = encoded_views(settings.encoder, data.training)
+    batch_size, k = settings.batch_size, settings.prdc_k
     for view, encode in views.items():
         suffix = "" if len(views) == 1 else f"_{view}"
         real_pool, real_logits = inception_features(
@@ -171,14 +164,18 @@ def inception_part(
             desc=f"inception {view}",
         )
         part.add(frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
-        part.add(prdc_part(f"inception{suffix}", real_pool, syn_pool, k=prdc_k))
+        part.add(prdc_part(f"inception{suffix}", real_pool, syn_pool, k=k))
         kid = kernel_inception_distance(
-            real_pool, syn_pool, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+            real_pool,
+            syn_pool,
+            subsets=settings.kid_subsets,
+            subset_size=settings.kid_subset_size,
+            seed=settings.seed,
         )
         part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
         part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
         for name, logits in (("is", syn_logits), ("is_real", real_logits)):
-            splits = min(is_splits, len(logits))
+            splits = min(settings.is_splits, len(logits))
             mean, std = inception_score(logits, splits)
             part.metrics.update({f"{name}_mean{suffix}": mean, f"{name}_std{suffix}": std})
             part.metrics[f"{name}_splits{suffix}"] = splits
@@ -218,12 +215,11 @@ def offline_part(
     return part.add(frechet("fd_cls", partial(frechet_distance, *features)))
 
 
-def memorisation_part(
-    data: ScoreData, *, region: str, threshold: float, pairs_shown: int, device: str
-) -> ScorePart:
+def memorisation_part(data: ScoreData, *, settings: MemorisationSettings, device: str) -> ScorePart:
     """Nearest-training Pearson r and MI, and the copy fraction (L2 to the nearest training image
     under 1/3 of that to the second), for the synthetic and the held-out real images."""
     part, correlations = ScorePart(), {}
+    region, threshold, pairs_shown = settings.region, settings.threshold, settings.pairs_shown
     torch_device = resolve_device(device)
     for name, images in (("", data.synthetic), ("_held_out", data.held_out)):
         if not len(images):

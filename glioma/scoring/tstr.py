@@ -11,26 +11,16 @@ be ones that must stay unseen (a site's test split, for site-scoped DDPMs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from glioma.classify.network import build_classifier
-from glioma.classify.training import ClsSettings, labels_tensor, predict_logits, train_fold
+from glioma.classify.settings import ClsSettings
+from glioma.classify.training import labels_tensor, predict_logits, train_fold
 from glioma.evaluate.metrics import binary_metrics
+from glioma.scoring.settings import TSTRSettings
 
 Labelled = tuple[np.ndarray, np.ndarray]  # images (N, 4, H, W), labels (N,) 0 LGG / 1 HGG
-
-
-@dataclass(frozen=True, kw_only=True)
-class TSTRSettings:
-    arch: str = "resnet18"
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 0.01
-    val_share: float = 0.2  # of each training set, stratified, for the epoch choice
-    seed: int = 0
 
 
 def balanced(images: dict[str, np.ndarray], labels: dict[str, int], seed: int) -> Labelled:
@@ -67,7 +57,12 @@ def train_and_score(data: Labelled, evaluate: Labelled, settings: TSTRSettings, 
         model,
         train=(torch.from_numpy(tx), labels_tensor(ty)),
         val=(torch.from_numpy(vx), labels_tensor(vy)),
-        settings=ClsSettings(settings.epochs, settings.batch_size, settings.lr, seed=settings.seed),
+        settings=ClsSettings(
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            seed=settings.seed,
+        ),
         device=device,
     )
     probs = torch.sigmoid(predict_logits(model, torch.from_numpy(evaluate[0]))).numpy()

@@ -43,7 +43,6 @@ from glioma.scoring.suite import (
     two_sample_part,
     worth_part,
 )
-from glioma.scoring.tstr import TSTRSettings
 
 
 @dataclass(frozen=True)
@@ -172,50 +171,24 @@ def compute(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> ScorePar
         "n_held_out": len(data.held_out),
     }
     scores = ScorePart(metrics=dict(counts))
-    device, batch = config.device, config.batch_size
-    scores.add(
-        inception_part(
-            data,
-            inception=config.inception,
-            weights=config.inception_weights,
-            encoder=config.encoder,
-            batch_size=batch,
-            device=device,
-            kid_subsets=config.kid_subsets,
-            kid_subset_size=config.kid_subset_size,
-            is_splits=config.is_splits,
-            seed=config.seed,
-            prdc_k=config.prdc_k,
-        )
-    )
+    device = config.device
+    scores.add(inception_part(data, settings=config.inception_settings, device=device))
     uri = classifier_uri(config, inputs.classifier)
-    scores.add(
-        offline_part(
-            data, classifier_uri=uri, batch_size=batch, device=device, prdc_k=config.prdc_k
-        )
-    )
+    batch, k = config.batch_size, config.prdc_k
+    scores.add(offline_part(data, classifier_uri=uri, batch_size=batch, device=device, prdc_k=k))
     worth = worth_data(inputs, config.grade, real, splits) if config.tstr else None
     if worth is None:
         scores.tags["tstr"] = "off" if not config.tstr else "skipped: no other grade's sample"
         if config.tstr:
             scores.notes.append("TSTR not computed: no sample of the other grade given")
     else:
-        settings = TSTRSettings(arch=config.tstr_arch, epochs=config.tstr_epochs, seed=config.seed)
-        scores.add(worth_part(worth, settings=settings, device=device))
+        scores.add(worth_part(worth, settings=config.tstr_settings, device=device))
     if config.c2st:
         scores.add(two_sample_part(data, settings=config.two_sample, device=device))
     else:
         scores.tags["c2st"] = "off"
     scores.add(diversity_part(data, pairs=config.msssim_pairs, seed=config.seed))
-    scores.add(
-        memorisation_part(
-            data,
-            region=config.memorisation_region,
-            threshold=config.memorisation_threshold,
-            pairs_shown=config.pairs_shown,
-            device=device,
-        )
-    )
+    scores.add(memorisation_part(data, settings=config.memorisation, device=device))
     return scores
 
 

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from glioma.classify.augment import classic_augmentation
 from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.network import build_classifier
-from glioma.classify.training import ClsSettings, labels_tensor, predict_logits, train_fold
+from glioma.classify.training import labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsFoldConfig
-from glioma.config.classify import guarded_folds
+from glioma.config.synthetic import guarded_folds
 from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
 from glioma.errors import DataError
@@ -173,15 +173,11 @@ def compute(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult], on_epoch
     train_y = torch.cat([data.train_y, *(labels_tensor(y) for _, y in sets)])
     torch.manual_seed(config.seed + config.fold)
     model, init = build_classifier(config.arch, config.imagenet_weights)
-    settings = ClsSettings(
-        config.epochs, config.batch_size, config.lr, weight_decay=config.weight_decay,
-        seed=config.seed + config.fold,
-    )  # fmt: skip
     result = train_fold(
         model,
         train=(train_x, train_y),
         val=(data.val_x, data.val_y),
-        settings=settings,
+        settings=config.training,
         augment=classic_augmentation() if config.setup == "augment" else None,
         device=resolve_device(config.device),
         on_epoch=on_epoch,
