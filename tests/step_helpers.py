@@ -58,8 +58,8 @@ TINY_PROFILE = {
         "epochs": 2,
         "batch_size": 8,
         "imagenet_weights": "none",
-        "ddpm_scope": "site",
     },
+    "plan": {"ddpm_scope": "site"},
 }
 
 

@@ -35,7 +35,7 @@ from glioma.errors import DataError
 from glioma.pipeline.entries import run_prepare, run_train_cls
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
-from glioma.pipeline.invoke import StudyFailed, run_graph
+from glioma.pipeline.invoke import StudyFailed, run_entry
 from glioma.pipeline.nodes import cross_eval_node, prepare_for
 from glioma.pipeline.study import study_graph
 from glioma.tracking import configure_tracking
@@ -195,7 +195,7 @@ def test_an_evaluation_only_site_is_a_cross_eval_target_and_no_training_site(
     target = prepare_for("clinic", str(root), profile="quick", seed=0)
     classifiers = {setup: given(run, "train_cls") for setup, run in ensembles.items()}
     node = cross_eval_node(target, classifiers, config)
-    result = run_graph(Graph([node]), config).result(node)
+    result = run_entry(Graph([node]), config).result(node)
     rows = pd.read_csv(
         mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/direction_results.csv")
     ).set_index("setup")

@@ -23,7 +23,7 @@ from glioma.evaluate.stats import (
 )
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
-from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import cross_eval_node, prepare_for
 from glioma.tracking import configure_tracking
@@ -111,7 +111,7 @@ def test_cross_eval_with_known_predictions(constant_ensembles, project_home):
     target = prepare_for("phantom-b", "phantom", profile="quick", seed=0)
     classifiers = {setup: given(run, "train_cls") for setup, run in constant_ensembles.items()}
     node = cross_eval_node(target, classifiers, config)
-    result = run_graph(Graph([node]), config).result(node)
+    result = run_entry(Graph([node]), config).result(node)
     output = pd.read_csv(
         mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/direction_results.csv")
     )

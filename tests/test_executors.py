@@ -16,7 +16,7 @@ from test_main import graph_signatures, run_signatures
 from glioma.config import MainConfig, SampleConfig, TrainDDPMConfig, build_config
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
-from glioma.pipeline.invoke import StudyFailed, run_graph
+from glioma.pipeline.invoke import StudyFailed, run_group
 from glioma.pipeline.nodes import ddpm_node, sample_node
 from glioma.pipeline.study import study_graph
 
@@ -51,12 +51,12 @@ def check_failure_and_rerun(report: str, bad, blocked, config) -> None:
 
 def test_a_failing_step_stops_only_what_depends_on_it(tiny_prepared):
     graph, (bad, blocked, _) = failing_graph(tiny_prepared)
-    config = build_config(TrainDDPMConfig)
+    config = build_config(MainConfig)  # the group run: a study's
     with pytest.raises(StudyFailed) as caught:
-        run_graph(graph, config)
+        run_group(graph, config)
     check_failure_and_rerun(str(caught.value), bad, blocked, config)
     with pytest.raises(StudyFailed) as again:  # rerun: what finished is reused
-        run_graph(graph, config)
+        run_group(graph, config)
     assert "0 ran and 5 were reused" in str(again.value)  # the bad DDPM failed again
     assert len(runs_of("train_ddpm", "FINISHED")) == 4 and len(runs_of("sample")) == 1
 
@@ -155,15 +155,15 @@ def ray_start(ray_cli: str, env: dict, args: list[str]) -> None:
 
 TWO_NODE_DRIVER = """
 import sys
-from glioma.config import ExecutorConfig, TrainDDPMConfig, build_config
-from glioma.pipeline.invoke import StudyFailed, run_graph
+from glioma.config import MainConfig, build_config
+from glioma.pipeline.invoke import StudyFailed, run_group
 from test_executors import failing_graph
 from glioma.pipeline.keys import NodeResult
 
 graph, _ = failing_graph(NodeResult("prepare", sys.argv[1], {}))
-settings = ExecutorConfig(executor="ray", ray_address=sys.argv[2])
+config = build_config(MainConfig, {"executor": "ray", "ray_address": sys.argv[2]})
 try:
-    run_graph(graph, build_config(TrainDDPMConfig), settings=settings)
+    run_group(graph, config, settings=config)
 except StudyFailed as failed:
     print(failed)
     sys.exit(3)
@@ -181,8 +181,8 @@ def test_on_a_two_node_ray_cluster_a_failing_step_stops_only_its_dependants(
     assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "Ray with 2 node(s), 2 CPU(s)" in proc.stdout
     graph, (bad, blocked, _) = failing_graph(tiny_prepared)
-    check_failure_and_rerun(proc.stdout, bad, blocked, build_config(TrainDDPMConfig))
+    check_failure_and_rerun(proc.stdout, bad, blocked, build_config(MainConfig))
     runs = runs_of("train_ddpm", "FINISHED")
     assert len({r.data.tags["ray_node"] for r in runs}) == 2, "both nodes trained DDPMs"
     with pytest.raises(StudyFailed, match="0 ran and 5 were reused"):  # rerun, here: serially
-        run_graph(graph, build_config(TrainDDPMConfig))
+        run_group(graph, build_config(MainConfig))

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import mlflow
 import torch
@@ -48,27 +47,16 @@ class StepFailed(GliomaError):
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where ensured runs go: the study's experiment, under the study run (when there is one).
-
-    ``adopt_run_id``: the run ``mlflow run`` created, which the single target of a one-step
-    entry point carries on in (so ``mlflow run -e prepare`` gives one prepare run).
-    ``nests``: nodes whose runs go under another run than ``parent_run_id`` (tune: a trial's
-    steps under the trial's run).
-    """
+    """Where one node's run goes: the study's experiment, under ``parent_run_id`` (when there is
+    one), or carried on in ``adopt_run_id``, the run ``mlflow run`` created (so ``mlflow run -e
+    prepare`` gives one prepare run). The entry decides it per node (``Placement``)."""
 
     experiment_id: str | None = None
     parent_run_id: str | None = None
     adopt_run_id: str | None = None
     prefix: str = "glioma"
+    commit: str = field(default_factory=git_commit)  # the driver's: a Ray worker's has none
     ray_node: str = ""
-    commit: str = ""  # the driver's git commit (a Ray worker's copy of the code has none)
-    nests: Mapping[Node, str] = field(default_factory=dict)
-
-    def of(self, node: Node, *, adopt: bool = False) -> RunContext:
-        """The context ``node`` runs in: its parent run, the adopted run only if ``adopt``."""
-        parent = self.nests.get(node, self.parent_run_id)
-        adopted = self.adopt_run_id if adopt else None
-        return replace(self, parent_run_id=parent, adopt_run_id=adopted, nests={})
 
 
 def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> NodeResult:

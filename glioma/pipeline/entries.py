@@ -28,7 +28,7 @@ from glioma.errors import ConfigError
 from glioma.names import GRADES, other_grade
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph, Node
-from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.invoke import run_entry, run_group
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import (
     classifier_node,
@@ -50,7 +50,7 @@ from glioma.tracking.registry import ddpm_model_name, registered_ddpms, require_
 
 def run_prepare(config: PrepareConfig) -> NodeResult:
     target = prepare_node(config)
-    return run_graph(Graph([target]), config).result(target)
+    return run_entry(Graph([target]), config).result(target)
 
 
 def upstream_prepare(config, site: str) -> Node:
@@ -84,7 +84,8 @@ def run_train_ddpm(config: TrainDDPMConfig) -> list[NodeResult]:
         follow_main_process(config, grades)
         return []
     targets = train_ddpm_nodes(config)
-    invocation = run_graph(Graph(targets), config, group=len(targets) > 1)
+    run = run_group if len(targets) > 1 else run_entry
+    invocation = run(Graph(targets), config)
     return [invocation.result(t) for t in targets]
 
 
@@ -139,7 +140,7 @@ def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
 
 def run_sample(config: SampleConfig) -> NodeResult:
     target, _ = sample_graph_nodes(config)
-    return run_graph(Graph([target]), config).result(target)
+    return run_entry(Graph([target]), config).result(target)
 
 
 def pinned(uri: str) -> str:
@@ -188,7 +189,7 @@ def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:
     target = score_graph_nodes(config)
-    return run_graph(Graph([target]), config).result(target)
+    return run_entry(Graph([target]), config).result(target)
 
 
 def classifier_for(config: TrainClsConfig) -> Node:
@@ -199,7 +200,7 @@ def classifier_for(config: TrainClsConfig) -> Node:
 
 def run_train_cls(config: TrainClsConfig) -> NodeResult:
     target = classifier_for(config)
-    return run_graph(Graph([target]), config).result(target)
+    return run_entry(Graph([target]), config).result(target)
 
 
 def cross_eval_target(config: CrossEvalConfig) -> Node:
@@ -219,4 +220,4 @@ def cross_eval_target(config: CrossEvalConfig) -> Node:
 
 def run_cross_eval(config: CrossEvalConfig) -> NodeResult:
     target = cross_eval_target(config)
-    return run_graph(Graph([target]), config).result(target)
+    return run_entry(Graph([target]), config).result(target)

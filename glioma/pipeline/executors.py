@@ -7,11 +7,15 @@ not started because an input failed (independent nodes still finish).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
+
+# Where each node's run goes (its parent, or the run it carries on in): the entry decides.
+Placement = Callable[[Node], RunContext]
 
 
 @dataclass
@@ -75,8 +79,8 @@ class Outcome:
         return "\n".join(lines)
 
 
-def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) -> Outcome:
-    """Every node in graph order, in this process; ``adopt`` carries on in the project run."""
+def run_serial(graph: Graph, place: Placement) -> Outcome:
+    """Every node in graph order, in this process, each run where ``place`` says."""
     outcome = Outcome(graph)
     for item in graph.nodes:
         if item in outcome.results:
@@ -86,8 +90,9 @@ def run_serial(graph: Graph, context: RunContext, *, adopt: Node | None = None) 
             outcome.not_started[item] = blocker
             continue
         inputs = {name: outcome.results[up] for name, up in item.inputs}
+        context = place(item)
         try:
-            outcome.results[item] = ensure(item, inputs, context.of(item, adopt=item == adopt))
+            outcome.results[item] = ensure(item, inputs, context)
         except StepFailed as failed:
             seen = failed.reason in outcome.failures.values()
             shown = f"{item.label} (the same reason)" if seen else failed

@@ -1,13 +1,18 @@
-"""Running an entry point's graph: the one path from a declared graph to finished runs.
+"""Running a declared graph: three small entries, one executor call.
 
-1. Runs that a killed process left RUNNING on this host are marked KILLED.
-2. The invocation's run: ``main`` (and any graph with several targets) opens a group run that
-   every node nests under; a one-target entry under ``mlflow run`` carries on in the run that
-   ``mlflow run`` created when the target has to run (its inputs nest under it), and marks it
-   ``step = invocation`` with a ``reused_run`` tag when the target is reused.
-3. The executor: serial here, or Ray; with Ray and a local file store, a tracking server on
-   loopback serves the store to the workers (``glioma.tracking.server``).
-4. Failures: the entry ends with ``StudyFailed`` listing what failed and what did not start.
+- ``run_entry``: a single entry point's one target. Under ``mlflow run`` it carries on in the
+  run ``mlflow run`` created when it has to run (its inputs nest under it); when it is reused,
+  that run is marked ``step = invocation`` with a ``reused_run`` tag.
+- ``run_group``: several targets (``main``, ``train_ddpm`` of both grades): a group run that
+  every node nests under (itself the ``mlflow run`` run, when there is one).
+- ``run_under``: under a run that is open already (``tune``), some nodes under another run
+  (a trial's steps, its trial run).
+
+Each decides where every node's run goes (``Placement``) and hands the graph and that one
+function to an executor: serial here, or Ray; with Ray and a local file store, a tracking server
+on loopback serves the store to the workers and to this process (``glioma.tracking.server``).
+Runs that a killed process left RUNNING on this host are marked KILLED first; failures end the
+entry with ``StudyFailed`` listing what failed and what did not start.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mlflow
@@ -24,11 +29,11 @@ from mlflow.tracking import MlflowClient
 from glioma.config import ExecutorConfig, StepConfig, as_params
 from glioma.errors import GliomaError
 from glioma.pipeline.ensure import RunContext
-from glioma.pipeline.executors import Outcome, run_serial
+from glioma.pipeline.executors import Outcome, Placement, run_serial
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.ray_executor import run_ray
-from glioma.tracking import configure_tracking, git_commit, open_run
+from glioma.tracking import configure_tracking, open_run
 from glioma.tracking.liveness import mark_orphans_killed
 from glioma.tracking.runs import REUSED_RUN
 from glioma.tracking.server import is_local_store, loopback_server
@@ -70,107 +75,114 @@ def sweep_orphans(prefix: str) -> None:
 
 @contextmanager
 def parallel_store(settings: ExecutorConfig) -> Iterator[str]:
-    """The tracking URI the workers use; a loopback server when the store is a local file."""
+    """The tracking URI of this run's executor; with Ray on a local file store, a loopback
+    server, which this process uses too while it runs (one writer to the database file)."""
     uri = configure_tracking()
     if settings.executor == "serial" or not is_local_store(uri):
         yield uri
         return
     with loopback_server(uri) as server:
         print(f"tracking server for the parallel steps: {server} (store {uri})")
-        previous = os.environ.get("MLFLOW_TRACKING_URI")
-        os.environ["MLFLOW_TRACKING_URI"] = server
-        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # a server of minutes
+        mlflow.set_tracking_uri(server)
         try:
-            configure_tracking()
             yield server
         finally:
-            if previous is None:
-                os.environ.pop("MLFLOW_TRACKING_URI", None)
-            else:
-                os.environ["MLFLOW_TRACKING_URI"] = previous
-            configure_tracking()
+            mlflow.set_tracking_uri(uri)
 
 
-@contextmanager
-def project_run_id() -> Iterator[str | None]:
-    """The run ``mlflow run`` created, taken out of the environment while the graph runs.
+def take_project_run() -> str | None:
+    """The run ``mlflow run`` created (``MLFLOW_RUN_ID``), taken once by the entry.
 
-    MLflow's ``start_run`` resumes ``MLFLOW_RUN_ID`` on its first call, whatever run that call
-    meant to start; here only the node meant to carry on in it does (``adopt_run_id``).
+    MLflow's ``start_run`` resumes that run on its first call, whatever run that call meant to
+    start; taken here, only the node placed in it (``RunContext.adopt_run_id``) carries on in it.
     """
-    run_id = os.environ.pop("MLFLOW_RUN_ID", None)
-    try:
-        yield run_id
-    finally:
-        if run_id is not None:
-            os.environ["MLFLOW_RUN_ID"] = run_id
+    return os.environ.pop("MLFLOW_RUN_ID", None)
 
 
-def execute(graph: Graph, context: RunContext, *, settings: ExecutorConfig, uri: str, adopt):
-    if settings.executor == "ray":
-        return run_ray(graph, context, settings=settings, tracking_uri=uri)
-    return run_serial(graph, context, adopt=adopt)
+def header(graph: Graph, prefix: str) -> None:
+    counts = ", ".join(f"{n} {step}" for step, n in graph.steps().items())
+    print(f"{prefix}: {len(graph)} step(s) in the graph ({counts})")
 
 
-def run_graph(
+def execute(graph: Graph, place: Placement, settings: ExecutorConfig) -> Outcome:
+    """Run every node of ``graph`` where ``place`` says, serially or on Ray."""
+    with parallel_store(settings) as uri:
+        if settings.executor == "ray":
+            return run_ray(graph, place, settings=settings, tracking_uri=uri)
+        return run_serial(graph, place)
+
+
+def run_entry(graph: Graph, config: StepConfig) -> Invocation:
+    """A single entry point's graph, its one target carrying on in the ``mlflow run`` run."""
+    (target,) = graph.targets
+    configure_tracking()
+    sweep_orphans(config.step)
+    header(graph, config.step)
+    project_run = take_project_run()
+    here = RunContext(experiment_id(), parent_run_id=project_run, prefix=config.step)
+    adopting = replace(here, parent_run_id=None, adopt_run_id=project_run)
+
+    def place(node: Node) -> RunContext:
+        return adopting if node == target and project_run else here
+
+    outcome = execute(graph, place, SERIAL)
+    close_project_run(project_run, target, outcome)
+    return finish(Invocation(project_run, outcome))
+
+
+def run_group(
     graph: Graph,
     config: StepConfig,
     *,
     settings: ExecutorConfig = SERIAL,
-    group: bool = False,
     summarise: Callable[[Outcome], Any] | None = None,
-    within: str | None = None,
+) -> Invocation:
+    """Several targets under one group run of ``config``'s step; ``summarise`` (main's tables and
+    figures) runs in it when every node finished."""
+    configure_tracking()
+    sweep_orphans(config.step)
+    header(graph, config.step)
+    project_run = take_project_run()
+    tags = {"profile": config.profile}
+    with open_run(config.step, as_params(config), tags, adopt_run_id=project_run) as run:
+        context = RunContext(experiment_id(), parent_run_id=run.info.run_id, prefix=config.step)
+        outcome = execute(graph, lambda node: context, settings)
+        mlflow.log_metrics({"steps_run": outcome.ran, "steps_reused": outcome.reused})
+        complete = not outcome.failures and not outcome.not_started
+        summary = summarise(outcome) if summarise is not None and complete else None
+        invocation = Invocation(run.info.run_id, outcome, summary)
+        if outcome.failures:
+            raise StudyFailed(outcome)
+    return invocation
+
+
+def run_under(
+    graph: Graph,
+    config: StepConfig,
+    parent_run_id: str,
+    *,
+    settings: ExecutorConfig = SERIAL,
     nests: Mapping[Node, str] | None = None,
 ) -> Invocation:
-    """Run ``graph`` for the entry point of ``config``; see the module docstring.
-
-    ``within``: the run (open already: tune's) that the nodes go under instead of a group run
-    of their own; ``nests``: nodes that go under another run (a trial's steps, its trial run).
-    """
-    prefix = config.step
-    configure_tracking()
-    if within is None:
-        sweep_orphans(prefix)
-    counts = ", ".join(f"{n} {step}" for step, n in graph.steps().items())
-    print(f"{prefix}: {len(graph)} step(s) in the graph ({counts})")
-    single = len(graph.targets) == 1 and not group
-    with project_run_id() as project_run, parallel_store(settings) as uri:
-        experiment = experiment_id()
-        if within is not None:
-            context = RunContext(
-                experiment, within, None, prefix, commit=git_commit(), nests=nests or {}
-            )
-            outcome = execute(graph, context, settings=settings, uri=uri, adopt=None)
-            return finish(Invocation(within, outcome))
-        if single:
-            context = RunContext(experiment, project_run, project_run, prefix, commit=git_commit())
-            outcome = execute(graph, context, settings=settings, uri=uri, adopt=graph.targets[0])
-            close_project_run(project_run, graph, outcome)
-            return finish(Invocation(project_run, outcome))
-        step = config.step if group else "invocation"
-        tags = {"profile": config.profile}
-        with open_run(step, as_params(config), tags, adopt_run_id=project_run) as run:
-            context = RunContext(experiment, run.info.run_id, None, prefix, commit=git_commit())
-            outcome = execute(graph, context, settings=settings, uri=uri, adopt=None)
-            mlflow.log_metrics({"steps_run": outcome.ran, "steps_reused": outcome.reused})
-            complete = not outcome.failures and not outcome.not_started
-            summary = summarise(outcome) if summarise is not None and complete else None
-            invocation = Invocation(run.info.run_id, outcome, summary)
-            if outcome.failures:
-                raise StudyFailed(outcome)
-        return invocation
+    """Under ``parent_run_id``, a run open already (tune's); ``nests``: nodes that go under
+    another run instead (a trial's steps, its trial run)."""
+    header(graph, config.step)
+    context = RunContext(experiment_id(), parent_run_id=parent_run_id, prefix=config.step)
+    runs = {node: replace(context, parent_run_id=run) for node, run in (nests or {}).items()}
+    outcome = execute(graph, lambda node: runs.get(node, context), settings)
+    return finish(Invocation(parent_run_id, outcome))
 
 
-def close_project_run(project_run: str | None, graph: Graph, outcome: Outcome) -> None:
+def close_project_run(project_run: str | None, target: Node, outcome: Outcome) -> None:
     """When the target was reused, the run ``mlflow run`` made says so and ends FINISHED."""
-    target = outcome.results.get(graph.targets[0])
-    if not project_run or target is None or target.run_id == project_run:
+    result = outcome.results.get(target)
+    if not project_run or result is None or result.run_id == project_run:
         return
     client = MlflowClient()
     if client.get_run(project_run).info.status != "RUNNING":
         return
     client.set_tag(project_run, "step", "invocation")
-    client.set_tag(project_run, REUSED_RUN, target.run_id)
+    client.set_tag(project_run, REUSED_RUN, result.run_id)
     client.set_terminated(project_run, "FINISHED")
 
 

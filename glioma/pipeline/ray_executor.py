@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from glioma.config import ExecutorConfig
 from glioma.packaging import PACKAGE_DIR
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
-from glioma.pipeline.executors import Outcome
+from glioma.pipeline.executors import Outcome, Placement
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps import STEPS
@@ -97,14 +97,15 @@ def collect(refs: dict[Node, ray.ObjectRef], outcome: Outcome) -> None:
 
 
 def run_ray(
-    graph: Graph, context: RunContext, *, settings: ExecutorConfig, tracking_uri: str
+    graph: Graph, place: Placement, *, settings: ExecutorConfig, tracking_uri: str
 ) -> Outcome:
-    """Submit every node as a task (inputs as refs), then collect."""
+    """Submit every node as a task (inputs as refs), each run where ``place`` says; collect."""
     start_ray(settings, tracking_uri)
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0))
         nodes, workers = len(ray.nodes()), ray.cluster_resources().get("CPU", 0)
-        print(f"{context.prefix}: Ray with {nodes} node(s), {workers:g} CPU(s), {gpus:g} GPU(s)")
+        prefix = place(graph.nodes[-1]).prefix
+        print(f"{prefix}: Ray with {nodes} node(s), {workers:g} CPU(s), {gpus:g} GPU(s)")
         refs: dict[Node, ray.ObjectRef] = {}
         outcome = Outcome(graph)  # holds the given runs' results already
         for item in graph.nodes:
@@ -113,7 +114,7 @@ def run_ray(
             names = [name for name, _ in item.inputs]
             upstream = [refs[up] if up in refs else outcome.results[up] for _, up in item.inputs]
             task = ensure_task.options(**task_options(item, settings, gpus))
-            here = context.of(item)
+            here = place(item)
             refs[item] = task.remote(item, here, settings.cpus_per_task, names, *upstream)
         collect(refs, outcome)
         return outcome

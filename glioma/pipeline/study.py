@@ -27,7 +27,7 @@ from glioma.config import (
 from glioma.config.plan import StudyPlan, plan_for
 from glioma.names import SETUP_VARIANT
 from glioma.pipeline.graph import Graph, Node, tagged
-from glioma.pipeline.invoke import run_graph
+from glioma.pipeline.invoke import run_group
 from glioma.pipeline.nodes import (
     classifier_node,
     cross_eval_node,
@@ -144,12 +144,7 @@ def check_weights(config: MainConfig) -> None:
 def run_main(config: MainConfig) -> StudyOutput:
     """The study; every step reuses a finished run with the same key."""
     check_weights(config)
-    invocation = run_graph(
-        study_graph(config),
-        config,
-        settings=config,
-        group=True,
-        summarise=partial(summarise, config=config),
-    )
+    summary = partial(summarise, config=config)
+    invocation = run_group(study_graph(config), config, settings=config, summarise=summary)
     outcome = invocation.outcome
     return StudyOutput(invocation.run_id, invocation.summary, outcome.reused, outcome.ran)

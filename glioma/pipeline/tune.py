@@ -4,7 +4,7 @@ Each trial is an MLflow run nested under the tune run (logged here, not by an Op
 so trials stay in the study's experiment); under it the trial's own train_ddpm (not registered,
 so no trial ever moves ``@best``), sample and score_gen runs, declared from the trial's
 ``StudyPlan``. Trials are asked of Optuna ``trials_at_once`` at a time and their graphs run as
-one through ``run_graph``, the path every entry point takes: one after another here, or side by
+one through ``run_under``, the path every entry point takes: one after another here, or side by
 side on Ray (``--executor ray``); then each is told its objectives, or FAIL, and a failed step
 ends the tune with the same report as ``main``'s after the other trials finished.
 Both objectives are minimised: how far the synthetic images are from the real ones (FID with
@@ -36,7 +36,7 @@ from glioma.names import PAPER_MI_WEIGHT, variant_of
 from glioma.pipeline.executors import Outcome
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph, Node
-from glioma.pipeline.invoke import StudyFailed, run_graph, sweep_orphans
+from glioma.pipeline.invoke import StudyFailed, run_under, sweep_orphans
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.nodes import prepare_for, refuse_small_site, scored_sets, synthetic_set
 from glioma.scoring.inception import MissingWeightsError, find_weights
@@ -197,12 +197,12 @@ def plan_trial(
 def run_round(
     planned: list[PlannedTrial], config: TuneConfig, distance: str, tune_run: str
 ) -> Outcome:
-    """The trials' graphs as one graph through ``run_graph`` (serial, or side by side on
+    """The trials' graphs as one graph through ``run_under`` (serial, or side by side on
     Ray), each trial's steps under its run; then each trial is told its objectives or FAIL."""
     nests = {n: p.run_id for p in planned for n in p.nodes}
     graph = Graph([p.score for p in planned])
     try:
-        outcome = run_graph(graph, config, settings=config, within=tune_run, nests=nests).outcome
+        outcome = run_under(graph, config, tune_run, settings=config, nests=nests).outcome
     except StudyFailed as failed:
         outcome = failed.outcome
     for item in planned:
@@ -298,7 +298,7 @@ def run_tune(config: TuneConfig) -> TuneOutput:
     tags = {"site": config.site, "grade": config.grade, "profile": config.profile}
     with open_run("tune", params, tags) as run:
         tune_run = run.info.run_id
-        prepared = run_graph(Graph([prepare]), config, within=tune_run).result(prepare)
+        prepared = run_under(Graph([prepare]), config, tune_run).result(prepare)
         study = open_study(config, distance, storage)
         mlflow.set_tags({"optuna_study": study.study_name, "distance_metric": distance})
         failed = run_trials(study, config, prepared, distance, tune_run)
