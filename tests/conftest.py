@@ -49,6 +49,22 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order
 
 
+def pytest_unconfigure(config) -> None:
+    """The machine's speed line under the suite's time (after it, so not counted in it), when
+    the suite runs as ``make test`` runs it: its minutes move with the VM, and a figure without
+    this line cannot be compared."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        return  # a pytest-xdist worker, or not the whole suite (make test runs it with -n)
+    if config.option.collectonly:
+        return
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from speed import speed_line
+
+    print(f"\n{speed_line()} (after the suite)", flush=True)
+
+
 def ras_affine(shape=SHAPE, spacing=SPACING) -> np.ndarray:
     affine = np.diag([*spacing, 1.0])
     affine[:3, 3] = -np.asarray(spacing) * (np.asarray(shape) - 1) / 2
