@@ -12,12 +12,32 @@ if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 import csv  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from nibabel.orientations import axcodes2ornt, ornt_transform  # noqa: E402
+
+RAM_DISK = Path("/dev/shm")
+
+
+def ram_temp_root() -> None:
+    """Every test's folders (its MLflow store, data and models) on a RAM disk where one has room:
+    a test's SQLite store commits after each write, and a commit on disk took 1.5 ms against
+    0.1 ms in RAM here (the tiny study makes 3600 of them). Durability is no property a test
+    checks; ``TMPDIR`` given by the user wins. Set before pytest makes its first temporary
+    folder, so its workers and the subprocesses the tests start use it too."""
+    if "TMPDIR" in os.environ or not RAM_DISK.is_dir() or not os.access(RAM_DISK, os.W_OK):
+        return
+    if shutil.disk_usage(RAM_DISK).free > 8 * 1024**3:
+        os.environ["TMPDIR"] = str(RAM_DISK)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+ram_temp_root()
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 SHAPE = (28, 30, 16)
