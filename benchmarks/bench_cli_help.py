@@ -21,7 +21,7 @@ from pathlib import Path
 from machine import machine_line
 from speed import speed_line
 
-from glioma.config.steps import ENTRY_POINTS
+from glioma.config.steps import entry_points
 
 TARGET_S = 1.5
 
@@ -40,7 +40,7 @@ def main() -> None:
     print(machine_line())
     print(speed_line())
     print(f"\n| command | median s | slowest s | within {TARGET_S} s |\n| --- | --- | --- | --- |")
-    for words in [["--help"], *([step, "--help"] for step in ENTRY_POINTS)]:
+    for words in [["--help"], *([step, "--help"] for step in entry_points())]:
         times = [seconds([glioma, *words]) for _ in range(args.repeats)]
         slowest = max(times)
         print(

@@ -66,8 +66,8 @@ from glioma.config import PrepareConfig, TrainDDPMConfig, build_config  # noqa: 
 from glioma.devices import resolve_device  # noqa: E402
 from glioma.diffusion.pyfunc import LoadedDDPM  # noqa: E402
 from glioma.names import GRADES, LABELS  # noqa: E402
-from glioma.pipeline.entries import run_prepare  # noqa: E402
 from glioma.pipeline.inputs import load_prepared  # noqa: E402
+from glioma.pipeline.steps.prepare import run_prepare  # noqa: E402
 from glioma.pipeline.steps.train_ddpm import build_trainer  # noqa: E402
 from glioma.scoring.report import markdown_table  # noqa: E402
 from glioma.scoring.settings import TSTRSettings  # noqa: E402

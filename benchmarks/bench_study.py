@@ -1,6 +1,6 @@
 """Benchmark the whole study: ``main`` serially and on a local Ray, side by side in one run.
 
-For each executor: ``python -m entrypoints.main --executor X`` on a fresh project folder, as a
+For each executor: ``python -m entrypoints main --executor X`` on a fresh project folder, as a
 user runs it (no MLFLOW_* variables), then the rerun that reuses every step; the wall time of
 both, where the first run's time went (read back from its store), and what the study left on
 disk by kind of artifact; then, per step, the time of a run serially and on Ray, which says
@@ -48,7 +48,7 @@ STEPS = (
 def timed_main(home: Path, profile: str, executor: str, *extra: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(GLIOMA_HOME=str(home), TQDM_DISABLE="1")
-    command = [sys.executable, "-m", "entrypoints.main", "--profile", profile]
+    command = [sys.executable, "-m", "entrypoints", "main", "--profile", profile]
     command += ["--executor", executor, *extra]
     log = home / f"main-{executor}.log"
     start = time.perf_counter()

@@ -1,2 +1,2 @@
-"""MLproject's commands, ``python -m entrypoints.<step>`` from the checkout (not installed):
-each is ``glioma.cli.run_step`` of its step."""
+"""MLproject's command for every step: ``python -m entrypoints STEP [--param value ...]``, run
+from the checkout (not installed); the same dispatch as the ``glioma`` console script."""

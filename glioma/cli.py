@@ -4,8 +4,8 @@ Each config field becomes ``--field`` (``--field-name`` also works), with the fi
 choices and its default as the chosen profile resolves it (``--profile paper --help`` shows the
 paper values). Values stay strings here; ``build_config`` types and checks them, so
 ``mlflow run -P`` and the console behave the same. Old spellings of renamed parameters still
-work for one release, with a one-line notice. The step's pipeline function is imported by name
-(``glioma.config.steps``) only once its arguments parsed: ``--help`` and a bad flag never
+work for one release, with a one-line notice. The step's module is imported by name (the step
+table, ``glioma.config.steps``) only once its arguments parsed: ``--help`` and a bad flag never
 import torch or MLflow. The only module of the package that parses command lines.
 """
 
@@ -22,7 +22,7 @@ from glioma.config import DEFAULT_PROFILE, profile_values
 from glioma.config.build import build_config
 from glioma.config.fields import choices_of, help_of
 from glioma.config.profiles import all_profiles
-from glioma.config.steps import ENTRY_POINTS
+from glioma.config.steps import entry_points
 from glioma.errors import GliomaError
 from glioma.names import param_text
 
@@ -67,10 +67,10 @@ def build_parser(config_cls: type, prog: str, profile: str) -> argparse.Argument
 def run_step(step: str, argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` for ``step``, run it with the built config; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    config_cls = ENTRY_POINTS[step].config
+    config_cls = entry_points()[step].config
     prog = f"glioma {step}"
     args = build_parser(config_cls, prog, chosen_profile(argv)).parse_args(argv)
-    module, _, function = ENTRY_POINTS[step].entry.partition(":")
+    module, _, function = entry_points()[step].function.partition(":")
     run = getattr(importlib.import_module(module), function)
     fail_project_run = importlib.import_module("glioma.tracking").fail_project_run
     try:
@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOLS:
         return TOOLS[argv[0]](argv[1:])
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in ENTRY_POINTS:
-        known = ", ".join(ENTRY_POINTS)
+    steps = entry_points()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in steps:
+        known = ", ".join(steps)
         if argv and argv[0] not in ("-h", "--help"):
             also = ", ".join(TOOLS)
             print(

@@ -221,7 +221,7 @@ def project_home(tmp_path, monkeypatch, shared_phantom) -> Path:
 def tiny_prepared(project_home):
     """phantom-a at the smallest scale (8 subjects per grade), 16 px patches, prepared."""
     from glioma.config import PrepareConfig, build_config
-    from glioma.pipeline.entries import run_prepare
+    from glioma.pipeline.steps.prepare import run_prepare
 
     config = build_config(
         PrepareConfig, {"phantom_scale": "0.01", "patch_size": "16", "fov_mm": "64"}

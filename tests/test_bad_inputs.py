@@ -334,7 +334,7 @@ def test_cli_missing_source_is_one_line_without_traceback(tmp_path):
     env["GLIOMA_HOME"] = str(tmp_path / "home")
     (tmp_path / "home").mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "entrypoints.prepare", "--data", str(missing), "--site", "x"],
+        [sys.executable, "-m", "entrypoints", "prepare", "--data", str(missing), "--site", "x"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -32,11 +32,12 @@ from glioma.data.patches import PatchSpec
 from glioma.data.prepare import prepare_site
 from glioma.data.splits import read_splits, require_training
 from glioma.errors import DataError
-from glioma.pipeline.entries import run_prepare, run_train_cls
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import StudyFailed, run_entry
-from glioma.pipeline.nodes import cross_eval_node, prepare_for
+from glioma.pipeline.steps.cross_eval import cross_eval_node
+from glioma.pipeline.steps.prepare import prepare_for, run_prepare
+from glioma.pipeline.steps.train_cls import run_train_cls
 from glioma.pipeline.study import study_graph
 from glioma.tracking import configure_tracking
 

@@ -1,6 +1,9 @@
 """One config source: profiles, typed fields with help and roles, MLproject kept in step."""
 
+import contextlib
 import dataclasses
+import importlib
+import io
 import json
 import subprocess
 import sys
@@ -27,7 +30,7 @@ from glioma.config import (
 )
 from glioma.config.fields import choices_of, help_of
 from glioma.config.plan import plan_for
-from glioma.config.steps import CONFIGS, ENTRY_POINTS, TABLE
+from glioma.config.steps import TABLE, configs, entry_points
 from glioma.diffusion.settings import TrainSettings, UNetConfig
 from glioma.errors import ConfigError
 from glioma.names import param_text
@@ -221,11 +224,11 @@ def test_the_plan_is_chosen_once_for_every_step_that_holds_it(monkeypatch, tmp_p
 
 
 def test_every_field_has_help_and_known_profile_keys():
-    for cls in CONFIGS.values():
+    for cls in configs().values():
         for field in dataclasses.fields(cls):
             assert help_of(field), f"{cls.__name__}.{field.name} has no help"
     for profile in PROFILES:
-        for cls in CONFIGS.values():
+        for cls in configs().values():
             build_config(cls, {"profile": profile})  # every profile key is a field
 
 
@@ -245,13 +248,15 @@ def test_renamed_parameters_still_work_once_with_a_notice(capsys):
     assert vars(parser.parse_args(["--mi_weight", "0.3"]))["mi_weight"] == "0.3"
 
 
-def test_mlproject_declares_only_config_fields_with_their_defaults():
-    """MLproject and the configs cannot drift: every declared parameter exists, defaults agree,
-    and none is a setting a profile chooses (its MLproject default would override it)."""
-    project = yaml.safe_load((REPO / "MLproject").read_text())
-    assert set(project["entry_points"]) == set(CONFIGS)
+def check_mlproject(path: Path) -> None:
+    """MLproject and the step table cannot drift: one entry per entry point, each running
+    ``python -m entrypoints <step>``; every declared parameter exists, defaults agree, and none
+    is a setting a profile chooses (its MLproject default would override it)."""
+    project = yaml.safe_load(path.read_text())
+    assert set(project["entry_points"]) == set(configs())
     for entry, spec in project["entry_points"].items():
-        cls = CONFIGS[entry]
+        assert spec["command"].startswith(f"python -m entrypoints {entry} "), entry
+        cls = configs()[entry]
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for name, declared in spec.get("parameters", {}).items():
             assert name in fields, f"MLproject {entry}.{name}: not a parameter of {cls.__name__}"
@@ -264,26 +269,37 @@ def test_mlproject_declares_only_config_fields_with_their_defaults():
             assert choices is None or fields[name].default in choices
 
 
+def check_step_table() -> None:
+    """Each node row's module holds that step's StepSpec, each entry point's module its
+    ``run_<step>``; the CLI offers exactly the table's entry points."""
+    from glioma.pipeline.steps import spec_of
+
+    for name, step in TABLE.items():
+        if step.node:
+            assert spec_of(name).name == name
+        if step.entry:
+            module, _, function = step.function.partition(":")
+            assert callable(getattr(importlib.import_module(module), function)), step.function
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli_main([]) == 0
+    assert all(name in out.getvalue() for name in entry_points()), out.getvalue()
+
+
+def test_mlproject_declares_only_config_fields_with_their_defaults():
+    check_mlproject(REPO / "MLproject")
+
+
 def test_the_step_table_is_the_one_list_of_steps():
-    """Each row's node module holds that step's StepSpec, each entry names a function that
-    exists, has its MLproject entry and its shim; the CLI offers exactly the table's entries."""
-    import importlib
-
-    from glioma.pipeline.steps import STEPS
-
-    assert set(STEPS) == {name for name, step in TABLE.items() if step.node}
-    project = yaml.safe_load((REPO / "MLproject").read_text())["entry_points"]
-    for name, step in ENTRY_POINTS.items():
-        module, _, function = step.entry.partition(":")
-        assert callable(getattr(importlib.import_module(module), function)), step.entry
-        shim = (REPO / "entrypoints" / f"{name}.py").read_text()
-        assert f'run_step("{name}"' in shim, f"entrypoints/{name}.py"
-        assert f"python -m entrypoints.{name} " in project[name]["command"]
-    assert "train_cls_fold" in STEPS and "train_cls_fold" not in ENTRY_POINTS
+    check_step_table()
+    assert TABLE["train_cls_fold"].node and "train_cls_fold" not in entry_points()
+    assert not TABLE["main"].node and TABLE["main"].function == "glioma.pipeline.study:run_main"
+    shims = sorted(p.name for p in (REPO / "entrypoints").glob("*.py"))
+    assert shims == ["__init__.py", "__main__.py"], shims  # MLproject needs no file per step
     done = subprocess.run(
-        [sys.executable, "-m", "glioma.cli", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "entrypoints", "--help"], capture_output=True, text=True, cwd=REPO
     )
-    assert all(name in done.stdout + done.stderr for name in ENTRY_POINTS)
+    assert all(name in done.stdout for name in entry_points()), done.stdout + done.stderr
 
 
 def test_params_record_every_field():

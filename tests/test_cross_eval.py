@@ -25,7 +25,8 @@ from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.nodes import cross_eval_node, prepare_for
+from glioma.pipeline.steps.cross_eval import cross_eval_node
+from glioma.pipeline.steps.prepare import prepare_for
 from glioma.tracking import configure_tracking
 
 

@@ -18,8 +18,9 @@ from glioma.config import PrepareConfig, SampleConfig, TrainDDPMConfig, build_co
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import ConfigError, DataError
-from glioma.pipeline.entries import run_prepare, run_sample, run_train_ddpm
-from glioma.pipeline.steps.train_ddpm import checkpoint_path
+from glioma.pipeline.steps.prepare import run_prepare
+from glioma.pipeline.steps.sample import run_sample
+from glioma.pipeline.steps.train_ddpm import checkpoint_path, run_train_ddpm
 from glioma.tracking import configure_tracking
 from glioma.tracking.registry import resolve_alias
 
@@ -139,7 +140,7 @@ def test_kill_and_resume_gives_the_clean_result(prepared, project_home, tmp_path
     found = []
     args = [f"--{k}={v}" for k, v in {**TINY, "train_steps": "8", "sample_every": "0"}.items()]
     cmd = [
-        *(sys.executable, "-m", "entrypoints.train_ddpm"),
+        *(sys.executable, "-m", "entrypoints", "train_ddpm"),
         *("--grade", "HGG", "--prepare_run", prepared.run_id, *args),
     ]
     env = {**os.environ, "GLIOMA_HOME": str(project_home), "TQDM_DISABLE": "1"}
@@ -181,7 +182,7 @@ def test_two_process_ddp_matches_one_process(prepared, project_home, tmp_path, m
     args = [f"--{k}={v}" for k, v in {**TINY, "sample_every": "0", "seed": "0"}.items()]
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [
-        *(str(torchrun), "--nproc_per_node=2", "-m", "entrypoints.train_ddpm"),
+        *(str(torchrun), "--nproc_per_node=2", "-m", "entrypoints", "train_ddpm"),
         *("--grade=LGG", f"--prepare_run={prepared.run_id}", *args),
     ]
     env = {**os.environ, "GLIOMA_HOME": str(project_home), "TQDM_DISABLE": "1"}

@@ -1,6 +1,6 @@
 """Every command README.md and docs/ show is one the suite accepts as written.
 
-Each ``glioma STEP ...``, ``python -m entrypoints.STEP ...`` (``torchrun ... -m`` too) and
+Each ``glioma STEP ...``, ``python -m entrypoints STEP ...`` (``torchrun ... -m`` too) and
 ``mlflow run ...`` in a fenced block or an inline code span is taken from the Markdown, turned
 into the step's own arguments (``mlflow run`` through MLflow's own rendering of MLproject's
 command) and given to the step's real parser and config: unknown flags, bad values and a
@@ -21,7 +21,7 @@ from mlflow.projects import _project_spec
 from glioma.cli import TOOLS, build_parser, chosen_profile, predict_parser
 from glioma.config import CrossEvalConfig, MainConfig, build_config
 from glioma.config.prepare import check_phantom_site
-from glioma.config.steps import CONFIGS
+from glioma.config.steps import configs
 from glioma.errors import GliomaError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def simple_commands(piece: str) -> list[list[str]]:
     return [c for c in [*commands, current] if c]
 
 
-def mlflow_run_args(tokens: list[str]) -> tuple[str, list[str]] | None:
+def mlflow_run_args(tokens: list[str], repo: Path = REPO) -> tuple[str, list[str]] | None:
     """(step, its arguments) of ``mlflow run URI [options]``, rendered as MLflow renders it;
     None for a mention of an option (``mlflow run --experiment-name`` in prose)."""
     entry, params = "main", {}
@@ -72,32 +72,35 @@ def mlflow_run_args(tokens: list[str]) -> tuple[str, list[str]] | None:
             entry = value
         elif token == "-P":
             key, _, params[key] = value.partition("=")[0], None, value.partition("=")[2]
-    command = _project_spec.load_project(str(REPO)).get_entry_point(entry)
-    return step_args(shlex.split(command.compute_command(params, str(REPO))))
+    command = _project_spec.load_project(str(repo)).get_entry_point(entry)
+    return step_args(shlex.split(command.compute_command(params, str(repo))), repo)
 
 
-def step_args(tokens: list[str]) -> tuple[str, list[str]] | None:
+def step_args(tokens: list[str], repo: Path = REPO) -> tuple[str, list[str]] | None:
     """The step a command runs and the arguments the step's parser gets; None for other
     commands (``glioma`` in prose, ``ray start``, ``git clone``)."""
     for i, token in enumerate(tokens):
-        if token == "glioma" and i + 1 < len(tokens) and tokens[i + 1] in CONFIGS:
+        if token == "glioma" and i + 1 < len(tokens) and tokens[i + 1] in configs():
             return tokens[i + 1], tokens[i + 2 :]
         if token == "glioma" and tokens[i + 1 : i + 2] and tokens[i + 1] in TOOLS:
             return (tokens[i + 1], tokens[i + 2 :]) if tokens[i + 2 :] else None  # else prose
         module = tokens[i + 1] if token == "-m" and i + 1 < len(tokens) else ""
-        if re.fullmatch(r"entrypoints\.[a-z_]+", module):  # not entrypoints.<step>
-            return module.removeprefix("entrypoints."), tokens[i + 2 :]
+        if module == "entrypoints" and i + 2 < len(tokens):  # MLproject's -m entrypoints STEP
+            return tokens[i + 2], tokens[i + 3 :]
         if token == "mlflow" and tokens[i + 1 : i + 2] == ["run"]:
-            return mlflow_run_args(tokens[i + 2 :])
+            return mlflow_run_args(tokens[i + 2 :], repo)
     return None
 
 
-def documented_commands() -> list[tuple[str, str, list[str]]]:
+def documented_commands(
+    docs: list[Path] = DOCS, repo: Path = REPO
+) -> list[tuple[str, str, list[str]]]:
+    """(where, step, its arguments) of every step command the Markdown files show."""
     found = []
-    for path in DOCS:
+    for path in docs:
         for piece in pieces(path.read_text()):
             for tokens in simple_commands(piece):
-                parsed = step_args(tokens)
+                parsed = step_args(tokens, repo)
                 if parsed is not None:
                     found.append((f"{path.name}: {shlex.join(tokens)}", *parsed))
     return found
@@ -127,9 +130,9 @@ def problem_of(step: str, args: list[str]) -> str | None:
     """Why the step refuses ``args`` (its parser's or config's one line), or None."""
     if step in TOOLS:
         return parser_problem(predict_parser(), args) if step == "predict" else "no parser"
-    if step not in CONFIGS:
+    if step not in configs():
         return f"unknown step {step!r}"
-    cls = CONFIGS[step]
+    cls = configs()[step]
     parser = build_parser(cls, f"glioma {step}", chosen_profile(args))
     if {"-h", "--help"} & set(args):
         return None
@@ -153,7 +156,7 @@ COMMANDS = documented_commands()
 
 def test_the_docs_show_the_commands_of_every_step():
     assert len(COMMANDS) >= 30, [c[0] for c in COMMANDS]
-    assert {step for _, step, _ in COMMANDS} >= {*CONFIGS, *TOOLS}
+    assert {step for _, step, _ in COMMANDS} >= {*configs(), *TOOLS}
 
 
 @pytest.mark.parametrize(("where", "step", "args"), COMMANDS, ids=[c[0][:90] for c in COMMANDS])

@@ -13,7 +13,7 @@ from conftest import make_brats_root
 from glioma.cli import main as cli_main
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
-from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.steps.prepare import run_prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_console_script_and_python_m_agree_on_errors(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == "glioma prepare: error: patch_size: expected a number, got 'abc'"
     proc = subprocess.run(
-        [sys.executable, "-m", "entrypoints.prepare", "--fov-mm", "-3"],
+        [sys.executable, "-m", "entrypoints", "prepare", "--fov-mm", "-3"],
         cwd=REPO,
         env=_env(GLIOMA_HOME=str(tmp_path)),
         capture_output=True,

@@ -17,7 +17,8 @@ from glioma.config import MainConfig, SampleConfig, TrainDDPMConfig, build_confi
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
 from glioma.pipeline.invoke import StudyFailed, run_group
-from glioma.pipeline.nodes import ddpm_node, sample_node
+from glioma.pipeline.steps.sample import sample_node
+from glioma.pipeline.steps.train_ddpm import ddpm_node
 from glioma.pipeline.study import study_graph
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def test_a_sigkilled_study_continues_from_what_finished(project_home, tiny_profi
     that DDPMs are still training when the first kill comes)."""
     args = ["--profile", tiny_profile, "--setups", "ddpm_mi", "--n_boot", "100"]
     args += ["--directions", "a-to-b", "--ddpm_scope", "fold"]
-    command = [sys.executable, "-m", "entrypoints.main", *args]
+    command = [sys.executable, "-m", "entrypoints", "main", *args]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env |= {"TQDM_DISABLE": "1"}
 

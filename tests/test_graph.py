@@ -21,24 +21,21 @@ from glioma.config import (
 )
 from glioma.config.fields import RESULT, role_of
 from glioma.config.plan import StudyPlan, plan_for
-from glioma.config.steps import NODE_CONFIGS
+from glioma.config.steps import node_configs
 from glioma.errors import ConfigError
 from glioma.pipeline.ensure import RunContext, StepFailed, ensure
-from glioma.pipeline.entries import (
-    classifier_for,
-    run_sample,
-    run_score_gen,
-    run_train_ddpm,
-    sample_graph_nodes,
-)
 from glioma.pipeline.graph import Graph, node
 from glioma.pipeline.keys import NodeResult, reuse_key
-from glioma.pipeline.nodes import prepare_node
+from glioma.pipeline.steps.prepare import prepare_node
+from glioma.pipeline.steps.sample import run_sample, sample_graph_nodes
+from glioma.pipeline.steps.score_gen import run_score_gen
+from glioma.pipeline.steps.train_cls import classifier_for
+from glioma.pipeline.steps.train_ddpm import run_train_ddpm
 from glioma.pipeline.study import study_graph
 from glioma.tracking import fingerprint
 
 PACKAGE = Path(__file__).resolve().parents[1] / "glioma"
-STEP_CONFIGS = tuple(NODE_CONFIGS.values())  # every node step, from the step table
+STEP_CONFIGS = tuple(node_configs().values())  # every node step, from the step table
 # A valid other value for fields whose type alone does not give one.
 OTHER = {
     "site": "phantom-b",

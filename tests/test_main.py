@@ -13,7 +13,7 @@ from glioma.config import PROFILES, MainConfig, build_config, result_fields
 from glioma.errors import MissingWeightsError
 from glioma.names import lineage_tag
 from glioma.pipeline.ensure import RunContext, ensure
-from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.steps.prepare import run_prepare
 from glioma.pipeline.study import check_weights, run_main, study_graph
 from glioma.tracking import configure_tracking
 from glioma.tracking.runs import REUSE_KEY
@@ -97,7 +97,7 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
 
 def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_home, tiny_profile):
     """The README's cluster fan-out: one job per fold DDPM, then the study finds it."""
-    from entrypoints import train_ddpm as train_ddpm_entry
+    from glioma.cli import run_step
     from glioma.config import PrepareConfig
 
     prepared = run_prepare(build_config(PrepareConfig, {"site": "phantom-a"}))
@@ -111,7 +111,7 @@ def test_a_fold_ddpm_trained_as_a_separate_job_is_reused_by_the_study(project_ho
         "--mi_weight",
         "0.1",
     ]
-    assert train_ddpm_entry.main(job) == 0
+    assert run_step("train_ddpm", job) == 0
     (trained,) = runs_of("train_ddpm")
     graph = study_graph(build_config(MainConfig, {"ddpm_scope": "fold"}))
     (node,) = [

@@ -14,7 +14,7 @@ from glioma.data.patches import PatchSpec, extract_patch
 from glioma.data.prepare import prepare_site
 from glioma.data.records import SubjectRecord
 from glioma.data.splits import make_splits, read_splits, training_subjects
-from glioma.pipeline.entries import run_prepare
+from glioma.pipeline.steps.prepare import run_prepare
 
 SPEC = PatchSpec(16, 48.0)
 

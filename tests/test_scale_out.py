@@ -14,13 +14,12 @@ import mlflow
 import pytest
 from step_helpers import TINY_DDPM, free_port, wait_for_http
 
-from entrypoints import sample as sample_entry
-from entrypoints import train_ddpm as train_ddpm_entry
+from glioma.cli import run_step
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.names import DATASET_ARTIFACT
-from glioma.pipeline.entries import run_prepare
 from glioma.pipeline.inputs import artifact_folder
+from glioma.pipeline.steps.prepare import run_prepare
 
 
 @pytest.fixture
@@ -56,10 +55,10 @@ def test_steps_log_to_a_tracking_server_and_read_back_through_it(project_home, t
     ddpm_args = [f"--{k}={v}" for k, v in TINY_DDPM.items()]
     # train_ddpm reads prepare's dataset back from the server's artifact store.
     args = ["--prepare_run", prepared.run_id, "--grade", "LGG", *ddpm_args]
-    assert train_ddpm_entry.main(args) == 0
+    assert run_step("train_ddpm", args) == 0
     # sample finds the DDPM through the server's model registry (@best).
     model = "models:/glioma-ddpm-phantom-a-LGG-std@best"
-    assert sample_entry.main(["--model", model, "--n", "4", "--steps", "3"]) == 0
+    assert run_step("sample", ["--model", model, "--n", "4", "--steps", "3"]) == 0
 
     client = mlflow.MlflowClient(uri)
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")

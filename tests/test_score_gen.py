@@ -18,16 +18,17 @@ import pytest
 import torch
 from step_helpers import TINY_DDPM, dataset_folder
 
-from entrypoints.score_gen import main as score_gen_main
 from glioma.classify.network import GliomaResNet
+from glioma.cli import run_step
 from glioma.config import PROFILES, SampleConfig, ScoreGenConfig, TrainDDPMConfig, build_config
 from glioma.data.dataset import read_dataset, write_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import DataError
-from glioma.pipeline.entries import run_sample, run_score_gen, run_train_ddpm
 from glioma.pipeline.invoke import StudyFailed
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.steps.score_gen import evaluation_subjects
+from glioma.pipeline.steps.sample import run_sample
+from glioma.pipeline.steps.score_gen import evaluation_subjects, run_score_gen
+from glioma.pipeline.steps.train_ddpm import run_train_ddpm
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
@@ -212,13 +213,13 @@ def test_copies_of_training_images_score_as_memorised(sampled):
 
 def test_missing_inception_weights_stop_the_step_with_one_line(project_home, monkeypatch, capsys):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(project_home / "empty-hub"))
-    assert score_gen_main(["--inception", "required"]) == 2
+    assert run_step("score_gen", ["--inception", "required"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and WEIGHTS_URL in err and "empty-hub" in err
     configure_tracking()
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert runs == [], "it stops before anything runs (nothing trained, sampled or scored)"
-    assert score_gen_main(["--encoder", "modalities:T1,T2,PD"]) == 2
+    assert run_step("score_gen", ["--encoder", "modalities:T1,T2,PD"]) == 2
     assert "unknown contrast 'PD'" in capsys.readouterr().err
 
 

@@ -32,11 +32,11 @@ from glioma.config.plan import plan_for
 from glioma.data.dataset import read_dataset
 from glioma.data.splits import read_splits
 from glioma.errors import ConfigError, DataError
-from glioma.pipeline.entries import run_train_cls, run_train_ddpm
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph
 from glioma.pipeline.inputs import refuse_leaks
-from glioma.pipeline.nodes import classifier_node
+from glioma.pipeline.steps.train_cls import classifier_node, run_train_cls
+from glioma.pipeline.steps.train_ddpm import run_train_ddpm
 from glioma.tracking.registry import resolve_alias
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,11 +1,13 @@
-"""The step table: every step once, with its config, its node module and its entry point.
+"""The step table: every step once, with its config and the module that holds it.
 
-A row names what runs the step, not imports it (``"glioma.pipeline.steps.sample"``,
-``"module:function"``), so the table is as light as the configs: the console script, ``--help``,
-the MLproject check, ``glioma.pipeline.steps`` (the node steps the graph machinery runs) and the
-tests all read it, and only running a step imports the pipeline (torch, MLflow). Adding a step:
-its config, its module under ``glioma/pipeline/steps`` (a ``StepSpec`` named ``STEP``), one row
-here, its MLproject entry and its ``entrypoints/<step>.py`` (docs/DESIGN.md, "Adding a step").
+A row names its module, it does not import it (``"glioma.pipeline.steps.sample"``), so the table
+is as light as the configs: the console script, ``--help``, the MLproject check, the graph
+machinery (``glioma.pipeline.steps.spec_of``) and the tests all read it, and only running a
+step imports its module (torch, MLflow). A step's module holds all of it: its inputs record,
+its node builder, its run function (``STEP``, a ``StepSpec``, for a node of the graph), the
+reading of a run the user names, and ``run_<step>(config)``, what its entry point calls.
+Adding a step is four touches (docs/DESIGN.md, "Adding a step"): its module, its row here (with
+its config, in this layer), its MLproject entry and its docs line.
 """
 
 from __future__ import annotations
@@ -20,45 +22,61 @@ from glioma.config.scoring import ScoreGenConfig, TuneConfig
 from glioma.config.study import MainConfig
 
 NODE_STEPS = "glioma.pipeline.steps"
-ENTRIES = "glioma.pipeline.entries"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step. ``node``: it is a node of the graph, run by ``glioma.pipeline.steps.<step>``
-    (main and tune only compose graphs); ``entry``: the ``module:function`` its entry point
-    calls with the built config ('' for a node no user runs alone: one classifier fold)."""
+    """One step. ``node``: a node of the graph (``STEP`` in its module; main and tune only
+    compose graphs); ``entry``: users run it alone (``run_<step>`` in its module; not one
+    classifier fold); ``module``: where it lives, ``glioma.pipeline.steps.<step>`` unless said."""
 
     config: type[StepConfig]
     node: bool = True
-    entry: str = ""
+    entry: bool = True
+    module: str = ""
 
     @property
     def name(self) -> str:
         return self.config.step
 
     @property
-    def module(self) -> str:
-        """The module that runs the node (``glioma.pipeline.steps.<step>``)."""
-        return f"{NODE_STEPS}.{self.name}" if self.node else ""
+    def where(self) -> str:
+        """The module that holds the step."""
+        return self.module or f"{NODE_STEPS}.{self.name}"
+
+    @property
+    def function(self) -> str:
+        """``module:function`` that its entry point calls with the built config."""
+        return f"{self.where}:run_{self.name}" if self.entry else ""
 
 
-TABLE: dict[str, Step] = {
-    step.name: step
-    for step in (
-        Step(MainConfig, node=False, entry="glioma.pipeline.study:run_main"),
-        Step(PrepareConfig, entry=f"{ENTRIES}:run_prepare"),
-        Step(TrainDDPMConfig, entry=f"{ENTRIES}:run_train_ddpm"),
-        Step(SampleConfig, entry=f"{ENTRIES}:run_sample"),
-        Step(ScoreGenConfig, entry=f"{ENTRIES}:run_score_gen"),
-        Step(TrainClsFoldConfig),
-        Step(TrainClsConfig, entry=f"{ENTRIES}:run_train_cls"),
-        Step(CrossEvalConfig, entry=f"{ENTRIES}:run_cross_eval"),
-        Step(TuneConfig, node=False, entry="glioma.pipeline.tune:run_tune"),
-    )
-}
-# Every entry point (MLproject's and the console's), and the config it takes.
-ENTRY_POINTS: dict[str, Step] = {name: step for name, step in TABLE.items() if step.entry}
-CONFIGS: dict[str, type[StepConfig]] = {name: s.config for name, s in ENTRY_POINTS.items()}
-# The steps the graph runs as nodes, in the study's order.
-NODE_CONFIGS: dict[str, type[StepConfig]] = {n: s.config for n, s in TABLE.items() if s.node}
+def step_table(*steps: Step) -> dict[str, Step]:
+    return {step.name: step for step in steps}
+
+
+TABLE: dict[str, Step] = step_table(
+    Step(MainConfig, node=False, module="glioma.pipeline.study"),
+    Step(PrepareConfig),
+    Step(TrainDDPMConfig),
+    Step(SampleConfig),
+    Step(ScoreGenConfig),
+    Step(TrainClsFoldConfig, entry=False),
+    Step(TrainClsConfig),
+    Step(CrossEvalConfig),
+    Step(TuneConfig, node=False, module="glioma.pipeline.tune"),
+)
+
+
+def entry_points(table: dict[str, Step] | None = None) -> dict[str, Step]:
+    """Every entry point (MLproject's and the console's)."""
+    return {name: step for name, step in (table or TABLE).items() if step.entry}
+
+
+def configs(table: dict[str, Step] | None = None) -> dict[str, type[StepConfig]]:
+    """Each entry point's config."""
+    return {name: step.config for name, step in entry_points(table).items()}
+
+
+def node_configs(table: dict[str, Step] | None = None) -> dict[str, type[StepConfig]]:
+    """The steps the graph runs as nodes, in the study's order, and their configs."""
+    return {name: step.config for name, step in (table or TABLE).items() if step.node}

@@ -21,7 +21,7 @@ from glioma.errors import GliomaError
 from glioma.names import lineage_tag
 from glioma.pipeline.graph import Node
 from glioma.pipeline.keys import NodeResult, reuse_key
-from glioma.pipeline.steps import STEPS
+from glioma.pipeline.steps import spec_of
 from glioma.tracking import code_fingerprint, git_commit, open_run
 from glioma.tracking.reuse import find_finished_run
 from glioma.tracking.runs import (
@@ -61,7 +61,7 @@ class RunContext:
 
 def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> NodeResult:
     """The result of ``node`` given its inputs' results: reused when possible, else run."""
-    spec = STEPS[node.step]
+    spec = spec_of(node.step)
     code = code_fingerprint()
     key = reuse_key(node, inputs, code)
     found = find_finished_run(node.step, key)
@@ -87,7 +87,7 @@ def run_node(
     tags[TORCH_THREADS] = torch.get_num_threads()
     if context.ray_node:
         tags[RAY_NODE] = context.ray_node
-    spec = STEPS[node.step]
+    spec = spec_of(node.step)
     try:
         record = spec.inputs.read(inputs, node.config)  # checked before a run opens
         with open_run(

@@ -26,7 +26,7 @@ from glioma.pipeline.ensure import RunContext, StepFailed, ensure
 from glioma.pipeline.executors import Outcome, Placement
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.steps import STEPS
+from glioma.pipeline.steps import spec_of
 
 # What the workers need from the driver's environment, besides the tracking URI.
 PASSED_ON = ("GLIOMA_HOME", "GLIOMA_PROFILES", "TORCH_HOME", "MLFLOW_EXPERIMENT_NAME")
@@ -67,7 +67,7 @@ def task_options(item: Node, settings: ExecutorConfig, cluster_gpus: float) -> d
     """The resources a node declares: CPU threads, and a GPU share for torch steps."""
     options = {"num_cpus": settings.cpus_per_task, "name": item.label}
     device = getattr(item.config, "device", "cpu")
-    if STEPS[item.step].uses_torch and device != "cpu" and cluster_gpus > 0:
+    if spec_of(item.step).uses_torch and device != "cpu" and cluster_gpus > 0:
         options["num_gpus"] = settings.gpus_per_task
     return options
 

@@ -28,14 +28,11 @@ from glioma.config.plan import StudyPlan, plan_for
 from glioma.names import SETUP_VARIANT
 from glioma.pipeline.graph import Graph, Node, tagged
 from glioma.pipeline.invoke import run_group
-from glioma.pipeline.nodes import (
-    classifier_node,
-    cross_eval_node,
-    fold_sets,
-    prepare_for,
-    refuse_small_site,
-    scored_sets,
-)
+from glioma.pipeline.steps.cross_eval import cross_eval_node
+from glioma.pipeline.steps.prepare import prepare_for, refuse_small_site
+from glioma.pipeline.steps.score_gen import scored_sets
+from glioma.pipeline.steps.train_cls import classifier_node
+from glioma.pipeline.steps.train_cls_fold import fold_sets
 from glioma.pipeline.summary import summarise
 from glioma.scoring.inception import find_weights
 

@@ -38,7 +38,9 @@ from glioma.pipeline.given import given
 from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.invoke import StudyFailed, run_under, sweep_orphans
 from glioma.pipeline.keys import NodeResult
-from glioma.pipeline.nodes import prepare_for, refuse_small_site, scored_sets, synthetic_set
+from glioma.pipeline.steps.prepare import prepare_for, refuse_small_site
+from glioma.pipeline.steps.sample import synthetic_set
+from glioma.pipeline.steps.score_gen import scored_sets
 from glioma.scoring.inception import MissingWeightsError, find_weights
 from glioma.scoring.report import markdown_table
 from glioma.tracking import open_run, project_root

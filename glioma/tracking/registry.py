@@ -75,3 +75,12 @@ def require_alias(name: str, alias: str):
     if version is None:
         raise DataError(f"models:/{name}@{alias}: no such registered model version")
     return version
+
+
+def pinned(uri: str) -> str:
+    """``models:/name@alias`` -> ``models:/name/<version>``: a reuse key must not follow an
+    alias, which moves."""
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    if not uri.startswith("models:/") or not alias:
+        return uri
+    return f"models:/{name}/{require_alias(name, alias).version}"

@@ -7,7 +7,8 @@ metric comes with a subject-level bootstrap 95 % interval; each setup is compare
 ``baseline`` by an exact McNemar test on the same subjects; the target's majority-class
 accuracy is printed beside the results, because plain accuracy near it means nothing. Each
 subject's probability per setup is kept (``direction_predictions.csv``): a study over several
-training seeds pairs them across seeds.
+training seeds pairs them across seeds. ``cross_eval_node`` declares it over the target's
+prepare node and one ensemble node per setup; ``run_cross_eval`` is the entry point.
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from glioma.config import CrossEvalConfig, as_params, setup_list
+from glioma.config import CrossEvalConfig, TrainClsConfig, as_params, build_config, setup_list
 from glioma.evaluate.metrics import confusion, confusion_figure
 from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
 from glioma.evaluate.tables import results_table
 from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
+from glioma.pipeline.graph import Graph, Node, node
 from glioma.pipeline.inputs import load_dataset
+from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
+from glioma.pipeline.steps.prepare import prepare_for
+from glioma.pipeline.steps.train_cls import classifier_for
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run
 
@@ -158,3 +163,32 @@ def run(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> None:
 
 
 STEP = StepSpec("cross_eval", run, inputs=CrossEvalInputs, uses_torch=False)
+
+
+def cross_eval_node(
+    target_prepare: Node, classifiers: dict[str, Node], config: CrossEvalConfig
+) -> Node:
+    inputs = CrossEvalInputs(target_prepare, dict(classifiers))
+    tags = {"site": config.source_site, "direction": config.direction, "profile": config.profile}
+    return node("cross_eval", config, inputs, tags=tags)
+
+
+def cross_eval_target(config: CrossEvalConfig) -> Node:
+    """The target's prepare node and, per setup, the source site's ensemble node."""
+    common = {"profile": config.profile, "seed": config.seed}
+    target = prepare_for(config.target_site, config.target_data, **common)
+    classifiers = {
+        setup: classifier_for(
+            build_config(
+                TrainClsConfig,
+                {"site": config.source_site, "setup": setup, "data": config.source_data} | common,
+            )
+        )
+        for setup in setup_list(config.setups)
+    }
+    return cross_eval_node(target, classifiers, config)
+
+
+def run_cross_eval(config: CrossEvalConfig) -> NodeResult:
+    target = cross_eval_target(config)
+    return run_entry(Graph([target]), config).result(target)

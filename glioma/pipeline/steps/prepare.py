@@ -1,22 +1,33 @@
-"""``prepare``: resolve the input, prepare the site, log the dataset files, preview and counts."""
+"""``prepare``: resolve the input, prepare the site, log the dataset files, preview and counts.
+
+Also the prepare node every other step starts from (``prepare_for``: declared, or the finished
+run the user names) and the check that a site can be trained on, before anything runs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
 
-from glioma.config import PrepareConfig
+from glioma.config import PrepareConfig, build_config
 from glioma.data.card import data_card_figure
 from glioma.data.nifti import ReadOptions
 from glioma.data.patches import PatchSpec
 from glioma.data.phantom import generate_cohort
 from glioma.data.prepare import PrepareResult, prepare_site
 from glioma.data.preview import preview_figure
-from glioma.data.sources import default_site_name, source_fingerprint
+from glioma.data.sources import default_site_name, discover, source_fingerprint
+from glioma.data.splits import too_small, training_refused
 from glioma.names import DATA_CARD, DATASET_ARTIFACT
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import GIVEN, Graph, Node, node
+from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import NoInputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
 
@@ -139,3 +150,56 @@ def run(config: PrepareConfig, inputs: NoInputs) -> None:
 
 
 STEP = StepSpec("prepare", run, inputs=NoInputs, uses_torch=False)
+
+
+def prepare_node(config: PrepareConfig) -> Node:
+    tags = {"site": site_name(config), "profile": config.profile}
+    return node("prepare", config, tags=tags, data=data_fingerprint(config))
+
+
+def prepare_for(
+    site: str, data: str, *, profile: str, seed: int, prepare_run: str = "", **extra: Any
+) -> Node:
+    """The prepare node of ``site`` (reading ``data``), or the finished run the user named."""
+    if prepare_run:
+        return given(prepare_run, "prepare")
+    overrides = {"site": site, "data": data, "profile": profile, "seed": seed, **extra}
+    return prepare_node(build_config(PrepareConfig, overrides))
+
+
+def site_of(prepare: Node) -> str:
+    """The site a prepare node (declared, or a given run) stands for: its ``site`` tag."""
+    return dict(prepare.tags)["site"]
+
+
+def refuse_small_site(prepare: Node, *, hint: str = "") -> None:
+    """Before anything runs: a site that is certainly evaluation-only cannot be trained on.
+
+    Discovery (file names, no voxels) gives at most the subjects prepare keeps; when even those
+    are too few for a test set and 5 folds, say so in one line now, not after the other steps.
+    """
+    if prepare.step == GIVEN or prepare.config.data == "phantom":
+        return
+    config = prepare.config
+    found = discover(Path(config.data).expanduser(), "check", grades=config.grades or None)
+    reason = too_small([r.grade for r in found.records])
+    if reason:
+        raise training_refused(site_name(config), reason, hint)
+
+
+def upstream_prepare(config, site: str) -> Node:
+    """The prepare node a step of ``site`` trains on: the given run, or prepare of its data."""
+    common = {"profile": config.profile, "seed": config.seed}
+    prepare = prepare_for(site, config.data, prepare_run=config.prepare_run, **common)
+    refuse_small_site(prepare)
+    return prepare
+
+
+def with_site_of(config, prepare: Node):
+    """A given prepare run decides the site; a config that says another is corrected."""
+    return dataclasses.replace(config, site=site_of(prepare))
+
+
+def run_prepare(config: PrepareConfig) -> NodeResult:
+    target = prepare_node(config)
+    return run_entry(Graph([target]), config).result(target)

@@ -1,7 +1,13 @@
-"""``sample``: a DDPM run -> a synthetic dataset in the real data's format, flagged synthetic."""
+"""``sample``: a DDPM run -> a synthetic dataset in the real data's format, flagged synthetic.
+
+``sample_node`` declares the node and ``synthetic_set`` the DDPM -> sample chain that the study,
+a classifier fold, ``score_gen`` and ``tune`` all declare the same way; ``run_sample`` is the
+entry point (the given ``--model``'s, or the plan's DDPM of the site, grade and variant).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic
@@ -10,18 +16,26 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.tracking import MlflowClient
 from tqdm.auto import tqdm
 
-from glioma.config import SampleConfig
+from glioma.config import SampleConfig, TrainDDPMConfig
+from glioma.config.plan import StudyPlan, plan_for
 from glioma.data.dataset import Dataset, write_dataset
 from glioma.data.preview import grid_figure
 from glioma.devices import resolve_device
 from glioma.diffusion.pyfunc import CHECKPOINT_ARTIFACT, LoadedDDPM
-from glioma.errors import DataError
+from glioma.errors import ConfigError, DataError
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, LABELS
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph, Node, node
+from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T
+from glioma.pipeline.steps.prepare import prepare_for, refuse_small_site
+from glioma.pipeline.steps.train_ddpm import ddpm_node, folds_label
 from glioma.tracking import code_fingerprint, project_root
+from glioma.tracking.registry import ddpm_model_name, pinned, registered_ddpms
 
 
 def model_uri(ddpm: NodeResult) -> str:
@@ -149,3 +163,80 @@ def run(config: SampleConfig, inputs: SampleInputs[NodeResult]) -> None:
 
 
 STEP = StepSpec("sample", run, inputs=SampleInputs)
+
+
+def sample_node(ddpm: Node, config: SampleConfig, *, held_out: tuple[int, ...] = ()) -> Node:
+    tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
+    tags |= {"fold": folds_label(held_out), "profile": config.profile}
+    return node("sample", config, SampleInputs(ddpm), tags=tags)
+
+
+def synthetic_set(
+    prepare: Node,
+    plan: StudyPlan,
+    *,
+    site: str,
+    grade: str,
+    variant: str,
+    held_out: tuple[int, ...] = (),
+    sample: SampleConfig | None = None,
+) -> tuple[Node, Node]:
+    """(sample, DDPM): the plan's DDPM of ``grade`` and ``variant`` trained on ``prepare``
+    without the ``held_out`` folds, and its images (``sample``: the user's, else the plan's)."""
+    ddpm = ddpm_node(prepare, plan.ddpm_config(site, grade, variant, held_out=held_out))
+    drawn = sample or plan.sample_config(site, grade, variant)
+    return sample_node(ddpm, drawn, held_out=held_out), ddpm
+
+
+def ddpm_run_of(model: str) -> str:
+    """The train_ddpm run behind a models:/ or runs:/ URI or a run id."""
+    if model.startswith("models:/"):
+        name, _, number = pinned(model).removeprefix("models:/").partition("/")
+        return MlflowClient().get_model_version(name, number).run_id
+    if model.startswith("runs:/"):
+        return model.removeprefix("runs:/").split("/", 1)[0]
+    return model
+
+
+def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[Node, Node]:
+    """(sample, DDPM) nodes: the given model's, or those of the plan's DDPM of the config's
+    site, grade and variant (the profile's MI weight for ``mi``)."""
+    if config.model:
+        ddpm = given(ddpm_run_of(config.model), "train_ddpm")
+        tags = ddpm.config.result.tags
+        grade = tags.get("grade", config.grade)  # a conditional DDPM draws the grade asked
+        config = dataclasses.replace(
+            config, site=tags["site"], grade=grade, variant=tags["variant"]
+        )
+        return sample_node(ddpm, config), ddpm
+    plan = plan_for(config)
+    announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
+    prepare = prepare_for(config.site, config.data, profile=config.profile, seed=config.seed)
+    refuse_small_site(prepare)
+    return synthetic_set(
+        prepare, plan, site=config.site, grade=config.grade, variant=config.variant, sample=config
+    )
+
+
+def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
+    """Say which DDPM a variant stands for before anything runs; refuse to train one when the
+    store holds DDPMs of that site, grade and variant under other MI settings only (the user's
+    own, which ``--model`` picks), so a DDPM nobody asked for is never trained silently."""
+    name = ddpm_model_name(ddpm.site, ddpm.grade_label, ddpm.model_label)
+    settings = f"mi_weight {ddpm.mi_weight:g}"
+    if ddpm.variant == "mi":
+        settings += ", " + ", ".join(f"{k} {v}" for k, v in ddpm.mi_form.items())
+    print(f"{step}: the {ddpm.variant} DDPM: {name} ({settings}); reused when this store has it")
+    registered = registered_ddpms(ddpm.site, ddpm.grade_label, ddpm.variant)
+    if registered and name not in registered:
+        choices = ", ".join(f"models:/{other}@best" for other in registered)
+        raise ConfigError(
+            f"variant: this store's {ddpm.variant} DDPMs of {ddpm.site} {ddpm.grade_label} are "
+            f"{choices}, none with the profile's MI settings ({name}); pass --model to use one, "
+            f"or train {name} first with train_ddpm"
+        )
+
+
+def run_sample(config: SampleConfig) -> NodeResult:
+    target, _ = sample_graph_nodes(config)
+    return run_entry(Graph([target]), config).result(target)

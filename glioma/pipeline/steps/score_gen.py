@@ -3,11 +3,14 @@
 Scores a sample run's images against the real images its DDPM trained on (the DDPM run's
 ``training_subjects.json``), with the DDPM's held-out validation images of the same grade as
 the reference for what "not memorised" looks like on this data. The scores are computed by
-``glioma.scoring.suite`` (no MLflow there); ``record`` logs them.
+``glioma.scoring.suite`` (no MLflow there); ``record`` logs them. ``score_node`` declares the
+node, ``scored_sets`` the scores of both grades' sets (each with the other for TSTR);
+``run_score_gen`` is the entry point (a sample run the user names, or the plan's sample).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,9 +20,12 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from glioma.config import ScoreGenConfig
+from glioma.config.plan import plan_for
 from glioma.data.dataset import Dataset
 from glioma.errors import DataError
 from glioma.names import other_grade
+from glioma.pipeline.given import given
+from glioma.pipeline.graph import Graph, Node, node
 from glioma.pipeline.inputs import (
     check_lineage,
     ddpm_subjects,
@@ -27,8 +33,10 @@ from glioma.pipeline.inputs import (
     load_prepared,
     refuse_leaks,
 )
+from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
+from glioma.pipeline.steps.sample import sample_graph_nodes
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
 from glioma.scoring.suite import (
@@ -43,6 +51,7 @@ from glioma.scoring.suite import (
     two_sample_part,
     worth_part,
 )
+from glioma.tracking.registry import pinned
 
 
 @dataclass(frozen=True)
@@ -221,3 +230,81 @@ def run(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> None:
 
 
 STEP = StepSpec("score_gen", run, inputs=ScoreInputs)
+
+
+def score_node(
+    sample: Node,
+    ddpm: Node,
+    prepare: Node,
+    *,
+    config: ScoreGenConfig,
+    classifier: Node | None,
+    other: tuple[Node, Node] | None = None,
+) -> Node:
+    """score_gen of ``sample``; ``other`` (the other grade's sample and DDPM) adds TSTR."""
+    paired = SyntheticSet(*other) if other is not None and config.tstr else None
+    inputs = ScoreInputs(sample, ddpm, prepare, classifier=classifier, other=paired)
+    tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
+    return node("score_gen", config, inputs, tags=tags | {"profile": config.profile})
+
+
+def scored_sets(
+    prepare: Node,
+    sets: dict[str, tuple[Node, Node]],
+    configs: dict[str, ScoreGenConfig],
+    *,
+    classifier: Node | None = None,
+) -> list[Node]:
+    """score_gen of each grade's set with its config; the other grade's set adds TSTR."""
+    return [
+        score_node(
+            sample,
+            ddpm,
+            prepare,
+            config=configs[grade],
+            classifier=classifier,
+            other=sets.get(other_grade(grade)),
+        )  # fmt: skip
+        for grade, (sample, ddpm) in sets.items()
+    ]
+
+
+def score_graph_nodes(config: ScoreGenConfig) -> Node:
+    """score_gen of the given sample run (with its DDPM and data), or of a default sample."""
+    parse_encoder(config.encoder)  # a bad contrast name stops here, before anything runs
+    if config.inception == "required":
+        find_weights(config.inception_weights)  # likewise missing weights, before training
+    config = dataclasses.replace(config, classifier=pinned(config.classifier))
+    if config.sample_run:
+        sample, ddpm = given_sample(config.sample_run)
+        tags = sample.config.result.tags
+        config = dataclasses.replace(
+            config,
+            site=tags["site"],
+            grade=tags["grade"],
+            variant=tags.get("variant", config.variant),
+        )
+        prepare = given(ddpm.config.result.input_run("prepare"), "prepare")
+        other = given_sample(config.other_sample_run) if config.other_sample_run else None
+        return score_node(sample, ddpm, prepare, config=config, classifier=None, other=other)
+    sample, ddpm = default_sample(config, config.grade)
+    other = default_sample(config, other_grade(config.grade)) if config.tstr else None
+    prepare = ddpm.upstream["prepare"]
+    return score_node(sample, ddpm, prepare, config=config, classifier=None, other=other)
+
+
+def given_sample(run_id: str) -> tuple[Node, Node]:
+    """(sample, DDPM) nodes of a finished sample run the user named."""
+    sample = given(run_id, "sample")
+    return sample, given(sample.config.result.input_run("ddpm"), "train_ddpm")
+
+
+def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
+    """(sample, DDPM) nodes of the plan's sample of ``grade`` at the config's site/variant."""
+    drawn = plan_for(config).sample_config(config.site, grade, config.variant)
+    return sample_graph_nodes(dataclasses.replace(drawn, data=config.data), step="score_gen")
+
+
+def run_score_gen(config: ScoreGenConfig) -> NodeResult:
+    target = score_graph_nodes(config)
+    return run_entry(Graph([target]), config).result(target)

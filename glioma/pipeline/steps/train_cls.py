@@ -6,7 +6,8 @@ the folds that finished. This step copies their models into one self-contained e
 ``glioma-ensemble-<site>-<setup>@champion`` and the folds inside it as versions of
 ``glioma-cls-<site>-<setup>`` (``@fold0`` .. ``@fold4``), then removes each fold run's own copy
 and points the fold run's ``fold_model_uri`` tag at the registered one: every fold's weights
-are stored once.
+are stored once. ``classifier_node`` declares it over its five fold nodes; ``run_train_cls`` is
+the entry point.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ from mlflow.tracking import MlflowClient
 
 from glioma.classify.export import save_ensemble
 from glioma.config import TrainClsConfig
+from glioma.config.plan import StudyPlan, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
-from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS
+from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS, SETUP_VARIANT
+from glioma.pipeline.graph import Graph, Node, node
 from glioma.pipeline.inputs import load_prepared
+from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
+from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
+from glioma.pipeline.steps.train_cls_fold import fold_node
 from glioma.tracking.registry import (
     cls_model_name,
     ensemble_model_name,
@@ -167,3 +173,25 @@ def publish(config: TrainClsConfig, result: NodeResult) -> None:
 
 
 STEP = StepSpec("train_cls", run, inputs=EnsembleInputs, publish=publish)
+
+
+def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> Node:
+    """The ensemble of one site and setup over its five fold nodes (``plan``: the DDPMs and
+    samples of the ddpm setups; ``plan_for(config)`` outside a study)."""
+    folds = tuple(fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS))
+    inputs = EnsembleInputs(prepare, folds)
+    tags = {"site": config.site, "setup": config.setup, "profile": config.profile}
+    tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
+    return node("train_cls", config, inputs, tags=tags)
+
+
+def classifier_for(config: TrainClsConfig) -> Node:
+    """The ensemble node of ``config`` alone, on its site's prepare node (or the given run)."""
+    prepare = upstream_prepare(config, config.site)
+    config = with_site_of(config, prepare)
+    return classifier_node(prepare, config, plan_for(config))
+
+
+def run_train_cls(config: TrainClsConfig) -> NodeResult:
+    target = classifier_for(config)
+    return run_entry(Graph([target]), config).result(target)

@@ -25,15 +25,18 @@ from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.network import build_classifier
 from glioma.classify.training import labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsFoldConfig
+from glioma.config.plan import StudyPlan
 from glioma.config.synthetic import guarded_folds
 from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
 from glioma.errors import DataError
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import FOLD_MODEL, GRADES, SETUP_VARIANT
+from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import check_lineage, load_dataset, load_prepared, refuse_leaks
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
+from glioma.pipeline.steps.sample import synthetic_set
 
 
 @dataclass(frozen=True)
@@ -223,3 +226,32 @@ def run(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult]) -> None:
 
 
 STEP = StepSpec("train_cls_fold", run, inputs=FoldInputs)
+
+
+def fold_sets(
+    prepare: Node, plan: StudyPlan, *, site: str, variant: str, fold: int
+) -> dict[str, tuple[Node, Node]]:
+    """Per grade, the (sample, DDPM) that classifier fold ``fold`` trains with: the DDPM that
+    the plan's ``ddpm_scope`` assigns it (one that never saw the fold, or the site's one)."""
+    held_out = plan.held_out(fold)
+    return {
+        grade: synthetic_set(
+            prepare, plan, site=site, grade=grade, variant=variant, held_out=held_out
+        )
+        for grade in GRADES
+    }
+
+
+def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Node:
+    """Fold ``config.fold``'s classifier with, for the ddpm setups, its fold's synthetic sets."""
+    synthetic = {}
+    if config.setup in SETUP_VARIANT:
+        sets = fold_sets(
+            prepare, plan, site=config.site, variant=SETUP_VARIANT[config.setup], fold=config.fold
+        )
+        synthetic = {grade: SyntheticSet(sample, ddpm) for grade, (sample, ddpm) in sets.items()}
+    inputs = FoldInputs(prepare, synthetic)
+    inputs.check(config)  # the plan gave this fold what its setup needs
+    tags = {"site": config.site, "setup": config.setup, "fold": config.fold}
+    tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
+    return node("train_cls_fold", config, inputs, tags=tags | {"profile": config.profile})

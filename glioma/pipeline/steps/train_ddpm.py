@@ -6,7 +6,8 @@ MLflow in it: it reports each validation to a callback), ``record_start`` and ``
 them together and logs the curves as they come. Which subjects a DDPM may see is
 ``glioma.data.splits.ddpm_subjects``. Under ``torchrun`` every process trains
 (DistributedDataParallel) and rank 0 alone runs this step; the other ranks follow in
-``follow_main_process``.
+``follow_main_process``. ``ddpm_node`` declares the node; ``run_train_ddpm`` is the entry
+point (both grades, or one).
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ from glioma.data.preview import grid_figure
 from glioma.data.splits import ddpm_subjects, read_splits
 from glioma.devices import resolve_device
 from glioma.diffusion.checkpoint import save_checkpoint
-from glioma.diffusion.distributed import broadcast
+from glioma.diffusion.distributed import broadcast, init_distributed, is_main_process
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
+from glioma.pipeline.graph import Graph, Node, node
 from glioma.pipeline.inputs import artifact_folder, load_prepared
+from glioma.pipeline.invoke import run_entry, run_group
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T
+from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
 from glioma.tracking import project_root
 from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_alias
 from glioma.tracking.runs import REUSE_KEY, active_run_tag
@@ -284,3 +288,37 @@ def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
 
 
 STEP = StepSpec("train_ddpm", run, inputs=DDPMInputs, publish=publish)
+
+
+def folds_label(held_out: tuple[int, ...]) -> str | None:
+    """(3,) -> "3", (0, 1, 2) -> "0-1-2", () -> None: the ``fold`` tag of a DDPM and its samples."""
+    return "-".join(map(str, held_out)) or None
+
+
+def ddpm_node(prepare: Node, config: TrainDDPMConfig) -> Node:
+    tags = {"site": config.site, "grade": config.grade, "variant": config.variant}
+    tags |= {"fold": folds_label(config.held_out_folds), "profile": config.profile}
+    return node("train_ddpm", config, DDPMInputs(prepare), tags=tags)
+
+
+def job_grades(config: TrainDDPMConfig) -> list[str]:
+    """One DDPM per grade, or ``config.grade``'s alone, or one conditional DDPM ("")."""
+    return [config.grade] if config.grade or config.conditional else list(GRADES)
+
+
+def train_ddpm_nodes(config: TrainDDPMConfig) -> list[Node]:
+    prepare = upstream_prepare(config, config.site)
+    config = with_site_of(config, prepare)
+    return [ddpm_node(prepare, dataclasses.replace(config, grade=g)) for g in job_grades(config)]
+
+
+def run_train_ddpm(config: TrainDDPMConfig) -> list[NodeResult]:
+    """Both grades (or ``config.grade``); under ``torchrun`` ranks > 0 follow rank 0."""
+    grades = job_grades(config)
+    if init_distributed(resolve_device(config.device)) and not is_main_process():
+        follow_main_process(config, grades)
+        return []
+    targets = train_ddpm_nodes(config)
+    runner = run_group if len(targets) > 1 else run_entry
+    invocation = runner(Graph(targets), config)
+    return [invocation.result(t) for t in targets]
