@@ -85,8 +85,9 @@ def step_args(tokens: list[str], repo: Path = REPO) -> tuple[str, list[str]] | N
         if token == "glioma" and tokens[i + 1 : i + 2] and tokens[i + 1] in TOOLS:
             return (tokens[i + 1], tokens[i + 2 :]) if tokens[i + 2 :] else None  # else prose
         module = tokens[i + 1] if token == "-m" and i + 1 < len(tokens) else ""
-        if module == "entrypoints" and i + 2 < len(tokens):  # MLproject's -m entrypoints STEP
-            return tokens[i + 2], tokens[i + 3 :]
+        step = tokens[i + 2] if module == "entrypoints" and i + 2 < len(tokens) else ""
+        if re.fullmatch(r"[a-z_]+", step):  # MLproject's -m entrypoints <step>, not a placeholder
+            return step, tokens[i + 3 :]
         if token == "mlflow" and tokens[i + 1 : i + 2] == ["run"]:
             return mlflow_run_args(tokens[i + 2 :], repo)
     return None

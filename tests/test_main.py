@@ -158,4 +158,4 @@ def test_main_stops_before_anything_runs_without_the_weights_its_profile_require
     configure_tracking()  # this project's store, not the one an earlier test left set
     assert node_runs() == [], "nothing ran"
     if section == "train_cls":  # the user's way out: random weights, said in so many words
-        check_weights(build_config(MainConfig, {"imagenet_weights": "none"}))
+        check_weights(study_graph(build_config(MainConfig, {"imagenet_weights": "none"})))

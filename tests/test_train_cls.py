@@ -148,7 +148,7 @@ def test_site_scope_trains_one_ddpm_per_grade_and_the_guard_allows_just_that(
 
 def ddpm_nodes(prepare, scope: str) -> list:
     config = build_config(TrainClsConfig, {"setup": "ddpm", "ddpm_scope": scope})
-    graph = Graph([classifier_node(prepare, config, plan_for(config))])
+    graph = Graph([classifier_node(prepare, config, plan_for(config).classifier_chains(config))])
     return [n for n in graph.nodes if n.step == "train_ddpm"]
 
 

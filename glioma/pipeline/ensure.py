@@ -21,6 +21,7 @@ from glioma.errors import GliomaError
 from glioma.names import lineage_tag
 from glioma.pipeline.graph import Node
 from glioma.pipeline.keys import NodeResult, reuse_key
+from glioma.pipeline.spec import StepSpec
 from glioma.pipeline.steps import spec_of
 from glioma.tracking import code_fingerprint, git_commit, open_run
 from glioma.tracking.reuse import find_finished_run
@@ -70,14 +71,20 @@ def ensure(node: Node, inputs: dict[str, NodeResult], context: RunContext) -> No
         result = NodeResult.of(found, reused=True)
     else:
         print(f"{context.prefix}: running {node.label}", flush=True)
-        result = run_node(node, inputs, context, key=key, code=code)
+        result = run_node(node, spec, inputs, context, key=key, code=code)
     if spec.publish is not None:
         spec.publish(node.config, result)
     return result
 
 
 def run_node(
-    node: Node, inputs: dict[str, NodeResult], context: RunContext, *, key: str, code: str
+    node: Node,
+    spec: StepSpec,
+    inputs: dict[str, NodeResult],
+    context: RunContext,
+    *,
+    key: str,
+    code: str,
 ) -> NodeResult:
     tags = dict(node.tags)
     tags |= {lineage_tag(name): result.run_id for name, result in inputs.items()}
@@ -87,7 +94,6 @@ def run_node(
     tags[TORCH_THREADS] = torch.get_num_threads()
     if context.ray_node:
         tags[RAY_NODE] = context.ray_node
-    spec = spec_of(node.step)
     try:
         record = spec.inputs.read(inputs, node.config)  # checked before a run opens
         with open_run(

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from tqdm.auto import tqdm
 
 from glioma.config import TrainDDPMConfig, TuneConfig, as_params, build_config
+from glioma.config.declared import ScoredSet
 from glioma.config.plan import StudyPlan, plan_for
 from glioma.config.scoring import mi_mode_list
 from glioma.errors import ConfigError
@@ -39,7 +40,6 @@ from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.invoke import StudyFailed, run_under, sweep_orphans
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps.prepare import prepare_for, refuse_small_site
-from glioma.pipeline.steps.sample import synthetic_set
 from glioma.pipeline.steps.score_gen import scored_sets
 from glioma.scoring.inception import MissingWeightsError, find_weights
 from glioma.scoring.report import markdown_table
@@ -143,10 +143,10 @@ def trial_graph(config: TuneConfig, prepare: NodeResult, *, values: dict, distan
     plan = trial_plan(config, values, distance=distance, out=out)
     variant, site, grade = variant_of(values["mi_weight"]), config.site, config.grade
     prepared = given(prepare.run_id, "prepare")
-    sets = {grade: synthetic_set(prepared, plan, site=site, grade=grade, variant=variant)}
-    (score,) = scored_sets(prepared, sets, {grade: plan.score_config(site, grade, variant)})
-    sample, ddpm = sets[grade]
-    return Graph([score]), ddpm, sample, score
+    chain = plan.chain(site, grade, variant)
+    scored = {grade: ScoredSet(chain, plan.score_config(site, grade, variant))}
+    (score,) = scored_sets(prepared, scored)
+    return Graph([score]), score.upstream["ddpm"], score.upstream["sample"], score
 
 
 def suggest(trial: optuna.Trial, config: TuneConfig) -> dict:

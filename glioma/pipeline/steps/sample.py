@@ -1,8 +1,9 @@
 """``sample``: a DDPM run -> a synthetic dataset in the real data's format, flagged synthetic.
 
-``sample_node`` declares the node and ``synthetic_set`` the DDPM -> sample chain that the study,
-a classifier fold, ``score_gen`` and ``tune`` all declare the same way; ``run_sample`` is the
-entry point (the given ``--model``'s, or the plan's DDPM of the site, grade and variant).
+``sample_node`` declares the node and ``synthetic_set`` the DDPM -> sample chain (from its
+``ChainConfigs``) that the study, a classifier fold, ``score_gen`` and ``tune`` all declare;
+``run_sample`` is the entry point (the given ``--model``'s, or the plan's DDPM of the site,
+grade and variant).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from tqdm.auto import tqdm
 
 from glioma.config import SampleConfig, TrainDDPMConfig
-from glioma.config.plan import StudyPlan, plan_for
+from glioma.config.plan import ChainConfigs, plan_for
 from glioma.data.dataset import Dataset, write_dataset
 from glioma.data.preview import grid_figure
 from glioma.devices import resolve_device
@@ -171,21 +172,10 @@ def sample_node(ddpm: Node, config: SampleConfig, *, held_out: tuple[int, ...] =
     return node("sample", config, SampleInputs(ddpm), tags=tags)
 
 
-def synthetic_set(
-    prepare: Node,
-    plan: StudyPlan,
-    *,
-    site: str,
-    grade: str,
-    variant: str,
-    held_out: tuple[int, ...] = (),
-    sample: SampleConfig | None = None,
-) -> tuple[Node, Node]:
-    """(sample, DDPM): the plan's DDPM of ``grade`` and ``variant`` trained on ``prepare``
-    without the ``held_out`` folds, and its images (``sample``: the user's, else the plan's)."""
-    ddpm = ddpm_node(prepare, plan.ddpm_config(site, grade, variant, held_out=held_out))
-    drawn = sample or plan.sample_config(site, grade, variant)
-    return sample_node(ddpm, drawn, held_out=held_out), ddpm
+def synthetic_set(prepare: Node, chain: ChainConfigs) -> tuple[Node, Node]:
+    """(sample, DDPM): the chain's DDPM trained on ``prepare`` and its images."""
+    ddpm = ddpm_node(prepare, chain.ddpm)
+    return sample_node(ddpm, chain.sample, held_out=chain.held_out), ddpm
 
 
 def ddpm_run_of(model: str) -> str:
@@ -209,13 +199,11 @@ def sample_graph_nodes(config: SampleConfig, *, step: str = "sample") -> tuple[N
             config, site=tags["site"], grade=grade, variant=tags["variant"]
         )
         return sample_node(ddpm, config), ddpm
-    plan = plan_for(config)
-    announce_variant_ddpm(plan.ddpm_config(config.site, config.grade, config.variant), step=step)
+    chain = plan_for(config).chain(config.site, config.grade, config.variant, sample=config)
+    announce_variant_ddpm(chain.ddpm, step=step)
     prepare = prepare_for(config.site, config.data, profile=config.profile, seed=config.seed)
     refuse_small_site(prepare)
-    return synthetic_set(
-        prepare, plan, site=config.site, grade=config.grade, variant=config.variant, sample=config
-    )
+    return synthetic_set(prepare, chain)
 
 
 def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:

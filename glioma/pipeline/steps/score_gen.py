@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from glioma.config import ScoreGenConfig
+from glioma.config.declared import ScoredSet
 from glioma.config.plan import plan_for
 from glioma.data.dataset import Dataset
 from glioma.errors import DataError
@@ -36,7 +37,7 @@ from glioma.pipeline.inputs import (
 from glioma.pipeline.invoke import run_entry
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
-from glioma.pipeline.steps.sample import sample_graph_nodes
+from glioma.pipeline.steps.sample import sample_graph_nodes, synthetic_set
 from glioma.scoring.encoders import parse_encoder
 from glioma.scoring.inception import find_weights
 from glioma.scoring.suite import (
@@ -249,19 +250,17 @@ def score_node(
 
 
 def scored_sets(
-    prepare: Node,
-    sets: dict[str, tuple[Node, Node]],
-    configs: dict[str, ScoreGenConfig],
-    *,
-    classifier: Node | None = None,
+    prepare: Node, scored: Mapping[str, ScoredSet], *, classifier: Node | None = None
 ) -> list[Node]:
-    """score_gen of each grade's set with its config; the other grade's set adds TSTR."""
+    """Per grade, the chain's DDPM and sample on ``prepare`` and the score of its images; the
+    other grade's set adds TSTR."""
+    sets = {grade: synthetic_set(prepare, part.chain) for grade, part in scored.items()}
     return [
         score_node(
             sample,
             ddpm,
             prepare,
-            config=configs[grade],
+            config=scored[grade].score,
             classifier=classifier,
             other=sets.get(other_grade(grade)),
         )  # fmt: skip

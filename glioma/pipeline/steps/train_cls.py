@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from glioma.classify.export import save_ensemble
 from glioma.config import TrainClsConfig
-from glioma.config.plan import StudyPlan, plan_for
+from glioma.config.plan import FoldChains, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import Graph, Node, node
@@ -175,10 +175,10 @@ def publish(config: TrainClsConfig, result: NodeResult) -> None:
 STEP = StepSpec("train_cls", run, inputs=EnsembleInputs, publish=publish)
 
 
-def classifier_node(prepare: Node, config: TrainClsConfig, plan: StudyPlan) -> Node:
-    """The ensemble of one site and setup over its five fold nodes (``plan``: the DDPMs and
-    samples of the ddpm setups; ``plan_for(config)`` outside a study)."""
-    folds = tuple(fold_node(prepare, config.fold_config(k), plan) for k in range(N_FOLDS))
+def classifier_node(prepare: Node, config: TrainClsConfig, chains: tuple[FoldChains, ...]) -> Node:
+    """The ensemble of one site and setup over its five fold nodes (``chains``: per fold, the
+    DDPM -> sample chains of a ddpm setup, ``StudyPlan.classifier_chains``)."""
+    folds = tuple(fold_node(prepare, config.fold_config(k), chains[k]) for k in range(N_FOLDS))
     inputs = EnsembleInputs(prepare, folds)
     tags = {"site": config.site, "setup": config.setup, "profile": config.profile}
     tags |= {"ddpm_scope": config.ddpm_scope if config.setup in SETUP_VARIANT else None}
@@ -189,7 +189,7 @@ def classifier_for(config: TrainClsConfig) -> Node:
     """The ensemble node of ``config`` alone, on its site's prepare node (or the given run)."""
     prepare = upstream_prepare(config, config.site)
     config = with_site_of(config, prepare)
-    return classifier_node(prepare, config, plan_for(config))
+    return classifier_node(prepare, config, plan_for(config).classifier_chains(config))
 
 
 def run_train_cls(config: TrainClsConfig) -> NodeResult:

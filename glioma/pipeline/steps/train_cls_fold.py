@@ -25,7 +25,7 @@ from glioma.classify.export import save_fold_model, stored_precision
 from glioma.classify.network import build_classifier
 from glioma.classify.training import labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsFoldConfig
-from glioma.config.plan import StudyPlan
+from glioma.config.plan import FoldChains
 from glioma.config.synthetic import guarded_folds
 from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
@@ -228,28 +228,10 @@ def run(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult]) -> None:
 STEP = StepSpec("train_cls_fold", run, inputs=FoldInputs)
 
 
-def fold_sets(
-    prepare: Node, plan: StudyPlan, *, site: str, variant: str, fold: int
-) -> dict[str, tuple[Node, Node]]:
-    """Per grade, the (sample, DDPM) that classifier fold ``fold`` trains with: the DDPM that
-    the plan's ``ddpm_scope`` assigns it (one that never saw the fold, or the site's one)."""
-    held_out = plan.held_out(fold)
-    return {
-        grade: synthetic_set(
-            prepare, plan, site=site, grade=grade, variant=variant, held_out=held_out
-        )
-        for grade in GRADES
-    }
-
-
-def fold_node(prepare: Node, config: TrainClsFoldConfig, plan: StudyPlan) -> Node:
-    """Fold ``config.fold``'s classifier with, for the ddpm setups, its fold's synthetic sets."""
-    synthetic = {}
-    if config.setup in SETUP_VARIANT:
-        sets = fold_sets(
-            prepare, plan, site=config.site, variant=SETUP_VARIANT[config.setup], fold=config.fold
-        )
-        synthetic = {grade: SyntheticSet(sample, ddpm) for grade, (sample, ddpm) in sets.items()}
+def fold_node(prepare: Node, config: TrainClsFoldConfig, chains: FoldChains) -> Node:
+    """Fold ``config.fold``'s classifier with, for the ddpm setups, the synthetic sets of its
+    chains (``StudyPlan.fold_chains``: DDPMs that never saw the fold, or the site's one)."""
+    synthetic = {g: SyntheticSet(*synthetic_set(prepare, c)) for g, c in chains.items()}
     inputs = FoldInputs(prepare, synthetic)
     inputs.check(config)  # the plan gave this fold what its setup needs
     tags = {"site": config.site, "setup": config.setup, "fold": config.fold}
