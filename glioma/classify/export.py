@@ -18,7 +18,6 @@ applies it before a fold is evaluated, so a fold run's metrics are those of the 
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
@@ -51,23 +50,33 @@ def stored_precision(model: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def _half_weights(model: torch.nn.Module) -> torch.nn.Module:
-    stored = copy.deepcopy(model)
-    for tensor in stored.parameters():
-        if _storable(tensor):
-            tensor.data = tensor.data.to(STORED_DTYPE)
-    return stored
+def _stored_dtype(
+    model: torch.nn.Module, dtype: torch.dtype
+) -> list[tuple[torch.nn.Parameter, torch.dtype]]:
+    """Cast ``model``'s storable weights to ``dtype`` in place; returns each one cast with its
+    former dtype. No copy of the network is made (a ResNet-18 per fold)."""
+    cast = []
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            converted = tensor.data.to(dtype)
+            if bool(torch.isfinite(converted).all()):
+                cast.append((tensor, tensor.dtype))
+                tensor.data = converted
+    return cast
 
 
 def save_fold_model(model: torch.nn.Module, path: Path, image_size: int) -> Path:
-    """Write the fold model (float16 weights) as an MLflow model folder at ``path``."""
+    """Write the fold model (float16 weights) as an MLflow model folder at ``path``. ``model``
+    is stored in float16 and handed back in float32 holding the stored values
+    (``stored_precision``'s rounding, which a fold run applies before it evaluates)."""
     pytorch_logger = logging.getLogger("mlflow.pytorch")
     level = pytorch_logger.level
     pytorch_logger.setLevel(logging.ERROR)  # the pickle caution: a deliberate choice, said above
+    cast = _stored_dtype(model, STORED_DTYPE)
     try:
         with package_code() as code:
             mlflow.pytorch.save_model(
-                _half_weights(model),
+                model,
                 str(path),
                 serialization_format="pickle",
                 signature=fold_signature(image_size),
@@ -76,6 +85,9 @@ def save_fold_model(model: torch.nn.Module, path: Path, image_size: int) -> Path
             )
     finally:
         pytorch_logger.setLevel(level)
+        with torch.no_grad():
+            for tensor, former in cast:
+                tensor.data = tensor.data.to(former)
     return path
 
 
