@@ -8,16 +8,17 @@ from one that was not started. Without an address the study starts a local Ray o
 machine, one CPU slot per core; ``auto`` or ``ray://host:10001`` joins an existing cluster.
 The package travels to the workers with the tasks (``runtime_env`` ``py_modules``), so every
 worker runs the driver's code and the code fingerprint in the reuse keys is the driver's.
+Ray itself is imported when a study runs on it, not with this module: every step's process
+imports the executors, and most never start Ray (0.7 s of each one's start-up).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import ray
 import torch
-from ray.exceptions import RayError, RayTaskError
 from tqdm.auto import tqdm
 
 from glioma.config import ExecutorConfig
@@ -28,15 +29,20 @@ from glioma.pipeline.graph import Graph, Node
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps import spec_of
 
+if TYPE_CHECKING:
+    import ray
+
 # What the workers need from the driver's environment, besides the tracking URI.
 PASSED_ON = ("GLIOMA_HOME", "GLIOMA_PROFILES", "TORCH_HOME", "MLFLOW_EXPERIMENT_NAME")
 
 
-@ray.remote(max_retries=0)
 def ensure_task(node: Node, context: RunContext, threads: int, names, *results) -> NodeResult:
-    """One node on a Ray worker: the same ``ensure`` as the serial executor."""
+    """One node on a Ray worker (``ray.remote`` of it): the same ``ensure`` as the serial
+    executor."""
     os.environ.pop("MLFLOW_RUN_ID", None)  # the driver's project run is not this task's
     torch.set_num_threads(threads)
+    import ray
+
     here = replace(context, ray_node=ray.get_runtime_context().get_node_id())
     return ensure(node, dict(zip(names, results)), here)
 
@@ -49,6 +55,8 @@ def worker_env(tracking_uri: str) -> dict[str, str]:
 
 
 def start_ray(settings: ExecutorConfig, tracking_uri: str) -> None:
+    import ray
+
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every step's console line, not "repeated 9x"
     runtime_env = {"env_vars": worker_env(tracking_uri), "py_modules": [str(PACKAGE_DIR)]}
     if settings.ray_address:
@@ -74,6 +82,9 @@ def task_options(item: Node, settings: ExecutorConfig, cluster_gpus: float) -> d
 
 def collect(refs: dict[Node, ray.ObjectRef], outcome: Outcome) -> None:
     """Wait for every task; sort each into a result, a failure, or not started."""
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
     by_ref = {ref: item for item, ref in refs.items()}
     pending = list(by_ref)
     with tqdm(total=len(pending), desc="study", unit="step") as bar:
@@ -100,7 +111,10 @@ def run_ray(
     graph: Graph, place: Placement, *, settings: ExecutorConfig, tracking_uri: str
 ) -> Outcome:
     """Submit every node as a task (inputs as refs), each run where ``place`` says; collect."""
+    import ray
+
     start_ray(settings, tracking_uri)
+    remote = ray.remote(max_retries=0)(ensure_task)
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0))
         nodes, workers = len(ray.nodes()), ray.cluster_resources().get("CPU", 0)
@@ -113,7 +127,7 @@ def run_ray(
                 continue
             names = [name for name, _ in item.inputs]
             upstream = [refs[up] if up in refs else outcome.results[up] for _, up in item.inputs]
-            task = ensure_task.options(**task_options(item, settings, gpus))
+            task = remote.options(**task_options(item, settings, gpus))
             here = place(item)
             refs[item] = task.remote(item, here, settings.cpus_per_task, names, *upstream)
         collect(refs, outcome)
