@@ -50,8 +50,8 @@ class StudyConfigs:
 
 
 def study_configs(config: MainConfig) -> StudyConfigs:
-    data = {config.site_a: config.data_a, config.site_b: config.data_b}
-    prepares = {site: prepare_config(config, site, where) for site, where in data.items()}
+    sites = config.site_data()
+    prepares = {site: prepare_config(config, site, data) for site, data in sites.items()}
     trained = dict.fromkeys(source for source, _ in config.directions_sites())
     hints = {site: one_direction_hint(config, site) for site in trained}
     seeds = {seed: seed_configs(replace(config, seed=seed)) for seed in config.training_seeds()}
@@ -98,7 +98,7 @@ def scored_fold0(plan: StudyPlan, site: str, variant: str) -> dict[str, ScoredSe
 
 
 def cross_eval_config(config: MainConfig, source_site: str, target_site: str) -> CrossEvalConfig:
-    data = {config.site_a: config.data_a, config.site_b: config.data_b}
+    data = config.site_data()
     cross = {"source_site": source_site, "target_site": target_site, "setups": config.setups}
     cross |= {"source_data": data[source_site], "target_data": data[target_site]}
     cross |= {"n_boot": config.n_boot, "profile": config.profile, "seed": config.seed}

@@ -63,6 +63,10 @@ class MainConfig(ExecutorConfig, StepConfig, PlanFields):
         check(len(set(found)) == len(found), f"seeds: {self.seeds!r} names a seed twice")
         return found
 
+    def site_data(self) -> dict[str, str]:
+        """What prepare reads for each site: {site_a: data_a, site_b: data_b}."""
+        return {self.site_a: self.data_a, self.site_b: self.data_b}
+
     def directions_sites(self) -> list[tuple[str, str]]:
         """(source, target) site pairs of the directions asked for."""
         pairs = {"a-to-b": (self.site_a, self.site_b), "b-to-a": (self.site_b, self.site_a)}
