@@ -39,10 +39,10 @@ study: setup
 # 8.3 min, 280-343). The same tests took 11.3 min at 152-157 img/s on 2026-12-03: the figure
 # moves with the VM. 2026-12-07, fresh clone: 492 passed in 9.0 min at 137-164 img/s (the
 # day's study runs; the tiny profiles' two-sample test cut from 10.8 min that day); later that
-# day, quiet, fresh clones: 499 passed in 9.6 min (215 img/s after the suite), then 8.5 min
-# (300 img/s: a faster hour more than the change between, Ray imported only where a study runs
-# on it). Slowest: the Ray-then-serial tiny study, 181 s beside the other worker (93 s alone):
-# the suite is CPU-bound on 2 cores.
+# day, quiet, fresh clones: 499 passed in 9.6 min (215 img/s after the suite), 8.5 min (300
+# img/s) and 7.0 min (334 img/s, within the reference machine's 312-383): the same tests, the
+# VM's speed is most of the difference. Slowest: the Ray-then-serial tiny study, 150-181 s beside
+# the other worker (93 s alone): the suite is CPU-bound on 2 cores.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
