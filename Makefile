@@ -52,6 +52,11 @@ test: setup
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath mlflow.db)"
 
+# MLproject's conda environment, written from pyproject's dependencies (tests/test_packaging.py
+# fails when conda.yaml differs from what this writes).
+conda.yaml: pyproject.toml $(STAMP)
+	$(BIN)/python -m glioma.packaging
+
 bench: setup
 	$(BIN)/python benchmarks/bench_prepare.py
 	$(BIN)/python benchmarks/bench_ddpm.py

@@ -10,6 +10,9 @@ file count is the time (a quick study writes 56 models).
 Every model carries the same set, the union for the three kinds of model (fold, ensemble,
 DDPM): in a process without the project, the first model loaded decides where ``glioma`` is
 imported from, and the models loaded after it must find their modules there too.
+
+Also MLproject's conda environment, written from pyproject's dependencies so the two cannot
+drift: ``python -m glioma.packaging`` (``make conda.yaml``) rewrites ``conda.yaml``.
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ import ast
 import functools
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 import glioma
+from glioma.fileio import write_text
 
 PACKAGE_DIR = Path(glioma.__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
+CONDA_PYTHON = "3.11"  # the Python of constraints/py3.11.txt, the versions the suite is tested at
 # What loading a model imports: a fold's pickle, the ensemble's and the DDPM's model-from-code.
 MODEL_MODULES = (
     "glioma.classify.network",
@@ -94,3 +99,38 @@ def pinned_requirements(*distributions: str) -> list[str]:
     index, not a version).
     """
     return [f"{name}=={metadata.version(name).split('+')[0]}" for name in distributions]
+
+
+def project_dependencies(pyproject: Path) -> list[str]:
+    """``[project] dependencies`` of a pyproject.toml (Python 3.11+: ``tomllib``)."""
+    import tomllib
+
+    return list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+
+
+def conda_environment(dependencies: Sequence[str]) -> str:
+    """conda.yaml's text: conda-forge's Python and pip, then ``dependencies`` and the project
+    itself through pip, as ``pip install -e .`` would install them."""
+    lines = [
+        "# Generated from pyproject.toml's [project] dependencies by `make conda.yaml`",
+        "# (python -m glioma.packaging): edit pyproject.toml, not this file;",
+        "# tests/test_packaging.py fails when the two differ.",
+        "# For `mlflow run .` with conda (without --env-manager local).",
+        "name: glioma",
+        "channels:",
+        "  - conda-forge",
+        "dependencies:",
+        f"  - python={CONDA_PYTHON}",
+        "  - pip",
+        "  - pip:",
+        *(f"      - {requirement}" for requirement in dependencies),
+        "      - -e .",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    checkout = PACKAGE_DIR.parent
+    environment = conda_environment(project_dependencies(checkout / "pyproject.toml"))
+    write_text(checkout / "conda.yaml", environment)
+    print(f"wrote {checkout / 'conda.yaml'}")

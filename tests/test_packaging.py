@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -77,3 +78,19 @@ def test_a_models_carried_code_imports_every_model_loader_without_the_project(tm
         done = subprocess.run([python, "-c", check], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().startswith(str(Path(code).parent)), "not the project's copy"
+
+
+def test_conda_yaml_is_written_from_pyprojects_dependencies():
+    """One environment truth: conda.yaml (what `mlflow run .` builds with conda) holds exactly
+    pyproject's dependencies, through pip, and is what `make conda.yaml` writes from them."""
+    pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
+    from glioma.packaging import conda_environment, project_dependencies
+
+    dependencies = project_dependencies(REPO / "pyproject.toml")
+    written = (REPO / "conda.yaml").read_text()
+    assert written == conda_environment(dependencies), "conda.yaml is stale: make conda.yaml"
+    spec = yaml.safe_load(written)
+    (pip,) = [entry["pip"] for entry in spec["dependencies"] if isinstance(entry, dict)]
+    assert pip == [*dependencies, "-e ."]
+    bumped = [d.replace("ray>=", "ray>=9") for d in dependencies]
+    assert conda_environment(bumped) != written  # a pyproject edit shows as a difference
