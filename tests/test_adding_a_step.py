@@ -33,9 +33,9 @@ from typing import Generic
 
 import mlflow
 
-from glioma.pipeline.graph import Graph, Node, node
+from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import load_prepared
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
@@ -62,7 +62,7 @@ def count_node(prepare: Node, config) -> Node:
 def run_count_subjects(config) -> NodeResult:
     prepare = upstream_prepare(config, config.site)
     target = count_node(prepare, with_site_of(config, prepare))
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)
 '''
 
 

@@ -50,33 +50,33 @@ class Step:
         return f"{self.where}:run_{self.name}" if self.entry else ""
 
 
-def step_table(*steps: Step) -> dict[str, Step]:
-    return {step.name: step for step in steps}
+TABLE: dict[str, Step] = {
+    step.name: step
+    for step in (
+        Step(MainConfig, node=False, module="glioma.pipeline.study"),
+        Step(PrepareConfig),
+        Step(TrainDDPMConfig),
+        Step(SampleConfig),
+        Step(ScoreGenConfig),
+        Step(TrainClsFoldConfig, entry=False),
+        Step(TrainClsConfig),
+        Step(CrossEvalConfig),
+        Step(TuneConfig, node=False, module="glioma.pipeline.tune"),
+    )
+}
 
 
-TABLE: dict[str, Step] = step_table(
-    Step(MainConfig, node=False, module="glioma.pipeline.study"),
-    Step(PrepareConfig),
-    Step(TrainDDPMConfig),
-    Step(SampleConfig),
-    Step(ScoreGenConfig),
-    Step(TrainClsFoldConfig, entry=False),
-    Step(TrainClsConfig),
-    Step(CrossEvalConfig),
-    Step(TuneConfig, node=False, module="glioma.pipeline.tune"),
-)
-
-
-def entry_points(table: dict[str, Step] | None = None) -> dict[str, Step]:
+# Functions, not constants: they read the table as it is when called (a test adds a row).
+def entry_points() -> dict[str, Step]:
     """Every entry point (MLproject's and the console's)."""
-    return {name: step for name, step in (table or TABLE).items() if step.entry}
+    return {name: step for name, step in TABLE.items() if step.entry}
 
 
-def configs(table: dict[str, Step] | None = None) -> dict[str, type[StepConfig]]:
+def configs() -> dict[str, type[StepConfig]]:
     """Each entry point's config."""
-    return {name: step.config for name, step in entry_points(table).items()}
+    return {name: step.config for name, step in entry_points().items()}
 
 
-def node_configs(table: dict[str, Step] | None = None) -> dict[str, type[StepConfig]]:
+def node_configs() -> dict[str, type[StepConfig]]:
     """The steps the graph runs as nodes, in the study's order, and their configs."""
-    return {name: step.config for name, step in (table or TABLE).items() if step.node}
+    return {name: step.config for name, step in TABLE.items() if step.node}

@@ -130,6 +130,11 @@ def run_entry(graph: Graph, config: StepConfig) -> Invocation:
     return finish(Invocation(project_run, outcome))
 
 
+def run_target(target: Node, config: StepConfig) -> NodeResult:
+    """A single entry point's one target (and what it needs): ``run_entry`` of its graph."""
+    return run_entry(Graph([target]), config).result(target)
+
+
 def run_group(
     graph: Graph,
     config: StepConfig,

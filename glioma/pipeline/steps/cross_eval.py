@@ -27,9 +27,9 @@ from glioma.evaluate.metrics import confusion, confusion_figure
 from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
 from glioma.evaluate.tables import results_table
 from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
-from glioma.pipeline.graph import Graph, Node, node
+from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import load_dataset
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.pipeline.steps.prepare import prepare_for
@@ -191,4 +191,4 @@ def cross_eval_target(config: CrossEvalConfig) -> Node:
 
 def run_cross_eval(config: CrossEvalConfig) -> NodeResult:
     target = cross_eval_target(config)
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)

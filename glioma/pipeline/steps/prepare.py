@@ -25,8 +25,8 @@ from glioma.data.sources import default_site_name, discover, source_fingerprint
 from glioma.data.splits import too_small, training_refused
 from glioma.names import DATA_CARD, DATASET_ARTIFACT
 from glioma.pipeline.given import given
-from glioma.pipeline.graph import GIVEN, Graph, Node, node
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.graph import GIVEN, Node, node
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import NoInputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
@@ -202,4 +202,4 @@ def with_site_of(config, prepare: Node):
 
 def run_prepare(config: PrepareConfig) -> NodeResult:
     target = prepare_node(config)
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)

@@ -29,8 +29,8 @@ from glioma.diffusion.pyfunc import CHECKPOINT_ARTIFACT, LoadedDDPM
 from glioma.errors import ConfigError, DataError
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, LABELS
 from glioma.pipeline.given import given
-from glioma.pipeline.graph import Graph, Node, node
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.graph import Node, node
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T
 from glioma.pipeline.steps.prepare import prepare_for, refuse_small_site
@@ -227,4 +227,4 @@ def announce_variant_ddpm(ddpm: TrainDDPMConfig, *, step: str) -> None:
 
 def run_sample(config: SampleConfig) -> NodeResult:
     target, _ = sample_graph_nodes(config)
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)

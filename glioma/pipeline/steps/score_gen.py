@@ -26,7 +26,7 @@ from glioma.data.dataset import Dataset
 from glioma.errors import DataError
 from glioma.names import other_grade
 from glioma.pipeline.given import given
-from glioma.pipeline.graph import Graph, Node, node
+from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import (
     check_lineage,
     ddpm_subjects,
@@ -34,7 +34,7 @@ from glioma.pipeline.inputs import (
     load_prepared,
     refuse_leaks,
 )
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
 from glioma.pipeline.steps.sample import sample_graph_nodes, synthetic_set
@@ -306,4 +306,4 @@ def default_sample(config: ScoreGenConfig, grade: str) -> tuple[Node, Node]:
 
 def run_score_gen(config: ScoreGenConfig) -> NodeResult:
     target = score_graph_nodes(config)
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)

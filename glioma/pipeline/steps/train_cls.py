@@ -29,9 +29,9 @@ from glioma.config import TrainClsConfig
 from glioma.config.plan import FoldChains, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS, SETUP_VARIANT
-from glioma.pipeline.graph import Graph, Node, node
+from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import load_prepared
-from glioma.pipeline.invoke import run_entry
+from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
@@ -194,4 +194,4 @@ def classifier_for(config: TrainClsConfig) -> Node:
 
 def run_train_cls(config: TrainClsConfig) -> NodeResult:
     target = classifier_for(config)
-    return run_entry(Graph([target]), config).result(target)
+    return run_target(target, config)
