@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup constraints study test lint ui bench
+.PHONY: setup constraints study test lint ui bench envs
 
 # The tested versions for this Python (constraints/pyX.Y.txt); without such a file, pyproject's
 # floors and a notice.
@@ -52,9 +52,9 @@ test: setup
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath mlflow.db)"
 
-# MLproject's conda environment, written from pyproject's dependencies (tests/test_packaging.py
-# fails when conda.yaml differs from what this writes).
-conda.yaml: pyproject.toml $(STAMP)
+# MLproject's environment (python_env.yaml) and conda users' (conda.yaml), written from
+# pyproject's dependencies (tests/test_packaging.py fails when they differ from what this writes).
+envs: pyproject.toml $(STAMP)
 	$(BIN)/python -m glioma.packaging
 
 bench: setup

@@ -38,6 +38,10 @@ def ram_temp_root() -> None:
 
 
 ram_temp_root()
+# Tests never touch the network: no weights are downloaded (glioma.weights), and torch's hub
+# cache is the session's own (a test finds there only what the suite put there).
+os.environ["GLIOMA_OFFLINE"] = "1"
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="glioma-torch-home-")
 
 MODALITIES = ("t1", "t1ce", "t2", "flair")
 SHAPE = (28, 30, 16)

@@ -111,7 +111,7 @@ def test_a_step_is_added_in_four_touches_and_runs(tmp_path, monkeypatch, tiny_pr
     project = tmp_path / "project"
     project.mkdir()
     (project / "MLproject").write_text((REPO / "MLproject").read_text() + MLPROJECT_ENTRY)
-    shutil.copy(REPO / "conda.yaml", project / "conda.yaml")
+    shutil.copy(REPO / "python_env.yaml", project / "python_env.yaml")
     (project / "STEPS.md").write_text(DOCS_LINE)
     try:
         # The checks the real steps pass hold with the added one, and nothing else changed.

@@ -89,7 +89,8 @@ def test_a_variant_is_the_users_ddpm_and_another_weight_never_moves_its_best(pre
     assert resolve_alias("glioma-ddpm-phantom-a-HGG-mi", "best").run_id == paper.run_id
 
 
-def test_train_both_grades_register_and_sample(prepared):
+def test_train_both_grades_register_and_sample(prepared, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # 10 s by default
     outputs = run_train_ddpm(_tiny(prepared, mi_weight="0.1", prediction="v", schedule="cosine"))
     assert [o.tags["grade"] for o in outputs] == ["LGG", "HGG"]
     assert {o.tags["variant"] for o in outputs} == {"mi"}
@@ -108,9 +109,16 @@ def test_train_both_grades_register_and_sample(prepared):
         subjects = mlflow.artifacts.load_dict(f"runs:/{output.run_id}/training_subjects.json")
         assert not (set(subjects["train"]) | set(subjects["validation"])) & set(splits["test"])
         names = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id, "samples")}
-        assert {"samples/step_000002.png", "samples/best.png"} <= names
+        assert names == {"samples/best.png"}
+        # the grids during training: one image key over steps (the UI's step slider)
+        images = [f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id, "images")]
+        assert any(p.startswith("images/samples+step+2+") and p.endswith(".png") for p in images)
         files = {f.path for f in mlflow.MlflowClient().list_artifacts(output.run_id)}
         assert "checkpoints" not in files, "a finished run keeps no resumable checkpoint"
+        # a training run records MLflow's system metrics while it trains
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
+            run.data.metrics
+        )
 
     pyfunc = mlflow.pyfunc.load_model("models:/glioma-ddpm-phantom-a-HGG-mi@best")
     drawn = pyfunc.predict(pd.DataFrame([{"n": 2, "seed": 3, "steps": 4}]))
@@ -127,6 +135,7 @@ def test_train_both_grades_register_and_sample(prepared):
     assert a.subjects["source"].iloc[0] == "models:/glioma-ddpm-phantom-a-LGG-mi/1"
     assert first.tags["ddpm_run"] == outputs[0].run_id
     assert first.tags["variant"] == "mi", "the given model decides site, grade and variant"
+    assert not any(name.startswith("system/") for name in first.metrics), "sampling trains nothing"
     # Only where the files go changed (a volatile field): the finished run is the answer.
     again = run_sample(build_config(SampleConfig, {**config.__dict__, "out_dir": "elsewhere"}))
     assert again.run_id == first.run_id and again.reused

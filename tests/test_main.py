@@ -15,6 +15,7 @@ from glioma.names import lineage_tag
 from glioma.pipeline.ensure import RunContext, ensure
 from glioma.pipeline.steps.prepare import run_prepare
 from glioma.pipeline.study import check_weights, run_main, study_graph
+from glioma.scoring import fid_helper
 from glioma.tracking import configure_tracking
 from glioma.tracking.runs import REUSE_KEY
 
@@ -153,6 +154,7 @@ def test_main_stops_before_anything_runs_without_the_weights_its_profile_require
     profile.setdefault(section, {}).update(setting)
     monkeypatch.setitem(PROFILES, "quick", profile)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setattr(fid_helper, "torchscript_file", lambda: None)  # without the fid extra
     with pytest.raises(MissingWeightsError, match=phrase):
         run_main(build_config(MainConfig, {"n_boot": "100"}))
     configure_tracking()  # this project's store, not the one an earlier test left set

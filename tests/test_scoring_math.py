@@ -9,6 +9,7 @@ from pytorch_fid import inception as fid_inception
 from scipy import linalg
 
 from glioma.errors import ConfigError
+from glioma.scoring import fid_helper
 from glioma.scoring.distances import frechet_distance, kernel_inception_distance
 from glioma.scoring.diversity import mean_pairwise_msssim, msssim_scales
 from glioma.scoring.encoders import PCAEncoder, encoded_views, parse_encoder
@@ -140,13 +141,17 @@ def test_encoder_views_and_bad_specs():
         parse_encoder("modalities:T1,T2,PD")
 
 
-def test_missing_weights_name_the_file_the_url_and_the_place(tmp_path, monkeypatch):
+def test_missing_weights_name_the_file_the_url_the_place_and_the_offline_route(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(fid_helper, "torchscript_file", lambda: None)  # no fid extra
     with pytest.raises(MissingWeightsError) as caught:
         find_weights()
     message = str(caught.value)
     assert WEIGHTS_FILE in message and WEIGHTS_URL in message
-    assert str(tmp_path / "hub" / "checkpoints" / WEIGHTS_FILE) in message
+    assert str(tmp_path / "hub" / "checkpoints") in message
+    assert "GLIOMA_OFFLINE" in message and "pip install -e '.[fid]'" in message
     assert "\n" not in message
     with pytest.raises(MissingWeightsError, match="given path"):
         FIDInception.from_weights(str(tmp_path / "nope.pth"))

@@ -9,6 +9,7 @@ from step_helpers import TINY_DDPM
 from glioma.config import PROFILES, TuneConfig, build_config
 from glioma.errors import ConfigError, DataError, GliomaError
 from glioma.pipeline.tune import RUN_ID_ATTR, run_tune
+from glioma.scoring import fid_helper
 from glioma.scoring.inception import MissingWeightsError
 from glioma.tracking.store import configure_tracking
 
@@ -16,7 +17,13 @@ TINY_PROFILE = {
     "prepare": {"patch_size": 16, "fov_mm": 64.0, "phantom_scale": 0.01},
     "train_ddpm": dict(TINY_DDPM),
     "sample": {"sampler": "ddim", "steps": 5},
-    "score_gen": {"kid_subsets": 5, "msssim_pairs": 20, "classifier": "off", "c2st": False},
+    "score_gen": {
+        "kid_subsets": 5,
+        "msssim_pairs": 20,
+        "classifier": "off",
+        "c2st": False,
+        "inception": "off",  # the trials' own scores: the objective is chosen by the tune run
+    },
     "tune": {"n_trials": 2},
 }
 
@@ -24,8 +31,10 @@ TINY_PROFILE = {
 @pytest.fixture
 def tiny_profile(monkeypatch, tmp_path):
     monkeypatch.setitem(PROFILES, "quick", TINY_PROFILE)
-    # No FID Inception weights on this machine, whatever torch's hub cache holds elsewhere.
+    # No FID Inception weights on this machine, whatever torch's hub cache holds elsewhere,
+    # and no fid extra to build them from.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setattr(fid_helper, "torchscript_file", lambda: None)
 
 
 def _trial_runs(tune_run_id: str) -> list[mlflow.entities.Run]:

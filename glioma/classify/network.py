@@ -1,9 +1,10 @@
 """A torchvision ResNet that takes the 4 MRI contrasts and gives one logit for HGG.
 
 ImageNet initialisation rule: with the torchvision ImageNet weights on this machine (torch's
-hub cache, or a given file) the network starts from them; the first convolution's filters for
-T1, T1ce and T2 are the RGB filters and FLAIR's is their mean, and the 1000-way head is replaced
-by one logit. Without them it starts from random weights; ``init`` says which happened.
+hub cache, or a given file; a profile that requires them downloads them there first) the
+network starts from them; the first convolution's filters for T1, T1ce and T2 are the RGB
+filters and FLAIR's is their mean, and the 1000-way head is replaced by one logit. Without
+them it starts from random weights; ``init`` says which happened.
 ``features`` exposes the global-pooled activations: the feature space of FD_cls.
 """
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from glioma.errors import ConfigError, DataError, MissingWeightsError
 from glioma.fileio import load_torch_file
+from glioma.weights import fetch
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -40,17 +42,20 @@ def find_imagenet_weights(arch: str, path: str = "") -> Path | None:
 
 
 def require_imagenet_weights(arch: str) -> Path:
-    """The hub cache's ImageNet weights of ``arch``; MissingWeightsError saying where they go."""
+    """The hub cache's ImageNet weights of ``arch``, downloaded there first when absent (as
+    torchvision does); MissingWeightsError saying where they go when they cannot be had."""
     file = find_imagenet_weights(arch)
-    if file is None:
-        url = torchvision.models.get_model_weights(arch).DEFAULT.url
-        where = Path(torch.hub.get_dir()) / "checkpoints"
+    if file is not None:
+        return file
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    try:
+        return fetch(url, what=f"ImageNet weights of {arch}")
+    except MissingWeightsError as exc:
         raise MissingWeightsError(
-            f"imagenet_weights: the profile trains {arch} from ImageNet weights, not in torch's "
-            f"hub cache {where}; download {url} there, pass --imagenet_weights <file>, or "
-            "--imagenet_weights none to train from random weights"
-        )
-    return file
+            f"imagenet_weights: the profile trains {arch} from ImageNet weights; {exc}; copy "
+            f"{url} there, pass --imagenet_weights <file>, or --imagenet_weights none to train "
+            "from random weights"
+        ) from None
 
 
 def four_channel_stem(rgb: torch.Tensor) -> torch.Tensor:

@@ -59,3 +59,10 @@ def grid_figure(images: np.ndarray, title: str = "", columns: int = 4):
     ax.set_title(title or f"{n} images; each: T1 | T1ce | T2 | FLAIR", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def figure_pixels(figure) -> np.ndarray:
+    """A drawn figure as RGB pixels (H, W, 3) uint8: what ``mlflow.log_image`` takes, so a
+    series of figures can share one image key and MLflow's step slider."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()

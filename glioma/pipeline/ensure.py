@@ -103,6 +103,7 @@ def run_node(
             experiment_id=context.experiment_id,
             parent_run_id=context.parent_run_id,
             adopt_run_id=context.adopt_run_id,
+            system_metrics=spec.trains,
         ) as run:
             spec.run(node.config, record)
     except Exception as exc:

@@ -83,3 +83,4 @@ class StepSpec:
     inputs: type[StepInputs] = NoInputs
     publish: Callable[[Any, NodeResult], None] | None = None
     uses_torch: bool = True  # a GPU helps it: on a cluster with GPUs, Ray gives it one
+    trains: bool = False  # it trains networks: its run records MLflow's system metrics

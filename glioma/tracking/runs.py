@@ -7,6 +7,7 @@ and ends FINISHED, or FAILED with its one-line reason in the ``error`` tag.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -43,6 +44,8 @@ RAY_NODE = "ray_node"
 TORCH_THREADS = "torch_threads"
 ERROR = "error"
 REUSED_RUN = "reused_run"
+# "Started monitoring system metrics" at INFO for every training run: noise beside the bars.
+logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
 
 
 def process_start(pid: int) -> str:
@@ -93,6 +96,13 @@ def log_new_params(run_id: str, params: dict[str, Any]) -> None:
     mlflow.log_params({k: param_text(v) for k, v in params.items() if k not in logged})
 
 
+def wants_system_metrics(step_trains: bool) -> bool | None:
+    """True for a training step unless ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` says false;
+    None (MLflow's own setting decides) for the others."""
+    setting = os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "").strip().lower()
+    return True if step_trains and setting not in ("false", "0") else None
+
+
 @contextmanager
 def open_run(
     step: str,
@@ -102,26 +112,29 @@ def open_run(
     experiment_id: str | None = None,
     parent_run_id: str | None = None,
     adopt_run_id: str | None = None,
+    system_metrics: bool = False,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open the run of one step and end it FINISHED, or FAILED with its reason in ``error``.
 
     ``adopt_run_id``: carry on in a run that exists already (the one ``mlflow run`` created);
     otherwise a new run in ``experiment_id``, a child of ``parent_run_id`` when one is given
-    (or of the active run).
+    (or of the active run). ``system_metrics``: record MLflow's system metrics (CPU, memory,
+    disk; GPU with nvidia-ml-py) while it runs, unless the user turned them off.
     """
     configure_tracking()
     active = mlflow.active_run()
+    monitor = {"log_system_metrics": wants_system_metrics(system_metrics)}
     if adopt_run_id:
-        run = mlflow.start_run(run_id=adopt_run_id)
+        run = mlflow.start_run(run_id=adopt_run_id, **monitor)
     elif parent_run_id is not None and active is not None and active.info.run_id != parent_run_id:
         # MLflow nests a new run only under the active one; a tune trial's steps go under the
         # trial's run while the tune run is active: made under its parent, then started.
         created = created_child_run(parent_run_id, experiment_id)
-        run = mlflow.start_run(run_id=created, nested=True)
+        run = mlflow.start_run(run_id=created, nested=True, **monitor)
     else:
         nested = parent_run_id is not None or active is not None
         run = mlflow.start_run(
-            experiment_id=experiment_id, parent_run_id=parent_run_id, nested=nested
+            experiment_id=experiment_id, parent_run_id=parent_run_id, nested=nested, **monitor
         )
     try:
         shown = {k: str(v) for k, v in tags.items() if v not in (None, "")}

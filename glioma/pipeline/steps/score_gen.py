@@ -230,7 +230,7 @@ def run(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> None:
     record(config, compute(config, inputs), inputs)
 
 
-STEP = StepSpec("score_gen", run, inputs=ScoreInputs)
+STEP = StepSpec("score_gen", run, inputs=ScoreInputs, trains=True)  # TSTR, TRTR, c2st
 
 
 def score_node(

@@ -225,7 +225,7 @@ def run(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult]) -> None:
     record(config, trained)
 
 
-STEP = StepSpec("train_cls_fold", run, inputs=FoldInputs)
+STEP = StepSpec("train_cls_fold", run, inputs=FoldInputs, trains=True)
 
 
 def fold_node(prepare: Node, config: TrainClsFoldConfig, chains: FoldChains) -> Node:

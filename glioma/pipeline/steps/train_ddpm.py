@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from glioma.config import TrainDDPMConfig
 from glioma.data.dataset import Dataset, read_dataset
-from glioma.data.preview import grid_figure
+from glioma.data.preview import figure_pixels, grid_figure
 from glioma.data.splits import ddpm_subjects, read_splits
 from glioma.devices import resolve_device
 from glioma.diffusion.checkpoint import save_checkpoint
@@ -159,9 +159,18 @@ def fit(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, report: E
     return best, grid_images(trainer, config.seed)
 
 
-def log_grid(images: np.ndarray, name: str) -> None:
-    figure = grid_figure(images, title=name)
-    mlflow.log_figure(figure, f"samples/{name}.png")
+GRID_KEY = "samples"  # the grids during training: one image key, MLflow's step slider
+
+
+def log_grid(images: np.ndarray, *, step: int | None = None) -> None:
+    """A grid of samples: at a training ``step`` under the image key ``samples`` (the UI's
+    step slider), or, without one, the best weights' grid as ``samples/best.png``."""
+    title = f"step {step}" if step is not None else "best"
+    figure = grid_figure(images, title=title)
+    if step is None:
+        mlflow.log_figure(figure, f"{GRID_KEY}/best.png")
+    else:
+        mlflow.log_image(figure_pixels(figure), key=GRID_KEY, step=step)
     plt.close(figure)
 
 
@@ -211,7 +220,7 @@ def record(config: TrainDDPMConfig, trained: TrainedDDPM) -> None:
     """The best step, its grid and the model (registered unless ``--register false``)."""
     trainer = trained.job.trainer
     mlflow.log_metrics({"best_step": trainer.best_step, "best_val_loss": trainer.best_val})
-    log_grid(trained.best_grid, "best")
+    log_grid(trained.best_grid)
     logged = log_ddpm(trained.best, name=DDPM_MODEL)
     where = f"runs:/{mlflow.active_run().info.run_id}/{DDPM_MODEL} (not registered)"
     if config.register:
@@ -253,7 +262,7 @@ def run(config: TrainDDPMConfig, inputs: DDPMInputs[NodeResult]) -> None:
         bar.update(step - bar.n)
         bar.set_postfix(loss=f"{metrics['train_loss']:.4f}", val=f"{metrics['val_loss']:.4f}")
         if grid is not None:
-            log_grid(grid, f"step_{step:06d}")
+            log_grid(grid, step=step)
 
     trained = compute(config, job, dataset, report)
     bar.close()
@@ -287,7 +296,7 @@ def follow_main_process(config: TrainDDPMConfig, grades: list[str]) -> None:
         job.trainer.fit(*job_images(dataset, job), labels=job_labels(dataset, job))
 
 
-STEP = StepSpec("train_ddpm", run, inputs=DDPMInputs, publish=publish)
+STEP = StepSpec("train_ddpm", run, inputs=DDPMInputs, publish=publish, trains=True)
 
 
 def folds_label(held_out: tuple[int, ...]) -> str | None:
