@@ -51,7 +51,10 @@ def test_prepare_run_logs_dataset_preview_and_tags(project_home):
     expected = {"images.npy", "subjects.csv", "meta.json", "splits.json", "exclusions.csv"}
     assert {f"dataset/{f}" for f in expected} | {"preview.png"} <= files
     assert read_dataset(Path(artifacts) / "dataset").data_hash == output.data_hash
-    assert run.inputs.dataset_inputs[0].dataset.name == "phantom-b-patches"
+    (logged,) = run.inputs.dataset_inputs  # the prepared site, as the steps that read it name it
+    assert logged.dataset.name == "phantom-b" and logged.dataset.profile  # rows counted
+    assert [t.value for t in logged.tags if t.key == "mlflow.data.context"] == ["prepared"]
+    assert logged.dataset.source.endswith('/dataset"}')  # the logged dataset folder
 
 
 def test_console_script_and_python_m_agree_on_errors(tmp_path, capsys):

@@ -46,6 +46,16 @@ def run_signatures(runs: list[mlflow.entities.Run]) -> Counter:
     return Counter(signature(r.info.run_id) for r in runs)
 
 
+def readers(name: str, context: str) -> Counter:
+    """The steps of the runs that logged dataset ``name`` as an input in ``context``."""
+    found = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"dataset.name = '{name}' AND dataset.context = '{context}'",
+        output_format="list",
+    )
+    return Counter(r.data.tags.get("step") for r in found)
+
+
 def graph_signatures(graph) -> Counter:
     """The same signature for each declared node: what its run must look like."""
 
@@ -90,6 +100,13 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
     assert len({r.data.tags["ray_node"] for r in runs}) == 1 and all(
         r.data.tags["pid"] != str(os.getpid()) for r in runs
     ), "every step ran in a Ray worker"
+    # what each step read, as MLflow dataset inputs with the split as context, found by search
+    assert readers("phantom-a", "test") == Counter({"train_cls_fold": 20, "train_cls": 4})
+    evaluation = readers("phantom-b", "evaluation")
+    assert evaluation["cross_eval"] == 1 and evaluation["cross_eval_setup"] == 4
+    assert {"train_ddpm", "train_cls_fold", "score_gen"} <= set(readers("phantom-a", "training"))
+    mi_set = readers("phantom-a-HGG-mi-synthetic", "synthetic")
+    assert mi_set["train_cls_fold"] == 5 and mi_set["score_gen"] >= 1
 
     second = run_main(build_config(MainConfig, {"n_boot": "100"}))
     assert second.ran == 0 and second.reused == first.ran

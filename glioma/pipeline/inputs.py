@@ -20,6 +20,7 @@ from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, TRAINING_SUBJECTS
 from glioma.pipeline.keys import NodeResult
 from glioma.tracking import configure_tracking, project_root
+from glioma.tracking.datasets import DataRead
 
 
 def checked_run(run_id: str, step: str) -> mlflow.entities.Run:
@@ -81,6 +82,15 @@ def load_prepared(run_id: str) -> tuple[Dataset, dict]:
     dataset, splits = read_dataset(folder), read_splits(folder)
     require_training(splits, str(dataset.meta.get("site", "?")))
     return dataset, splits
+
+
+def data_read(dataset: Dataset, result: NodeResult, context: str, subject_ids=None) -> DataRead:
+    """The rows of ``dataset`` (those of ``subject_ids``, or all) that ``result``, the prepare
+    or sample run that logged it, holds: a dataset input of the reading run (``context``: its
+    split)."""
+    ids = None if subject_ids is None else tuple(map(str, subject_ids))
+    source = f"{result.artifact_uri}/{DATASET_ARTIFACT}"
+    return DataRead(dataset.subjects, dataset.meta, context, source, ids)
 
 
 def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:

@@ -87,6 +87,7 @@ class WorthData:
     training: dict[str, np.ndarray]  # grade -> the real images its DDPM trained on
     evaluate: tuple[np.ndarray, np.ndarray]  # real images no DDPM behind them saw, labels
     evaluated_on: str  # which real images those are, in words
+    evaluated_ids: tuple[str, ...] = ()  # and their subjects
 
 
 def prdc_part(prefix: str, real: np.ndarray, synthetic: np.ndarray, *, k: int) -> ScorePart:

@@ -7,17 +7,17 @@ and ends FINISHED, or FAILED with its one-line reason in the ``error`` tag.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import mlflow
 from mlflow.tracking import MlflowClient
-from mlflow.tracking.context import registry as context_registry
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from glioma.errors import GliomaError
 from glioma.names import param_text
@@ -44,6 +44,9 @@ RAY_NODE = "ray_node"
 TORCH_THREADS = "torch_threads"
 ERROR = "error"
 REUSED_RUN = "reused_run"
+# MLflow's system tags (its documentation's "System tags"), set on a run made with the client
+PARENT_RUN_ID = "mlflow.parentRunId"
+SOURCE_TAGS = ("mlflow.user", "mlflow.source.name", "mlflow.source.type")
 # "Started monitoring system metrics" at INFO for every training run: noise beside the bars.
 logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
 
@@ -161,11 +164,17 @@ def created_child_run(
     parent_run_id: str, experiment_id: str | None = None, tags: dict[str, str] | None = None
 ) -> str:
     """A new run under ``parent_run_id`` (in its experiment unless another is given), with the
-    tags MLflow's ``start_run`` gives every run (user, source)."""
+    user and source tags MLflow's ``start_run`` gives a run started from a script.
+
+    ``start_run(parent_run_id=...)`` refuses while another run is active in this process, so
+    the run is made with the client; the tags ``start_run`` would add from a git checkout
+    (``mlflow.source.git.*``) are left out: ``git_commit`` records the code.
+    """
     client = MlflowClient()
     experiment = experiment_id or client.get_run(parent_run_id).info.experiment_id
-    resolved = context_registry.resolve_tags({**(tags or {}), MLFLOW_PARENT_RUN_ID: parent_run_id})
-    return client.create_run(experiment, tags=resolved).info.run_id
+    source = dict(zip(SOURCE_TAGS, (getpass.getuser(), sys.argv[0], "LOCAL"), strict=True))
+    made = {**source, **(tags or {}), PARENT_RUN_ID: parent_run_id}
+    return client.create_run(experiment, tags=made).info.run_id
 
 
 def begin_child_run(

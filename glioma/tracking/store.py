@@ -13,12 +13,10 @@ from functools import cache
 from pathlib import Path
 
 import mlflow
-from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 import glioma
 
 DB_NAME = "mlflow.db"
-ARTIFACTS_DIR = "mlruns"
 
 
 def is_project(folder: Path) -> bool:
@@ -74,17 +72,26 @@ def configure_tracking() -> str:
 
 @cache
 def _initialise_local_store(uri: str) -> None:
-    """Create the database with its Default experiment's artifacts under ``<project>/mlruns``."""
-    if (project_root() / DB_NAME).exists():
+    """Create the database with its Default experiment's artifacts under ``<project>/mlruns``.
+
+    MLflow's default artifact root for a database store is ``./mlruns`` of the folder the
+    store is first opened from (no setting names another), so this process opens the new
+    store from the project folder, through the public client.
+    """
+    root = project_root()
+    if (root / DB_NAME).exists():
         return
     # MLflow logs "Creating initial MLflow database tables..." to stderr at INFO; a step that
     # then fails must still print only its one-line error.
     db_logger = logging.getLogger("mlflow.store.db.utils")
     level = db_logger.level
     db_logger.setLevel(logging.WARNING)
+    here = Path.cwd()
     try:
-        SqlAlchemyStore(uri, str(project_root() / ARTIFACTS_DIR))
+        os.chdir(root)
+        mlflow.MlflowClient(uri).get_experiment("0")  # creates the tables and Default
     finally:
+        os.chdir(here)
         db_logger.setLevel(level)
 
 

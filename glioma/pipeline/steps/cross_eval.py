@@ -28,7 +28,7 @@ from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact
 from glioma.evaluate.tables import results_table
 from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
 from glioma.pipeline.graph import Node, node
-from glioma.pipeline.inputs import load_dataset
+from glioma.pipeline.inputs import data_read, load_dataset
 from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
@@ -36,6 +36,7 @@ from glioma.pipeline.steps.prepare import prepare_for
 from glioma.pipeline.steps.train_cls import classifier_for
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run
+from glioma.tracking.datasets import DataRead, log_reads
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,10 @@ def evaluate(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> li
     return results
 
 
-def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) -> None:
+def record(config: CrossEvalConfig, results: list[SetupResult], target: DataRead) -> None:
     """The one place cross_eval logs: a child run per setup, the direction's table."""
-    mlflow.set_tags({"data_hash": data_hash})
+    mlflow.set_tags({"data_hash": target.meta["data_hash"]})
+    log_reads([target])
     for result in results:
         tags = {"site": config.source_site, "setup": result.setup, "direction": config.direction}
         tags |= {"ddpm_scope": result.ddpm_scope} if result.ddpm_scope else {}
@@ -117,6 +119,7 @@ def record(config: CrossEvalConfig, results: list[SetupResult], data_hash: str) 
             mlflow.set_tags(
                 {"ensemble_uri": result.ensemble_uri, "train_cls_run": result.train_cls_run}
             )
+            log_reads([target])
             mlflow.log_metrics({k: v for k, v in result.row.items() if np.isfinite(v)})
             matrix = confusion(result.labels, result.probabilities)
             figure = confusion_figure(matrix, f"{result.setup}, {config.direction}")
@@ -159,7 +162,10 @@ def predictions(config: CrossEvalConfig, results: list[SetupResult]) -> pd.DataF
 
 
 def run(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> None:
-    record(config, evaluate(config, inputs), inputs.target_prepare.data_hash)
+    target = data_read(
+        load_dataset(inputs.target_prepare.run_id), inputs.target_prepare, "evaluation"
+    )
+    record(config, evaluate(config, inputs), target)
 
 
 STEP = StepSpec("cross_eval", run, inputs=CrossEvalInputs, uses_torch=False)

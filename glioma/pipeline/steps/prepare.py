@@ -7,7 +7,6 @@ run the user names) and the check that a site can be trained on, before anything
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import NoInputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
+from glioma.tracking.datasets import DataRead, log_reads
 
 NOTES_SHOWN = 20  # discovery's console notes (layout, quirks); the rest are counted
 
@@ -117,13 +117,8 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
         }
     )
     mlflow.log_artifacts(str(out_dir(config)), DATASET_ARTIFACT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # integer-column schema hint
-        dataset = mlflow.data.from_pandas(
-            subjects, source=out_dir(config).resolve().as_uri(), name=f"{site}-patches",
-            targets="label",
-        )  # fmt: skip
-        mlflow.log_input(dataset, context="prepared")
+    source = f"{mlflow.active_run().info.artifact_uri}/{DATASET_ARTIFACT}"
+    log_reads([DataRead(subjects, result.dataset.meta, "prepared", source)])
     figure = preview_figure(result.dataset.images, subjects, seed=config.seed)
     mlflow.log_figure(figure, "preview.png")
     plt.close(figure)

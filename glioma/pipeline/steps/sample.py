@@ -128,6 +128,7 @@ def compute(config: SampleConfig, ddpm: NodeResult) -> tuple[Dataset, Path, str]
         "code_fingerprint": code_fingerprint(),
         "patch_size": model.config.image_size,
         "site": site,
+        "variant": variant,
     }
     default = project_root() / "data" / "synthetic" / f"{site}-{grade}-{variant}"
     folder = Path(config.out_dir) if config.out_dir else default

@@ -29,6 +29,7 @@ from glioma.pipeline.given import given
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import (
     check_lineage,
+    data_read,
     ddpm_subjects,
     load_dataset,
     load_prepared,
@@ -52,6 +53,7 @@ from glioma.scoring.suite import (
     two_sample_part,
     worth_part,
 )
+from glioma.tracking.datasets import DataRead, log_reads
 from glioma.tracking.registry import pinned
 
 
@@ -160,6 +162,7 @@ def worth_data(
         },
         evaluate=(real.images[keep], real.subjects["label"].to_numpy()[keep]),
         evaluated_on=f"{where} ({len(ids)} subjects)",
+        evaluated_ids=tuple(ids),
     )
 
 
@@ -172,7 +175,29 @@ def classifier_uri(config: ScoreGenConfig, classifier: NodeResult | None) -> str
     return classifier.tags.get("fold0_model_uri", "") if classifier else ""
 
 
-def compute(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> ScorePart:
+def score_reads(
+    inputs: ScoreInputs[NodeResult], real: Dataset, splits: dict, worth: WorthData | None
+) -> list[DataRead]:
+    """What the scores read, as dataset inputs: the DDPM's training and validation images of
+    this grade, the synthetic set, and with TSTR the other grade's set and the real images
+    it is evaluated on."""
+    grade, prepare = inputs.sample.tags.get("grade", ""), inputs.prepare
+    subjects = ddpm_subjects(inputs.ddpm.run_id)
+    reads = [
+        data_read(real, prepare, "training", of_grade(real, subjects["train"], grade)),
+        data_read(real, prepare, "validation", of_grade(real, subjects["validation"], grade)),
+        data_read(load_dataset(inputs.sample.run_id), inputs.sample, "synthetic"),
+    ]
+    if worth is not None and inputs.other is not None:
+        other = inputs.other.sample
+        reads.append(data_read(load_dataset(other.run_id), other, "synthetic"))
+        reads.append(data_read(real, prepare, "evaluation", worth.evaluated_ids))
+    return reads
+
+
+def compute(
+    config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]
+) -> tuple[ScorePart, list[DataRead]]:
     real, splits = load_prepared(inputs.prepare.run_id)  # once, for every part
     data = score_data(inputs, real, splits)
     counts = {
@@ -199,14 +224,20 @@ def compute(config: ScoreGenConfig, inputs: ScoreInputs[NodeResult]) -> ScorePar
         scores.tags["c2st"] = "off"
     scores.add(diversity_part(data, pairs=config.msssim_pairs, seed=config.seed))
     scores.add(memorisation_part(data, settings=config.memorisation, device=device))
-    return scores
+    return scores, score_reads(inputs, real, splits, worth)
 
 
-def record(config: ScoreGenConfig, scores: ScorePart, inputs: ScoreInputs[NodeResult]) -> None:
+def record(
+    config: ScoreGenConfig,
+    scored: tuple[ScorePart, list[DataRead]],
+    inputs: ScoreInputs[NodeResult],
+) -> None:
     """The one place score_gen logs: metrics, tags, figures, tables, the console summary."""
+    scores, reads = scored
     for note in scores.notes:
         print(f"score_gen: {note}", file=sys.stderr)
     mlflow.set_tags({**scores.tags, "data_hash": inputs.sample.data_hash})
+    log_reads(reads)
     mlflow.log_metrics(scores.metrics)
     for path, figure in scores.figures.items():
         mlflow.log_figure(figure, path)

@@ -30,12 +30,13 @@ from glioma.config.plan import FoldChains, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import Node, node
-from glioma.pipeline.inputs import load_prepared
+from glioma.pipeline.inputs import data_read, load_prepared
 from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
 from glioma.pipeline.steps.train_cls_fold import fold_node
+from glioma.tracking.datasets import log_reads
 from glioma.tracking.registry import (
     cls_model_name,
     ensemble_model_name,
@@ -149,6 +150,7 @@ def run(config: TrainClsConfig, inputs: EnsembleInputs[NodeResult]) -> None:
             "fold0_model_uri": f"models:/{fold_name}/{fold_versions['0']}",
         }
     )
+    log_reads([data_read(dataset, inputs.prepare, "test", splits["test"])])
     mlflow.log_metrics(test_metrics | fold_summary(folds) | {"n_test": int(test.sum())})
     title = f"{config.site} {config.setup}: ensemble, test split"
     figure = confusion_figure(confusion(test_y, probs), title)

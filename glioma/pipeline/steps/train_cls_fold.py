@@ -33,10 +33,17 @@ from glioma.errors import DataError
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
 from glioma.names import FOLD_MODEL, GRADES, SETUP_VARIANT
 from glioma.pipeline.graph import Node, node
-from glioma.pipeline.inputs import check_lineage, load_dataset, load_prepared, refuse_leaks
+from glioma.pipeline.inputs import (
+    check_lineage,
+    data_read,
+    load_dataset,
+    load_prepared,
+    refuse_leaks,
+)
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, SyntheticSet, T, needed
 from glioma.pipeline.steps.sample import synthetic_set
+from glioma.tracking.datasets import DataRead, log_reads
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ class FoldInputs(StepInputs, Generic[T]):
 
 def synthetic_sets(
     inputs: FoldInputs[NodeResult], splits: dict, config: TrainClsFoldConfig
-) -> list[tuple[str, Dataset]]:
+) -> list[tuple[NodeResult, Dataset]]:
     """The fold's synthetic images per grade, each checked against the leakage rule: from a
     DDPM of this site's prepare run that saw neither the test split nor (unless ``ddpm_scope``
     is ``site``) this fold."""
@@ -134,19 +141,32 @@ def synthetic_sets(
         dataset = load_dataset(sample.run_id)
         if (dataset.subjects["grade"] != grade).any():
             raise DataError(f"sample run {sample.run_id}: expected only {grade} images")
-        sets.append((sample.run_id, dataset))
+        sets.append((sample, dataset))
     return sets
 
 
 def ratio_share(
     synthetic: Dataset, real_counts: dict[str, int], ratio: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels): the first ``ratio`` x (the fold's real images of that grade) of one
-    grade's synthetic set. A site-scoped DDPM drew for all non-test subjects; the fold trains
-    on four fifths of them, and the ratio must hold for the fold."""
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images, labels, ids): the first ``ratio`` x (the fold's real images of that grade) of
+    one grade's synthetic set. A site-scoped DDPM drew for all non-test subjects; the fold
+    trains on four fifths of them, and the ratio must hold for the fold."""
     grade = str(synthetic.subjects["grade"].iloc[0])
     keep = max(1, round(ratio * real_counts[grade]))
-    return synthetic.images[:keep], synthetic.subjects["label"].to_numpy()[:keep]
+    rows = synthetic.subjects.iloc[:keep]
+    return synthetic.images[:keep], rows["label"].to_numpy(), rows["subject_id"].tolist()
+
+
+def fold_reads(dataset: Dataset, splits: dict, fold: int, prepare: NodeResult) -> list[DataRead]:
+    """Fold k's real subjects as dataset inputs: training, validation (fold k), test."""
+    validation, test = set(splits["folds"][fold]), set(splits["test"])
+    ids = dataset.subjects["subject_id"].tolist()
+    training = [s for s in ids if s not in validation and s not in test]
+    return [
+        data_read(dataset, prepare, "training", training),
+        data_read(dataset, prepare, "validation", sorted(validation)),
+        data_read(dataset, prepare, "test", sorted(test)),
+    ]
 
 
 def probabilities(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
@@ -162,16 +182,19 @@ class TrainedFold:
     test_probs: np.ndarray
     image_size: int
     data_hash: str
+    reads: tuple[DataRead, ...]  # the data it trained, selected and was tested on
 
 
 def compute(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult], on_epoch) -> TrainedFold:
     """Train and evaluate fold ``config.fold``; ``on_epoch(epoch, metrics)`` after each epoch."""
     dataset, splits = load_prepared(inputs.prepare.run_id)
     data = fold_data(dataset, splits, config.fold)
-    sets = [
-        ratio_share(s, data.real_counts, config.synthetic_ratio)
-        for _, s in synthetic_sets(inputs, splits, config)
-    ]
+    reads = fold_reads(dataset, splits, config.fold, inputs.prepare)
+    sets = []
+    for sample, synthetic in synthetic_sets(inputs, splits, config):
+        images, labels, ids = ratio_share(synthetic, data.real_counts, config.synthetic_ratio)
+        sets.append((images, labels))
+        reads.append(data_read(synthetic, sample, "synthetic", ids))
     train_x = torch.cat([data.train_x, *(torch.from_numpy(x) for x, _ in sets)])
     train_y = torch.cat([data.train_y, *(labels_tensor(y) for _, y in sets)])
     torch.manual_seed(config.seed + config.fold)
@@ -195,13 +218,14 @@ def compute(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult], on_epoch
     params |= {"n_val": len(data.val_x), "n_train_synthetic": len(train_x) - len(data.train_x)}
     return TrainedFold(
         model, params, metrics, data.test_y, test_probs, dataset.images.shape[-1],
-        dataset.data_hash,
+        dataset.data_hash, tuple(reads),
     )  # fmt: skip
 
 
 def record(config: TrainClsFoldConfig, fold: TrainedFold) -> None:
     """The one place the fold logs (its per-epoch curves come through ``epoch_logger``)."""
     mlflow.set_tags({"data_hash": fold.data_hash})
+    log_reads(fold.reads)
     mlflow.log_params(fold.params)
     mlflow.log_metrics(fold.metrics)
     figure = confusion_figure(confusion(fold.test_y, fold.test_probs), f"fold {config.fold}: test")

@@ -37,12 +37,13 @@ from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer
 from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
 from glioma.pipeline.graph import Graph, Node, node
-from glioma.pipeline.inputs import artifact_folder, load_prepared
+from glioma.pipeline.inputs import artifact_folder, data_read, load_prepared
 from glioma.pipeline.invoke import run_entry, run_group
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
 from glioma.tracking import project_root
+from glioma.tracking.datasets import log_reads
 from glioma.tracking.registry import ddpm_alias, ddpm_model_name, register, set_alias
 from glioma.tracking.runs import REUSE_KEY, active_run_tag
 
@@ -190,10 +191,18 @@ def compute(
     return TrainedDDPM(job, *fit(config, job, dataset, report))
 
 
-def record_start(config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset) -> None:
+def record_start(
+    config: TrainDDPMConfig, job: GradeTraining, dataset: Dataset, prepare: NodeResult
+) -> None:
     """What the run says before training: its data, subjects, counts and settings (so a crashed
     run still names what it trained on)."""
     mlflow.set_tags({"data_hash": dataset.data_hash})
+    log_reads(
+        [
+            data_read(dataset, prepare, "training", job.train_ids),
+            data_read(dataset, prepare, "validation", job.val_ids),
+        ]
+    )
     mlflow.log_dict({"train": job.train_ids, "validation": job.val_ids}, TRAINING_SUBJECTS)
     steps = job.trainer.settings.train_steps
     mlflow.log_params(
@@ -253,7 +262,7 @@ def run(config: TrainDDPMConfig, inputs: DDPMInputs[NodeResult]) -> None:
     key = active_run_tag(REUSE_KEY)
     broadcast((str(artifact_folder(prepare.run_id, DATASET_ARTIFACT)), key))  # torchrun's ranks
     job = grade_training(config, dataset, splits, key=key)
-    record_start(config, job, dataset)
+    record_start(config, job, dataset, prepare)
     steps, desc = job.trainer.settings.train_steps, f"ddpm {config.grade_label}"
     bar = tqdm(total=steps, initial=job.resumed_from, desc=desc, unit="step")
 

@@ -1,0 +1,79 @@
+"""The data a run read, as MLflow dataset inputs (the run page's *Datasets* and a search key).
+
+One name per dataset: the site of a prepared cohort (``phantom-a``), or
+``<site>-<grade>-<variant>-synthetic`` for a sample run's images (a conditional DDPM's sample
+has no grade: ``<site>-<variant>-synthetic``). The split a run used is the input's context
+(``training``, ``validation``, ``test``, ``evaluation``, ``synthetic``; ``prepared`` for the
+prepare run's own output); its digest is of the dataset's content hash and the subjects of
+that split, so two runs that read the same images show the same digest. The source is the
+dataset folder the prepare or sample run logged. ``mlflow.search_runs(filter_string="dataset.name
+= 'phantom-a' AND dataset.context = 'test'")`` finds every run that read that site's test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import mlflow
+import pandas as pd
+
+CONTEXTS = ("prepared", "training", "validation", "test", "evaluation", "synthetic")
+
+
+def dataset_name(subjects: pd.DataFrame, meta: dict) -> str:
+    """The site, or ``<site>[-<grade>]-<variant>-synthetic`` for a synthetic set."""
+    site = str(meta.get("site") or subjects["site"].iloc[0])
+    if not meta.get("synthetic"):
+        return site
+    grades = sorted(set(subjects["grade"]))
+    grade = grades[0] if len(grades) == 1 else ""
+    variant = str(meta.get("variant", "")) or "ddpm"
+    return "-".join(part for part in (site, grade, variant, "synthetic") if part)
+
+
+def digest(data_hash: str, subject_ids: Iterable[str]) -> str:
+    """16 hex digits over the dataset's content hash and the (sorted) subjects read."""
+    text = data_hash + "\0" + "\0".join(sorted(map(str, subject_ids)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DataRead:
+    """Rows of one dataset a run read, in one context (its split): what ``log_reads`` logs.
+
+    ``subjects`` and ``meta``: the dataset's subject table and meta (site, data_hash, ...);
+    ``subject_ids``: the rows read (None: all); ``source``: where the dataset folder is.
+    """
+
+    subjects: pd.DataFrame
+    meta: dict
+    context: str
+    source: str
+    subject_ids: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXTS:
+            shown = ", ".join(CONTEXTS)
+            raise ValueError(f"context: expected one of {shown}, got {self.context!r}")
+
+
+def log_reads(reads: Iterable[DataRead]) -> None:
+    """Log each read as an input of the active run."""
+    for read in reads:
+        rows = read.subjects
+        if read.subject_ids is not None:
+            rows = rows[rows["subject_id"].isin(read.subject_ids)]
+        columns = [c for c in ("subject_id", "grade", "label", "site") if c in rows.columns]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # source resolvers, integer schema hint
+            dataset = mlflow.data.from_pandas(
+                rows[columns].reset_index(drop=True),
+                source=read.source,
+                name=dataset_name(read.subjects, read.meta),
+                digest=digest(str(read.meta["data_hash"]), rows["subject_id"]),
+                targets="label" if "label" in columns else None,
+            )
+            mlflow.log_input(dataset, context=read.context)
