@@ -37,7 +37,7 @@ import torch  # noqa: E402
 import torchvision  # noqa: E402
 
 from glioma.classify.contract import PARQUET_CONTENT_TYPE, parquet_body  # noqa: E402
-from glioma.classify.export import save_ensemble, save_fold_model, stored_precision  # noqa: E402
+from glioma.classify.export import log_ensemble, save_fold_model, stored_precision  # noqa: E402
 from glioma.classify.network import GliomaResNet  # noqa: E402
 from glioma.config.profiles import PROFILES  # noqa: E402
 from glioma.names import ENSEMBLE_MODEL  # noqa: E402
@@ -80,7 +80,7 @@ def serve(uri: str, home: Path) -> tuple[subprocess.Popen, int]:
 
 def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.nn.Module]]:
     """Five random fold models saved and joined as ``train_cls`` does (float16 folds inside one
-    ensemble folder, logged on a run); the ensemble's runs:/ URI and the float32 models."""
+    ensemble, a logged model of a run); the ensemble's models:/ URI and the float32 models."""
     configure_tracking()
     models = []
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run():
@@ -89,11 +89,11 @@ def register_ensemble(arch: str, size: int, site: str) -> tuple[str, list[torch.
             torch.manual_seed(k)
             models.append(GliomaResNet(arch).eval())
             dirs[f"fold{k}"] = str(save_fold_model(models[-1], Path(tmp) / f"fold{k}", size))
-        folder = Path(tmp) / ENSEMBLE_MODEL
         example = np.zeros((2, 4, size, size), np.float32)
-        save_ensemble(dirs, folder, combine="mean_prob", metadata={"site": site}, example=example)
-        mlflow.log_artifacts(str(folder), ENSEMBLE_MODEL)
-        uri = f"runs:/{mlflow.active_run().info.run_id}/{ENSEMBLE_MODEL}"
+        logged = log_ensemble(
+            dirs, name=ENSEMBLE_MODEL, combine="mean_prob", metadata={"site": site}, example=example
+        )
+        uri = logged.model_uri
     models = [stored_precision(m) for m in models]  # what the served folds compute with
     return uri, models
 

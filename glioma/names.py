@@ -52,6 +52,8 @@ TRAINING_SUBJECTS = "training_subjects.json"  # train_ddpm: {"train": [...], "va
 DDPM_MODEL = "ddpm"  # train_ddpm: the pyfunc model (its artifact: the sampling checkpoint)
 FOLD_MODEL = "fold_model"  # train_cls_fold: the fold classifier until its ensemble holds it
 ENSEMBLE_MODEL = "ensemble"  # train_cls: the five folds and the pyfunc that averages them
+# The tag of a run that logged a model: its MLflow 3 logged model's id (models:/<id>)
+MODEL_ID = "model_id"
 DIRECTION_RESULTS = "direction_results.csv"  # cross_eval: one row per setup
 DIRECTION_PREDICTIONS = "direction_predictions.csv"  # cross_eval: one row per setup, subject
 

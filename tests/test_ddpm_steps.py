@@ -50,7 +50,8 @@ def _tiny(prepared, **extra) -> TrainDDPMConfig:
 
 
 def _best_weights(run_id: str) -> dict:
-    folder = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/ddpm")
+    model_id = mlflow.get_run(run_id).data.tags["model_id"]  # the run's logged model
+    folder = mlflow.artifacts.download_artifacts(f"models:/{model_id}")
     path = next(Path(folder).rglob("best.pt"))
     return torch.load(path, weights_only=True)["weights"]
 

@@ -107,6 +107,17 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
     assert {"train_ddpm", "train_cls_fold", "score_gen"} <= set(readers("phantom-a", "training"))
     mi_set = readers("phantom-a-HGG-mi-synthetic", "synthetic")
     assert mi_set["train_cls_fold"] == 5 and mi_set["score_gen"] >= 1
+    # the champion's logged model carries its score on the other hospital
+    champion = mlflow.MlflowClient().get_model_version_by_alias(
+        "glioma-ensemble-phantom-a-ddpm_mi", "champion"
+    )
+    model_id = mlflow.get_run(champion.run_id).data.tags["model_id"]
+    linked = {
+        (m.key, m.dataset_name): m.value for m in mlflow.get_logged_model(model_id).metrics
+    }
+    row = results.set_index(["direction", "setup"]).loc[("phantom-a-to-phantom-b", "ddpm_mi")]
+    assert linked[("balanced_accuracy", "phantom-b")] == pytest.approx(row["balanced_accuracy"])
+    assert ("test_balanced_accuracy", "phantom-a") in linked
 
     second = run_main(build_config(MainConfig, {"n_boot": "100"}))
     assert second.ran == 0 and second.reused == first.ran

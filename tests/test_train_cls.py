@@ -103,6 +103,28 @@ def test_baseline_folds_aliases_and_champion_ensemble(prepared, project_home):
     assert "folds_val_accuracy_mean" in run.data.metrics
     assert "confusion_test.png" in {a.path for a in client.list_artifacts(output.run_id)}
 
+    # MLflow 3's Models tab: the ensemble and the five folds are logged models with their
+    # metrics; the ensemble's test metrics name the test split as their dataset
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], output_format="list"
+    )
+    by_id = {m.model_id: m for m in logged}
+    ensemble_model = by_id[run.data.tags["model_id"]]
+    assert ensemble_model.source_run_id == output.run_id and ensemble_model.name == "ensemble"
+    test_metrics = {m.key: m for m in ensemble_model.metrics if m.key.startswith("test_")}
+    assert test_metrics["test_balanced_accuracy"].value == pytest.approx(
+        run.data.metrics["test_balanced_accuracy"]
+    )
+    assert test_metrics["test_balanced_accuracy"].dataset_name == "phantom-a"
+    assert ensemble_model.params["setup"] == "baseline"  # the run's parameters
+    for k in range(5):
+        fold_run = mlflow.get_run(output.tags[f"fold{k}_run"])
+        fold_model = by_id[fold_run.data.tags["model_id"]]
+        assert fold_model.source_run_id == fold_run.info.run_id
+        assert {"val_loss", "test_roc_auc"} <= {m.key for m in fold_model.metrics}
+        # its files went into the ensemble (stored once); the logged model says where
+        assert fold_model.tags["weights_in"] == fold_run.data.tags["fold_model_uri"]
+
 
 def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_profile):
     config = build_config(

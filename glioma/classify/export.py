@@ -19,6 +19,8 @@ applies it before a fold is evaluated, so a fold run's metrics are those of the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -65,50 +67,91 @@ def _stored_dtype(
     return cast
 
 
-def save_fold_model(model: torch.nn.Module, path: Path, image_size: int) -> Path:
-    """Write the fold model (float16 weights) as an MLflow model folder at ``path``. ``model``
-    is stored in float16 and handed back in float32 holding the stored values
-    (``stored_precision``'s rounding, which a fold run applies before it evaluates)."""
+@contextmanager
+def stored_form(model: torch.nn.Module) -> Iterator[dict]:
+    """``model`` in float16 while the block runs, then float32 again holding the stored values
+    (``stored_precision``'s rounding, which a fold run applies before it evaluates); yields the
+    arguments every fold model is written with (pickle, signature, requirements, code)."""
     pytorch_logger = logging.getLogger("mlflow.pytorch")
     level = pytorch_logger.level
     pytorch_logger.setLevel(logging.ERROR)  # the pickle caution: a deliberate choice, said above
     cast = _stored_dtype(model, STORED_DTYPE)
     try:
         with package_code() as code:
-            mlflow.pytorch.save_model(
-                model,
-                str(path),
-                serialization_format="pickle",
-                signature=fold_signature(image_size),
-                pip_requirements=PIP_REQUIREMENTS,
-                code_paths=code,
-            )
+            yield {
+                "serialization_format": "pickle",
+                "pip_requirements": PIP_REQUIREMENTS,
+                "code_paths": code,
+            }
     finally:
         pytorch_logger.setLevel(level)
         with torch.no_grad():
             for tensor, former in cast:
                 tensor.data = tensor.data.to(former)
+
+
+def save_fold_model(model: torch.nn.Module, path: Path, image_size: int) -> Path:
+    """Write the fold model (float16 weights) as an MLflow model folder at ``path``."""
+    with stored_form(model) as common:
+        mlflow.pytorch.save_model(model, str(path), signature=fold_signature(image_size), **common)
     return path
+
+
+def log_fold_model(model: torch.nn.Module, image_size: int, *, name: str, step: int):
+    """Log the fold model (float16 weights) in the active run as an MLflow 3 logged model (the
+    experiment's *Models* tab), with the run's parameters, at its best ``step`` (epoch);
+    returns its ModelInfo (``model_id``, ``model_uri`` = ``models:/<id>``)."""
+    with stored_form(model) as common:
+        return mlflow.pytorch.log_model(
+            model,
+            name=name,
+            signature=fold_signature(image_size),
+            model_type="classifier",
+            step=step,
+            **common,
+        )
+
+
+def ensemble_arguments(
+    fold_dirs: dict[str, str], *, combine: str, metadata: dict, example: np.ndarray
+) -> dict:
+    """What the ensemble model is written with: its code, the five fold folders as artifacts,
+    its config, signature and input example (a few real patches (N, 4, H, W))."""
+    size = int(example.shape[-1])
+    return {
+        "python_model": str(ENSEMBLE_CODE),
+        "artifacts": fold_dirs,
+        "model_config": {"image_size": size, "combine": combine},
+        "signature": ensemble_signature(size),
+        "input_example": np.ascontiguousarray(example, dtype=np.float32),
+        "metadata": metadata,
+        "pip_requirements": PIP_REQUIREMENTS,
+    }
+
+
+def inner_folders(flavors: dict) -> dict[str, str]:
+    """Each fold's folder inside an ensemble model (``fold0`` -> its path), from its flavors."""
+    return {key: entry["path"] for key, entry in flavors["python_function"]["artifacts"].items()}
 
 
 def save_ensemble(
     fold_dirs: dict[str, str], path: Path, *, combine: str, metadata: dict, example: np.ndarray
 ) -> dict[str, str]:
-    """Write the ensemble model folder at ``path``; returns each fold's folder inside it.
-
-    ``example``: a few real patches (N, 4, H, W), stored as the model's input example.
-    """
+    """Write the ensemble model folder at ``path``; returns each fold's folder inside it."""
+    arguments = ensemble_arguments(fold_dirs, combine=combine, metadata=metadata, example=example)
     with package_code() as code:
-        mlflow.pyfunc.save_model(
-            str(path),
-            python_model=str(ENSEMBLE_CODE),
-            artifacts=fold_dirs,
-            code_paths=code,
-            model_config={"image_size": int(example.shape[-1]), "combine": combine},
-            signature=ensemble_signature(int(example.shape[-1])),
-            input_example=np.ascontiguousarray(example, dtype=np.float32),
-            metadata=metadata,
-            pip_requirements=PIP_REQUIREMENTS,
+        mlflow.pyfunc.save_model(str(path), code_paths=code, **arguments)
+    return inner_folders(mlflow.models.Model.load(str(path)).flavors)
+
+
+def log_ensemble(
+    fold_dirs: dict[str, str], *, name: str, combine: str, metadata: dict, example: np.ndarray
+):
+    """Log the ensemble in the active run as an MLflow 3 logged model (the model users serve),
+    with the run's parameters; returns its ModelInfo, whose ``flavors`` name the folds'
+    folders inside it (``inner_folders``)."""
+    arguments = ensemble_arguments(fold_dirs, combine=combine, metadata=metadata, example=example)
+    with package_code() as code:
+        return mlflow.pyfunc.log_model(
+            name=name, code_paths=code, model_type="ensemble", **arguments
         )
-    stored = mlflow.models.Model.load(str(path)).flavors["python_function"]["artifacts"]
-    return {key: entry["path"] for key, entry in stored.items()}

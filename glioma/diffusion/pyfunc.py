@@ -54,8 +54,10 @@ SIGNATURE = ModelSignature(
 )
 
 
-def log_ddpm(checkpoint: Path, name: str = "ddpm"):
-    """Log a sampling checkpoint as a pyfunc model in the active run; returns its ModelInfo."""
+def log_ddpm(checkpoint: Path, name: str = "ddpm", *, step: int = 0):
+    """Log a sampling checkpoint as a pyfunc model in the active run: an MLflow 3 logged model
+    (the experiment's *Models* tab) with the run's parameters, at training ``step`` (the best
+    checkpoint's); returns its ModelInfo (``model_id``, ``model_uri`` = ``models:/<id>``)."""
     with warnings.catch_warnings():
         # An input example would make MLflow load and run the model at logging time; the
         # declared signature says all that the example would.
@@ -68,6 +70,8 @@ def log_ddpm(checkpoint: Path, name: str = "ddpm"):
                 code_paths=code,
                 pip_requirements=PIP_REQUIREMENTS,
                 signature=SIGNATURE,
+                model_type="ddpm",
+                step=step,
             )
 
 

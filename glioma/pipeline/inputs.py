@@ -20,7 +20,7 @@ from glioma.errors import DataError
 from glioma.names import DATASET_ARTIFACT, TRAINING_SUBJECTS
 from glioma.pipeline.keys import NodeResult
 from glioma.tracking import configure_tracking, project_root
-from glioma.tracking.datasets import DataRead
+from glioma.tracking.datasets import DataRead, source_of
 
 
 def checked_run(run_id: str, step: str) -> mlflow.entities.Run:
@@ -89,8 +89,9 @@ def data_read(dataset: Dataset, result: NodeResult, context: str, subject_ids=No
     or sample run that logged it, holds: a dataset input of the reading run (``context``: its
     split)."""
     ids = None if subject_ids is None else tuple(map(str, subject_ids))
-    source = f"{result.artifact_uri}/{DATASET_ARTIFACT}"
-    return DataRead(dataset.subjects, dataset.meta, context, source, ids)
+    location = f"{result.artifact_uri}/{DATASET_ARTIFACT}"
+    source = source_of(location, artifact_folder(result.run_id, DATASET_ARTIFACT))
+    return DataRead(dataset.subjects, dataset.meta, context, source, ids, result.run_id)
 
 
 def ddpm_subjects(ddpm_run: str) -> dict[str, list[str]]:

@@ -47,13 +47,15 @@ def register(model_uri: str, name: str, alias: str) -> str:
     return version
 
 
-def register_source(source: str, name: str, alias: str, run_id: str) -> str:
-    """Register the model folder at ``source`` (an artifact location of ``run_id``) as a new
-    version of ``name`` and point ``alias`` at it: for models inside another model's folder."""
+def register_source(source: str, name: str, alias: str, run_id: str, model_id: str) -> str:
+    """Register the model folder at ``source`` (inside logged model ``model_id`` of run
+    ``run_id``) as a new version of ``name`` and point ``alias`` at it: for models inside
+    another model's folder (a fold inside its ensemble)."""
     client = MlflowClient()
     if not client.search_registered_models(filter_string=f"name = '{name}'"):
         client.create_registered_model(name)
-    version = str(client.create_model_version(name, source, run_id=run_id).version)
+    made = client.create_model_version(name, source, run_id=run_id, model_id=model_id)
+    version = str(made.version)
     set_alias(name, alias, version)
     return version
 

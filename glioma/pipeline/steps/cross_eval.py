@@ -26,7 +26,7 @@ from glioma.config import CrossEvalConfig, TrainClsConfig, as_params, build_conf
 from glioma.evaluate.metrics import confusion, confusion_figure
 from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
 from glioma.evaluate.tables import results_table
-from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS
+from glioma.names import DIRECTION_PREDICTIONS, DIRECTION_RESULTS, MODEL_ID
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import data_read, load_dataset
 from glioma.pipeline.invoke import run_target
@@ -36,7 +36,7 @@ from glioma.pipeline.steps.prepare import prepare_for
 from glioma.pipeline.steps.train_cls import classifier_for
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run
-from glioma.tracking.datasets import DataRead, log_reads
+from glioma.tracking.datasets import DataRead, as_dataset, log_reads
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class SetupResult:
     labels: np.ndarray
     probabilities: np.ndarray
     ensemble_uri: str
+    model_id: str  # the ensemble's logged model: its page shows these cross-site figures
     train_cls_run: str
     ddpm_scope: str  # which DDPMs made its synthetic images ("" for the real-only setups)
 
@@ -102,8 +103,11 @@ def evaluate(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> li
         baseline = predicted if setup == "baseline" else baseline
         row |= {"majority_accuracy": majority_accuracy(labels), "n_subjects": len(labels)}
         scope = ensemble.tags.get("ddpm_scope", "")
+        model_id = ensemble.tags.get(MODEL_ID, "")
         results.append(
-            SetupResult(setup, row, subjects, labels, probabilities, uri, ensemble.run_id, scope)
+            SetupResult(
+                setup, row, subjects, labels, probabilities, uri, model_id, ensemble.run_id, scope
+            )
         )
     return results
 
@@ -120,7 +124,9 @@ def record(config: CrossEvalConfig, results: list[SetupResult], target: DataRead
                 {"ensemble_uri": result.ensemble_uri, "train_cls_run": result.train_cls_run}
             )
             log_reads([target])
-            mlflow.log_metrics({k: v for k, v in result.row.items() if np.isfinite(v)})
+            finite = {k: v for k, v in result.row.items() if np.isfinite(v)}
+            linked = {"model_id": result.model_id, "dataset": as_dataset(target)}
+            mlflow.log_metrics(finite, **(linked if result.model_id else {}))
             matrix = confusion(result.labels, result.probabilities)
             figure = confusion_figure(matrix, f"{result.setup}, {config.direction}")
             mlflow.log_figure(figure, "confusion.png")

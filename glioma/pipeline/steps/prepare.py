@@ -29,7 +29,7 @@ from glioma.pipeline.invoke import run_target
 from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import NoInputs, StepSpec
 from glioma.tracking import code_fingerprint, project_root
-from glioma.tracking.datasets import DataRead, log_reads
+from glioma.tracking.datasets import DataRead, log_reads, source_of
 
 NOTES_SHOWN = 20  # discovery's console notes (layout, quirks); the rest are counted
 
@@ -117,7 +117,8 @@ def record(config: PrepareConfig, source: Path, result: PrepareResult) -> None:
         }
     )
     mlflow.log_artifacts(str(out_dir(config)), DATASET_ARTIFACT)
-    source = f"{mlflow.active_run().info.artifact_uri}/{DATASET_ARTIFACT}"
+    location = f"{mlflow.active_run().info.artifact_uri}/{DATASET_ARTIFACT}"
+    source = source_of(location, out_dir(config))
     log_reads([DataRead(subjects, result.dataset.meta, "prepared", source)])
     figure = preview_figure(result.dataset.images, subjects, seed=config.seed)
     mlflow.log_figure(figure, "preview.png")

@@ -27,7 +27,7 @@ from glioma.data.preview import grid_figure
 from glioma.devices import resolve_device
 from glioma.diffusion.pyfunc import CHECKPOINT_ARTIFACT, LoadedDDPM
 from glioma.errors import ConfigError, DataError
-from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, LABELS
+from glioma.names import DATASET_ARTIFACT, LABELS, MODEL_ID
 from glioma.pipeline.given import given
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.invoke import run_target
@@ -40,11 +40,13 @@ from glioma.tracking.registry import ddpm_model_name, pinned, registered_ddpms
 
 
 def model_uri(ddpm: NodeResult) -> str:
-    """The DDPM's registered version when it has one, else the model logged on its run."""
+    """The DDPM's registered version when it has one, else the logged model of its run."""
     tags = ddpm.tags
     if tags.get("model_version"):
         return f"models:/{tags['model_name']}/{tags['model_version']}"
-    return f"runs:/{ddpm.run_id}/{DDPM_MODEL}"
+    if tags.get(MODEL_ID):
+        return f"models:/{tags[MODEL_ID]}"
+    raise DataError(f"train_ddpm run {ddpm.run_id}: no registered version and no logged model")
 
 
 def load_ddpm(uri: str, device: str) -> LoadedDDPM:
@@ -180,7 +182,14 @@ def synthetic_set(prepare: Node, chain: ChainConfigs) -> tuple[Node, Node]:
 
 
 def ddpm_run_of(model: str) -> str:
-    """The train_ddpm run behind a models:/ or runs:/ URI or a run id."""
+    """The train_ddpm run behind a models:/ URI (registered, or a logged model's id), a
+    runs:/ URI or a run id."""
+    logged = model.removeprefix("models:/")
+    if model.startswith("models:/m-") and "/" not in logged and "@" not in logged:
+        try:
+            return mlflow.get_logged_model(logged).source_run_id
+        except mlflow.exceptions.MlflowException:
+            raise DataError(f"{model}: no such logged model") from None
     if model.startswith("models:/"):
         name, _, number = pinned(model).removeprefix("models:/").partition("/")
         return MlflowClient().get_model_version(name, number).run_id

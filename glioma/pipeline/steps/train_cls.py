@@ -1,13 +1,13 @@
 """``train_cls``: the five-fold ensemble of one site and setup, registered and tested.
 
 The fold classifiers are upstream nodes (``train_cls_fold``), so a killed ``train_cls`` keeps
-the folds that finished. This step copies their models into one self-contained ensemble
-(``mlflow models serve`` and ``build-docker`` need nothing else), registers it
-``glioma-ensemble-<site>-<setup>@champion`` and the folds inside it as versions of
-``glioma-cls-<site>-<setup>`` (``@fold0`` .. ``@fold4``), then removes each fold run's own copy
-and points the fold run's ``fold_model_uri`` tag at the registered one: every fold's weights
-are stored once. ``classifier_node`` declares it over its five fold nodes; ``run_train_cls`` is
-the entry point.
+the folds that finished. This step copies their logged models into one self-contained
+ensemble, itself a logged model (``mlflow models serve`` and ``build-docker`` need nothing
+else), registers it ``glioma-ensemble-<site>-<setup>@champion`` and the folds inside it as
+versions of ``glioma-cls-<site>-<setup>`` (``@fold0`` .. ``@fold4``), then deletes each fold's
+logged-model files and points the fold run's ``fold_model_uri`` tag (and the logged model's
+``weights_in``) at the registered copy: every fold's weights are stored once.
+``classifier_node`` declares it over its five fold nodes; ``run_train_cls`` is the entry point.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import numpy as np
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
-from glioma.classify.export import save_ensemble
+from glioma.classify.export import inner_folders, log_ensemble
 from glioma.config import TrainClsConfig
 from glioma.config.plan import FoldChains, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
-from glioma.names import ENSEMBLE_MODEL, FOLD_MODEL, N_FOLDS, SETUP_VARIANT
+from glioma.names import ENSEMBLE_MODEL, MODEL_ID, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import data_read, load_prepared
 from glioma.pipeline.invoke import run_target
@@ -36,20 +36,22 @@ from glioma.pipeline.keys import NodeResult
 from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
 from glioma.pipeline.steps.train_cls_fold import fold_node
-from glioma.tracking.datasets import log_reads
+from glioma.tracking.datasets import as_dataset, log_reads
 from glioma.tracking.registry import (
     cls_model_name,
     ensemble_model_name,
+    register,
     register_source,
     set_alias,
 )
 
 FOLD_MODEL_URI = "fold_model_uri"  # tag of a fold run once its ensemble holds its model
+WEIGHTS_IN = "weights_in"  # tag of a fold's logged model: where its files went
 
 
 def fold_model_uri(fold: NodeResult) -> str:
-    """Where a fold's model is: inside an ensemble once taken in, else on the fold run."""
-    return fold.tags.get(FOLD_MODEL_URI) or f"runs:/{fold.run_id}/{FOLD_MODEL}"
+    """Where a fold's model is: inside an ensemble once taken in, else its logged model."""
+    return fold.tags.get(FOLD_MODEL_URI) or f"models:/{fold.tags[MODEL_ID]}"
 
 
 def fold_summary(folds: list[NodeResult]) -> dict[str, float]:
@@ -64,37 +66,43 @@ def fold_summary(folds: list[NodeResult]) -> dict[str, float]:
     return out
 
 
-def register_models(config: TrainClsConfig, inner: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The ensemble ``@champion``, and each fold inside it ``@fold<k>``: (version, fold versions).
-
-    Sources lie in this run's artifacts, so a tracking server accepts them (it refuses a
-    local path outside the run's artifact folder).
-    """
-    run = mlflow.active_run().info
-    root = f"{run.artifact_uri}/{ENSEMBLE_MODEL}"
+def register_models(config: TrainClsConfig, logged) -> tuple[str, dict[str, str]]:
+    """The ensemble (logged model ``logged``) ``@champion``, and each fold inside it
+    ``@fold<k>``: (version, fold versions). The folds' sources lie in the ensemble's
+    artifacts, so a tracking server accepts them."""
+    run_id = mlflow.active_run().info.run_id
     ensemble = ensemble_model_name(config.site, config.setup)
-    version = register_source(root, ensemble, "champion", run.run_id)
-    name = cls_model_name(config.site, config.setup)
+    version = register(logged.model_uri, ensemble, "champion")
+    root = mlflow.get_logged_model(logged.model_id).artifact_location.rstrip("/")
+    inner, name = inner_folders(logged.flavors), cls_model_name(config.site, config.setup)
     folds = {
-        str(k): register_source(f"{root}/{inner[f'fold{k}']}", name, f"fold{k}", run.run_id)
+        str(k): register_source(
+            f"{root}/{inner[f'fold{k}']}", name, f"fold{k}", run_id, logged.model_id
+        )
         for k in range(N_FOLDS)
     }
     return version, folds
 
 
 def take_in_folds(folds: list[NodeResult], name: str, versions: dict[str, str]) -> None:
-    """Point each fold run at its registered copy, then delete the fold run's own copy."""
+    """Point each fold run (and its logged model) at its registered copy inside the ensemble,
+    then delete the logged model's own files: every fold's weights are stored once."""
     client = MlflowClient()
     for k, fold in enumerate(folds):
         if FOLD_MODEL_URI in fold.tags:
             continue  # taken in by an earlier ensemble already
-        client.set_tag(fold.run_id, FOLD_MODEL_URI, f"models:/{name}/{versions[str(k)]}")
-        repository = get_artifact_repository(fold.artifact_uri)
-        repository.delete_artifacts(FOLD_MODEL)
+        uri = f"models:/{name}/{versions[str(k)]}"
+        client.set_tag(fold.run_id, FOLD_MODEL_URI, uri)
+        model_id = fold.tags[MODEL_ID]
+        client.set_logged_model_tags(model_id, {WEIGHTS_IN: uri})
+        # No public API deletes artifacts (tests/test_public_api.py says where MLflow has it).
+        get_artifact_repository(
+            client.get_logged_model(model_id).artifact_location
+        ).delete_artifacts()
 
 
-def build(config: TrainClsConfig, folds: list[NodeResult], example: np.ndarray) -> dict[str, str]:
-    """The ensemble folder from the five fold models, logged on this run; its inner paths."""
+def build(config: TrainClsConfig, folds: list[NodeResult], example: np.ndarray):
+    """The ensemble from the five fold models, logged on this run: its ModelInfo."""
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {}
         for k, fold in enumerate(folds):
@@ -103,12 +111,9 @@ def build(config: TrainClsConfig, folds: list[NodeResult], example: np.ndarray) 
             )
             dirs[f"fold{k}"] = str(Path(downloaded).rename(Path(tmp) / f"fold{k}"))
         metadata = {"fold_runs": [f.run_id for f in folds], "combine": config.combine}
-        folder = Path(tmp) / ENSEMBLE_MODEL
-        inner = save_ensemble(
-            dirs, folder, combine=config.combine, metadata=metadata, example=example
+        return log_ensemble(
+            dirs, name=ENSEMBLE_MODEL, combine=config.combine, metadata=metadata, example=example
         )
-        mlflow.log_artifacts(str(folder), ENSEMBLE_MODEL)
-    return inner
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,8 @@ def run(config: TrainClsConfig, inputs: EnsembleInputs[NodeResult]) -> None:
     dataset, splits = load_prepared(inputs.prepare.run_id)
     test = np.isin(dataset.subjects["subject_id"].to_numpy(), splits["test"])
     test_x, test_y = dataset.images[test], dataset.subjects["label"].to_numpy()[test]
-    inner = build(config, folds, dataset.images[:2])
-    version, fold_versions = register_models(config, inner)
+    logged = build(config, folds, dataset.images[:2])
+    version, fold_versions = register_models(config, logged)
     ensemble_name = ensemble_model_name(config.site, config.setup)
     uri = f"models:/{ensemble_name}/{version}"
     probs = mlflow.pyfunc.load_model(uri).predict(test_x)["prob_hgg"].to_numpy()
@@ -146,12 +151,16 @@ def run(config: TrainClsConfig, inputs: EnsembleInputs[NodeResult]) -> None:
             "data_hash": dataset.data_hash,
             "ensemble_uri": uri,
             "ensemble_version": version,
+            MODEL_ID: logged.model_id,
             "fold_versions": ",".join(f"{k}:{v}" for k, v in fold_versions.items()),
             "fold0_model_uri": f"models:/{fold_name}/{fold_versions['0']}",
         }
     )
-    log_reads([data_read(dataset, inputs.prepare, "test", splits["test"])])
-    mlflow.log_metrics(test_metrics | fold_summary(folds) | {"n_test": int(test.sum())})
+    test_read = data_read(dataset, inputs.prepare, "test", splits["test"])
+    log_reads([test_read])
+    # on the run, and on the logged model with the test split as their dataset
+    mlflow.log_metrics(test_metrics, model_id=logged.model_id, dataset=as_dataset(test_read))
+    mlflow.log_metrics(fold_summary(folds) | {"n_test": int(test.sum())})
     title = f"{config.site} {config.setup}: ensemble, test split"
     figure = confusion_figure(confusion(test_y, probs), title)
     mlflow.log_figure(figure, "confusion_test.png")

@@ -3,15 +3,14 @@
 Fold k is validated on fold k's subjects and tested on the test split; it trains on every other
 non-test subject, plus, for the ddpm setups, the samples of the fold's own DDPMs (which never
 saw fold k or the test split: ``refuse_leaks`` checks their training subjects). The fold's
-model stays on this run (``fold_model/``) until its ensemble takes it in.
+model is a logged model of this run (tag ``model_id``) whose files stay until its ensemble
+takes them in.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Generic
 
 import matplotlib.pyplot as plt
@@ -21,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from glioma.classify.augment import classic_augmentation
-from glioma.classify.export import save_fold_model, stored_precision
+from glioma.classify.export import log_fold_model, stored_precision
 from glioma.classify.network import build_classifier
 from glioma.classify.training import labels_tensor, predict_logits, train_fold
 from glioma.config import TrainClsFoldConfig
@@ -31,7 +30,7 @@ from glioma.data.dataset import Dataset
 from glioma.devices import resolve_device
 from glioma.errors import DataError
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
-from glioma.names import FOLD_MODEL, GRADES, SETUP_VARIANT
+from glioma.names import FOLD_MODEL, GRADES, MODEL_ID, SETUP_VARIANT
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import (
     check_lineage,
@@ -223,17 +222,18 @@ def compute(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult], on_epoch
 
 
 def record(config: TrainClsFoldConfig, fold: TrainedFold) -> None:
-    """The one place the fold logs (its per-epoch curves come through ``epoch_logger``)."""
+    """The one place the fold logs (its per-epoch curves come through ``epoch_logger``): its
+    data, the model as a logged model (the *Models* tab) with its metrics linked to it."""
     mlflow.set_tags({"data_hash": fold.data_hash})
     log_reads(fold.reads)
     mlflow.log_params(fold.params)
-    mlflow.log_metrics(fold.metrics)
+    best = int(fold.metrics["best_epoch"])
+    logged = log_fold_model(fold.model, fold.image_size, name=FOLD_MODEL, step=best)
+    mlflow.set_tag(MODEL_ID, logged.model_id)
+    mlflow.log_metrics(fold.metrics, model_id=logged.model_id)
     figure = confusion_figure(confusion(fold.test_y, fold.test_probs), f"fold {config.fold}: test")
     mlflow.log_figure(figure, "confusion_test.png")
     plt.close(figure)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = save_fold_model(fold.model, Path(tmp) / FOLD_MODEL, fold.image_size)
-        mlflow.log_artifacts(str(folder), FOLD_MODEL)
 
 
 def run(config: TrainClsFoldConfig, inputs: FoldInputs[NodeResult]) -> None:

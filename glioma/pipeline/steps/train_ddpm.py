@@ -35,7 +35,14 @@ from glioma.diffusion.distributed import broadcast, init_distributed, is_main_pr
 from glioma.diffusion.pyfunc import LoadedDDPM, log_ddpm, sampling_state
 from glioma.diffusion.schedule import NoiseSchedule
 from glioma.diffusion.training import DDPMTrainer
-from glioma.names import DATASET_ARTIFACT, DDPM_MODEL, GRADES, LABELS, TRAINING_SUBJECTS
+from glioma.names import (
+    DATASET_ARTIFACT,
+    DDPM_MODEL,
+    GRADES,
+    LABELS,
+    MODEL_ID,
+    TRAINING_SUBJECTS,
+)
 from glioma.pipeline.graph import Graph, Node, node
 from glioma.pipeline.inputs import artifact_folder, data_read, load_prepared
 from glioma.pipeline.invoke import run_entry, run_group
@@ -228,10 +235,12 @@ def record_start(
 def record(config: TrainDDPMConfig, trained: TrainedDDPM) -> None:
     """The best step, its grid and the model (registered unless ``--register false``)."""
     trainer = trained.job.trainer
-    mlflow.log_metrics({"best_step": trainer.best_step, "best_val_loss": trainer.best_val})
     log_grid(trained.best_grid)
-    logged = log_ddpm(trained.best, name=DDPM_MODEL)
-    where = f"runs:/{mlflow.active_run().info.run_id}/{DDPM_MODEL} (not registered)"
+    logged = log_ddpm(trained.best, name=DDPM_MODEL, step=trainer.best_step)
+    best = {"best_step": trainer.best_step, "best_val_loss": trainer.best_val}
+    mlflow.log_metrics(best, model_id=logged.model_id)  # on the run and the logged model
+    mlflow.set_tag(MODEL_ID, logged.model_id)
+    where = f"{logged.model_uri} (not registered)"
     if config.register:
         name, alias = (
             ddpm_model_name(config.site, config.grade_label, config.model_label),
