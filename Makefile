@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV)/bin)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup constraints study test lint ui bench envs
+.PHONY: setup constraints study test lint ui bench envs wheelhouse
 
 # The tested versions for this Python (constraints/pyX.Y.txt); without such a file, pyproject's
 # floors and a notice.
@@ -51,6 +51,11 @@ test: setup
 # The MLflow UI on the project's store: http://127.0.0.1:5000
 ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(abspath mlflow.db)"
+
+# Every wheel the suite needs on Linux x86-64 (Python 3.11, the fid and gpu extras) except
+# torch and torchvision, which a GPU host brings in its own CUDA build: README, "Offline GPU host".
+wheelhouse: setup
+	$(BIN)/python -m glioma.packaging wheelhouse wheelhouse fid,gpu
 
 # MLproject's environment (python_env.yaml) and conda users' (conda.yaml), written from
 # pyproject's dependencies (tests/test_packaging.py fails when they differ from what this writes).

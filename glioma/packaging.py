@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +36,7 @@ from glioma.fileio import write_text
 
 PACKAGE_DIR = Path(glioma.__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
+PACKAGE_NAME = "glioma-suite"  # the distribution (pyproject's [project] name)
 CONDA_PYTHON = "3.11"  # the Python of constraints/py3.11.txt, the versions the suite is tested at
 # The Python constraints/py3.11.txt was frozen on: MLflow's virtualenv manager asks pyenv for
 # exactly this version (a bare "3.11" would make pyenv build the newest 3.11 from source).
@@ -169,6 +173,72 @@ def write_environments(checkout: Path) -> list[Path]:
     return list(written)
 
 
-if __name__ == "__main__":
-    for path in write_environments(PACKAGE_DIR.parent):
+# A GPU host brings its own CUDA build of these, and torch's CUDA libraries (nvidia-*, cuda-*;
+# not nvidia-ml-py, the gpu extra's NVML bindings).
+HOST_PROVIDED = ("torch", "torchvision", "triton")
+HOST_PREFIXES = ("nvidia-", "cuda-")
+SUITE_NEEDS = ("nvidia-ml-py",)
+WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
+
+
+def host_provided(name: str) -> bool:
+    """A distribution a GPU host brings with its own torch (left out of the wheelhouse)."""
+    key = name.lower().replace("_", "-")
+    return key in HOST_PROVIDED or (key.startswith(HOST_PREFIXES) and key not in SUITE_NEEDS)
+
+
+def _pip(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    return subprocess.run(command, check=True, text=True, capture_output=capture)
+
+
+def wheel_requirements(checkout: Path, extras: str) -> list[str]:
+    """``name==version`` of every distribution ``pip install <checkout>[extras]`` installs here
+    at the tested versions (pip's resolver, dry run), less the suite and what a GPU host
+    brings (``HOST_PROVIDED``)."""
+    constraints = checkout / CONSTRAINTS
+    report = _pip(
+        "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
+        "-c", str(constraints), f"{checkout}[{extras}]", capture=True,
+    ).stdout  # fmt: skip
+    wanted = []
+    for item in json.loads(report)["install"]:
+        name, version = item["metadata"]["name"], item["metadata"]["version"]
+        if name.lower().replace("_", "-") == PACKAGE_NAME or host_provided(name):
+            continue
+        wanted.append(f"{name}=={version.split('+')[0]}")
+    return sorted(wanted)
+
+
+def build_wheelhouse(checkout: Path, folder: Path, *, extras: str, python: str) -> list[Path]:
+    """Every wheel the suite needs on Linux x86-64 under ``python`` (3.11) into ``folder``:
+    binary wheels only, so the host builds nothing; the suite's own wheel beside them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
+    _pip(
+        "download", "--quiet", "--no-deps", "--only-binary=:all:", *platforms,
+        "--python-version", python, "--implementation", "cp", "-d", str(folder),
+        *wheel_requirements(checkout, extras),
+    )  # fmt: skip
+    _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(folder), str(checkout))
+    return sorted(folder.glob("*.whl"))
+
+
+def main(argv: list[str]) -> None:
+    """``python -m glioma.packaging``: the environment files; ``... wheelhouse DIR [EXTRAS]``:
+    the offline wheelhouse (README, "Offline GPU host")."""
+    checkout = PACKAGE_DIR.parent
+    if argv[:1] == ["wheelhouse"]:
+        folder = Path(argv[1] if len(argv) > 1 else "wheelhouse")
+        extras = argv[2] if len(argv) > 2 else "fid,gpu"
+        wheels = build_wheelhouse(checkout, folder, extras=extras, python=CONDA_PYTHON)
+        size = sum(w.stat().st_size for w in wheels) / 1e6
+        print(f"wrote {len(wheels)} wheels, {size:.0f} MB, to {folder} (without torch and "
+              f"torchvision: the host's own CUDA build)")  # fmt: skip
+        return
+    for path in write_environments(checkout):
         print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

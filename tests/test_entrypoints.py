@@ -14,6 +14,7 @@ from glioma.cli import main as cli_main
 from glioma.config import PrepareConfig, build_config
 from glioma.data.dataset import read_dataset
 from glioma.pipeline.steps.prepare import run_prepare
+from glioma.tracking import configure_tracking
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,3 +149,19 @@ def test_two_clones_sharing_a_virtualenv_keep_their_own_stores(tmp_path):
         assert len(_runs(f"sqlite:///{folder / 'mlflow.db'}")) == 1
         assert (folder / "data" / "prepared" / "phantom-a" / "images.npy").exists()
     assert (ours.stat().st_mtime_ns if ours.exists() else None) == before
+
+
+def test_a_new_glioma_home_gets_its_store_with_artifacts_inside(tmp_path, monkeypatch):
+    """GLIOMA_HOME named before it exists: the folder, its mlflow.db and the Default
+    experiment's artifact root <home>/mlruns are made there, whatever the current folder."""
+    home = tmp_path / "not" / "yet" / "home"
+    monkeypatch.setenv("GLIOMA_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert configure_tracking() == f"sqlite:///{home / 'mlflow.db'}"
+    default = mlflow.MlflowClient().get_experiment("0")
+    assert default.artifact_location in (
+        str(home / "mlruns" / "0"),
+        (home / "mlruns" / "0").as_uri(),
+    )
+    assert Path.cwd() == tmp_path and not (tmp_path / "mlruns").exists()

