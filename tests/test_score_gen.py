@@ -102,6 +102,8 @@ def test_score_gen_logs_every_score_linked_to_its_ddpm(sampled, random_inception
     assert tags["fid_singular_covariance"] == "true"  # tens of images in 2048 dimensions
     for name in ("fid", "kid_mean", "is_mean", "is_real_mean", "fd_radiomic", "fd_cls"):
         assert np.isfinite(metrics[name]), name
+    # beside FID, the held-out real images' own, where there are two (here there may be one)
+    assert ("fid_held_out" in metrics) == (metrics["n_held_out"] >= 2)
     assert metrics["is_mean"] >= 1.0 and metrics["fd_radiomic"] > 0 and metrics["fd_cls"] > 0
     assert 0 < metrics["msssim_synthetic_mean"] <= 1 and metrics["msssim_scales"] == 2
     assert -1 <= metrics["memorisation_mean"] <= 1 and metrics["memorisation_fraction_above"] == 0

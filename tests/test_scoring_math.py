@@ -23,6 +23,8 @@ from glioma.scoring.inception import (
 )
 from glioma.scoring.inception_score import inception_score
 from glioma.scoring.memorisation import memorisation_summary, nearest_training_correlation
+from glioma.scoring.settings import InceptionSettings
+from glioma.scoring.suite import ScoreData, inception_view
 
 
 def gaussian_samples(mean, cov, n, seed):
@@ -185,3 +187,24 @@ def test_msssim_diversity_is_one_for_copies_and_low_for_noise():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mean_pairwise_msssim(noise, max_pairs=4).pairs == 4
+
+
+def test_fid_comes_with_the_held_out_real_images_reference():
+    """Per view: FID and KID of the synthetic set, and of the held-out real images, against
+    the training images; no IS without logits (features here: a fixed projection, not
+    Inception: the bookkeeping, not a figure)."""
+    rng = np.random.default_rng(3)
+    training, held_out = rng.normal(size=(40, 4, 8, 8)), rng.normal(size=(12, 4, 8, 8))
+    synthetic = rng.normal(loc=1.0, size=(30, 4, 8, 8))
+    projection = rng.normal(size=(256, 6))
+
+    def features(images, what):
+        return images.reshape(len(images), -1) @ projection, None
+
+    data = ScoreData(synthetic, [], training, [], held_out)
+    settings = InceptionSettings(kid_subsets=5, kid_subset_size=10)
+    metrics = inception_view(features, data, settings=settings, suffix="").metrics
+    assert metrics["fid_held_out_n"] == 12 and metrics["fid_n_synthetic"] == 30
+    assert 0 < metrics["fid_held_out"] < metrics["fid"]  # shifted synthetic images score worse
+    assert metrics["kid_mean_held_out"] < metrics["kid_mean"]
+    assert not any(name.startswith("is_") for name in metrics)

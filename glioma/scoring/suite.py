@@ -156,41 +156,55 @@ def inception_part(data: ScoreData, *, settings: InceptionSettings, device: str)
         part.notes.append(f"IS not computed: {NO_LOGITS}")
     torch_device = resolve_device(device)
     views = encoded_views(settings.encoder, data.training)
-    batch_size, k = settings.batch_size, settings.prdc_k
     for view, encode in views.items():
         suffix = "" if len(views) == 1 else f"_{view}"
-        real_pool, real_logits = inception_features(
-            model,
-            encode(data.training),
-            batch_size=batch_size,
-            device=torch_device,
-            desc=f"inception real {view}",
-        )
-        syn_pool, syn_logits = inception_features(
-            model,
-            encode(data.synthetic),
-            batch_size=batch_size,
-            device=torch_device,
-            desc=f"inception {view}",
-        )
-        part.add(frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool)))
-        part.add(prdc_part(f"inception{suffix}", real_pool, syn_pool, k=k))
-        kid = kernel_inception_distance(
-            real_pool,
-            syn_pool,
-            subsets=settings.kid_subsets,
-            subset_size=settings.kid_subset_size,
-            seed=settings.seed,
-        )
-        part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
-        part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
-        for name, logits in (("is", syn_logits), ("is_real", real_logits)):
-            if logits is None:
-                continue  # IS needs the logits layer: absent, and said above, never 1.0
-            splits = min(settings.is_splits, len(logits))
-            mean, std = inception_score(logits, splits)
-            part.metrics.update({f"{name}_mean{suffix}": mean, f"{name}_std{suffix}": std})
-            part.metrics[f"{name}_splits{suffix}"] = splits
+
+        def features(images: np.ndarray, what: str, encode=encode, view=view):
+            return inception_features(
+                model,
+                encode(images),
+                batch_size=settings.batch_size,
+                device=torch_device,
+                desc=f"inception {what} {view}",
+            )
+
+        part.add(inception_view(features, data, settings=settings, suffix=suffix))
+    return part
+
+
+def inception_view(features, data: ScoreData, *, settings: InceptionSettings, suffix: str):
+    """One encoder view's FID, KID, PRDC and IS; FID and KID of the held-out real images
+    (``fid_held_out``, ``kid_mean_held_out``) beside them: what real images unseen in training
+    score, the reference that makes FID readable at tens of images (its bias grows as n
+    falls)."""
+    real_pool, real_logits = features(data.training, "real")
+    syn_pool, syn_logits = features(data.synthetic, "synthetic")
+    part = frechet(f"fid{suffix}", partial(frechet_distance, real_pool, syn_pool))
+    part.add(prdc_part(f"inception{suffix}", real_pool, syn_pool, k=settings.prdc_k))
+    kid_settings = {
+        "subsets": settings.kid_subsets,
+        "subset_size": settings.kid_subset_size,
+        "seed": settings.seed,
+    }
+    kid = kernel_inception_distance(real_pool, syn_pool, **kid_settings)
+    part.metrics.update({f"kid_mean{suffix}": kid.mean, f"kid_std{suffix}": kid.std})
+    part.metrics[f"kid_subset_size{suffix}"] = kid.subset_size
+    if len(data.held_out) >= 2:
+        held_pool, _ = features(data.held_out, "held-out real")
+        name = f"fid{suffix}_held_out"
+        reference = frechet(name, partial(frechet_distance, real_pool, held_pool))
+        n_held_out = reference.metrics.pop(f"{name}_n_synthetic")
+        reference.metrics = {name: reference.metrics[name], f"{name}_n": n_held_out}
+        part.add(reference)
+        kid = kernel_inception_distance(real_pool, held_pool, **kid_settings)
+        part.metrics[f"kid_mean{suffix}_held_out"] = kid.mean
+    for name, logits in (("is", syn_logits), ("is_real", real_logits)):
+        if logits is None:
+            continue  # IS needs the logits layer: absent, and said above, never 1.0
+        splits = min(settings.is_splits, len(logits))
+        mean, std = inception_score(logits, splits)
+        part.metrics.update({f"{name}_mean{suffix}": mean, f"{name}_std{suffix}": std})
+        part.metrics[f"{name}_splits{suffix}"] = splits
     return part
 
 
@@ -319,8 +333,8 @@ def diversity_part(data: ScoreData, *, pairs: int, seed: int) -> ScorePart:
 
 
 HEADLINES = {  # the console summary: each headline figure beside its real-image reference
-    "fid": None,
-    "kid_mean": None,
+    "fid": "fid_held_out",
+    "kid_mean": "kid_mean_held_out",
     "is_mean": "is_real_mean",
     "fd_radiomic": "fd_radiomic_held_out",
     "kid_radiomic_mean": None,
