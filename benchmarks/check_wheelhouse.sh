@@ -32,6 +32,8 @@ from step_helpers import TINY_PROFILE
 json.dump({'tiny': TINY_PROFILE}, open(sys.argv[1], 'w'))" "$GLIOMA_PROFILES")
 cd "$WORK"
 glioma --help > "$WORK/help.txt" && head -n 2 "$WORK/help.txt"
+echo "every step's modules import (torchvision against the host's torch included)"
+timed python -c "import glioma.pipeline.study, glioma.pipeline.tune"
 echo "tiny prepare"
 timed glioma prepare --profile tiny --site phantom-a
 echo "tiny train_ddpm (HGG)"
