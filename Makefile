@@ -21,11 +21,14 @@ $(STAMP): pyproject.toml $(TESTED)
 setup: $(STAMP)
 
 # Freeze the virtualenv (after a passing `make test`) as this Python's tested versions. torch's
-# CUDA wheels follow torch's own pins; local version labels (+cpu) are dropped.
+# CUDA wheels (nvidia-*, not the gpu extra's nvidia-ml-py) follow torch's own pins; local
+# version labels (+cpu) are dropped.
 constraints: setup
 	printf '%s\n' "# Tested versions for Python $(PYVER) ($$(uname -s) $$(uname -m), $$(date +%F)): what \`make setup\`" \
 	    "# installs; pyproject.toml's floors say what the code needs. Regenerate: \`make constraints\`." > $(CONSTRAINTS).tmp
-	$(BIN)/pip freeze --exclude-editable | grep -Ev '^(-e |nvidia-|cuda-|triton==)' | sed 's/+.*//' >> $(CONSTRAINTS).tmp
+	$(BIN)/pip freeze --exclude-editable \
+	    | awk '!/^(-e |cuda-|triton==)/ && (!/^nvidia-/ || /^nvidia-ml-py==/)' \
+	    | sed 's/+.*//' >> $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
 # The whole study (MLproject's main entry point) on the embedded phantom cohort.

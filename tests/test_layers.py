@@ -23,7 +23,7 @@ LAYERS = [
     "tracking",
     "base",
 ]
-BASE = {"names", "errors", "fileio", "devices", "packaging", "parallel", "glioma"}
+BASE = {"names", "errors", "fileio", "devices", "packaging", "parallel", "weights", "glioma"}
 
 
 def layer_of_module(module: str) -> str:

