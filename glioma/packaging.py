@@ -118,6 +118,13 @@ def project_dependencies(pyproject: Path) -> list[str]:
     return list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
 
 
+def project_extras(pyproject: Path) -> list[str]:
+    """``[project.optional-dependencies]``' names (``fid``, ``gpu``, ...)."""
+    import tomllib
+
+    return list(tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"])
+
+
 def conda_environment(dependencies: Sequence[str]) -> str:
     """conda.yaml's text: conda-forge's Python and pip, then ``dependencies`` and the project
     itself through pip, as ``pip install -e .`` would install them."""
@@ -231,6 +238,12 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["wheelhouse"]:
         folder = Path(argv[1] if len(argv) > 1 else "wheelhouse")
         extras = argv[2] if len(argv) > 2 else "fid,gpu"
+        known = project_extras(checkout / "pyproject.toml")
+        unknown = [e for e in extras.split(",") if e and e not in known]
+        if unknown:
+            raise SystemExit(
+                f"wheelhouse: unknown extra {unknown[0]!r}; extras: {', '.join(known)}"
+            )
         wheels = build_wheelhouse(checkout, folder, extras=extras, python=CONDA_PYTHON)
         size = sum(w.stat().st_size for w in wheels) / 1e6
         print(f"wrote {len(wheels)} wheels, {size:.0f} MB, to {folder} (without torch and "

@@ -133,3 +133,12 @@ def test_the_wheelhouse_leaves_out_only_what_a_gpu_host_brings(name, left_out):
     from glioma.packaging import host_provided
 
     assert host_provided(name) is left_out
+
+
+def test_the_wheelhouse_refuses_an_unknown_extra_in_one_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "glioma.packaging", "wheelhouse", "unused-folder", "fid,nosuch"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1 and not (REPO / "unused-folder").exists()
+    assert done.stderr.strip() == "wheelhouse: unknown extra 'nosuch'; extras: dev, fid, gpu, peer"

@@ -16,6 +16,7 @@ finds every run that read that site's test split.
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import mlflow
 import pandas as pd
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 
+ATTEMPTS = 4  # log_input_once
 CONTEXTS = ("prepared", "training", "validation", "test", "evaluation", "synthetic")
 
 
@@ -103,4 +105,18 @@ def log_reads(reads: Iterable[DataRead]) -> None:
     """Log each read as an input of the active run."""
     for read in reads:
         tags = {"source_run": read.run_id} if read.run_id else None
-        mlflow.log_input(as_dataset(read), context=read.context, tags=tags)
+        log_input_once(as_dataset(read), context=read.context, tags=tags)
+
+
+def log_input_once(dataset: mlflow.data.Dataset, *, context: str, tags: dict | None) -> None:
+    """``mlflow.log_input``, again after a clash: MLflow's SQL store makes a dataset's row on
+    its first use without a lock, so two steps (Ray workers) that log the same dataset at once
+    collide on its unique key (seen on a two-worker study); a second try finds the row."""
+    for attempt in range(ATTEMPTS):
+        try:
+            mlflow.log_input(dataset, context=context, tags=tags)
+            return
+        except mlflow.exceptions.MlflowException as exc:
+            if "unique constraint" not in str(exc).lower() or attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
