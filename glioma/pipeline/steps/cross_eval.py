@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from glioma.config import CrossEvalConfig, TrainClsConfig, as_params, build_config, setup_list
+from glioma.data.dataset import Dataset
 from glioma.evaluate.metrics import confusion, confusion_figure
 from glioma.evaluate.stats import bootstrap_ci, majority_accuracy, mcnemar_exact, point_estimates
 from glioma.evaluate.tables import results_table
@@ -79,9 +80,10 @@ class CrossEvalInputs(StepInputs, Generic[T]):
         return cls(needed(flat, "target_prepare", where), ensembles)
 
 
-def evaluate(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> list[SetupResult]:
+def evaluate(
+    config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult], target: Dataset
+) -> list[SetupResult]:
     """Every setup's metrics with CIs (and McNemar vs baseline) on all target subjects."""
-    target = load_dataset(inputs.target_prepare.run_id)
     images, labels = target.images, target.subjects["label"].to_numpy().astype(int)
     subjects = target.subjects["subject_id"].to_numpy()
     results, baseline = [], None
@@ -175,10 +177,9 @@ def predictions(config: CrossEvalConfig, results: list[SetupResult]) -> pd.DataF
 
 
 def run(config: CrossEvalConfig, inputs: CrossEvalInputs[NodeResult]) -> None:
-    target = data_read(
-        load_dataset(inputs.target_prepare.run_id), inputs.target_prepare, "evaluation"
-    )
-    record(config, evaluate(config, inputs), target)
+    target = load_dataset(inputs.target_prepare.run_id)  # read once: scored, then logged
+    read = data_read(target, inputs.target_prepare, "evaluation")
+    record(config, evaluate(config, inputs, target), read)
 
 
 STEP = StepSpec("cross_eval", run, inputs=CrossEvalInputs, uses_torch=False)
